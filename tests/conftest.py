@@ -1,0 +1,33 @@
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+from scratchgan.backend import cupy_available
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def pytest_collection_modifyitems(config, items):
+    if cupy_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU with CuPy; none is usable on this machine")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def data_dir():
+    """The folder holding mnist/ and fashion-mnist/ IDX files, or skip."""
+    d = os.environ.get("SCRATCHGAN_DATA") or (str(SHARED_DATA) if SHARED_DATA.exists() else None)
+    if not d or not (pathlib.Path(d) / "mnist").exists():
+        pytest.skip("MNIST IDX files not found: set SCRATCHGAN_DATA to a folder with mnist/")
+    return d
