@@ -9,5 +9,6 @@ from .backend import (get_array_module, to_device, to_numpy, cupy_available, set
 from .rng import manual_seed
 from .nn.module import no_grad
 from . import nn
+from . import init, optim
 
 __version__ = "0.1.0"

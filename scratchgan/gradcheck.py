@@ -98,7 +98,8 @@ def assert_close(actual, desired, *, rtol=None, atol=None, name="output"):
     shape = np.shape(to_numpy(actual))
     if shape != np.shape(to_numpy(desired)):
         raise AssertionError(f"{name}: shape {shape} differs from expected {np.shape(to_numpy(desired))}")
-    res = compare(name, actual, desired, atol, rtol, index_of=lambda k: np.unravel_index(k, shape))
+    res = compare(name, actual, desired, atol, rtol,
+                  index_of=lambda k: tuple(int(i) for i in np.unravel_index(k, shape)))
     if not res.passed:
         raise AssertionError(f"{name} mismatch (atol={atol}, rtol={rtol}): {res}")
     return res

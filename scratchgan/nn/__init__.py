@@ -3,3 +3,10 @@
 See :mod:`scratchgan.nn.module` for the one-pending-cache rule.
 """
 from .module import CacheError, Module, Parameter, Sequential, is_grad_enabled, no_grad
+from .linear import Linear
+from .activation import LeakyReLU, ReLU, Sigmoid, Softplus, Tanh
+from .norm import BatchNorm1d, BatchNorm2d
+from .dropout import Dropout
+from .shape import Flatten, Reshape, Unflatten
+from .conditioning import Concat, OneHotMap, one_hot
+from .conv import Conv2d, ConvTranspose2d

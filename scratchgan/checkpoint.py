@@ -1,0 +1,175 @@
+"""Checkpoints: nested dicts of arrays and scalars in one ``.npz`` file, written atomically.
+
+Format: an uncompressed NumPy ``.npz`` whose members are the arrays (``a0``,
+``a1``, ...) plus ``__structure__`` (a uint8 array holding UTF-8 JSON). The JSON
+mirrors the nested state: dicts, lists, ``None``, bools, ints, floats and strings
+are stored as they are; an array is ``{"__array__": "a3"}``; a dict with a non-str
+key (or a key starting with ``__``) becomes ``{"__dict__": [[key, value], ...]}``;
+a tuple is ``{"__tuple__": [...]}``. NumPy scalars become Python scalars (float32
+and float64 values are exact in float64). Nothing is pickled; loading uses
+``allow_pickle=False``.
+
+Atomicity: the file is written to a temporary file in the same folder, flushed
+and fsynced, and moved over the target with ``os.replace``. A crash at any point
+leaves either the old checkpoint or the new one, never a torn file. With
+``keep_previous=True`` the checkpoint being replaced is kept as
+``<name>.prev.npz`` (the last good one before it).
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import tempfile
+
+import numpy as np
+
+from .backend import is_gpu_array, to_numpy
+
+FORMAT = "scratchgan-checkpoint-v1"
+_STRUCT_KEY = "__structure__"
+
+
+class CheckpointError(ValueError):
+    """An unreadable or malformed checkpoint file."""
+
+
+def _encode(obj, arrays, where):
+    if isinstance(obj, np.ndarray) or is_gpu_array(obj):
+        a = to_numpy(obj)
+        if a.dtype == object:
+            raise TypeError(f"save_checkpoint: {where} is an object array; only numeric arrays "
+                            "can be saved (no pickle)")
+        key = f"a{len(arrays)}"
+        arrays[key] = np.ascontiguousarray(a)
+        return {"__array__": key}
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj)
+    if isinstance(obj, dict):
+        plain = all(isinstance(k, str) and not k.startswith("__") for k in obj)
+        if plain:
+            return {k: _encode(v, arrays, f"{where}.{k}") for k, v in obj.items()}
+        pairs = []
+        for k, v in obj.items():
+            if not (k is None or isinstance(k, (bool, str, int, float, np.integer, np.floating))):
+                raise TypeError(f"save_checkpoint: {where} has a key of type {type(k).__name__}")
+            pairs.append([_encode(k, arrays, where), _encode(v, arrays, f"{where}[{k!r}]")])
+        return {"__dict__": pairs}
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]}
+    if isinstance(obj, list):
+        return [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]
+    raise TypeError(f"save_checkpoint: {where} has unsupported type {type(obj).__name__}; "
+                    "allowed: dict, list, tuple, arrays, int, float, bool, str, None")
+
+
+def _decode(obj, arrays):
+    if isinstance(obj, list):
+        return [_decode(v, arrays) for v in obj]
+    if isinstance(obj, dict):
+        if "__array__" in obj and len(obj) == 1:
+            return arrays[obj["__array__"]]
+        if "__dict__" in obj and len(obj) == 1:
+            return {_decode(k, arrays): _decode(v, arrays) for k, v in obj["__dict__"]}
+        if "__tuple__" in obj and len(obj) == 1:
+            return tuple(_decode(v, arrays) for v in obj["__tuple__"])
+        return {k: _decode(v, arrays) for k, v in obj.items()}
+    return obj
+
+
+def _fsync_dir(d):
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def previous_path(path) -> pathlib.Path:
+    """Where ``save_checkpoint(keep_previous=True)`` keeps the replaced checkpoint."""
+    p = pathlib.Path(path)
+    name = p.name[:-4] if p.name.endswith(".npz") else p.name
+    return p.with_name(name + ".prev.npz")
+
+
+def save_checkpoint(path, state: dict, keep_previous: bool = False) -> pathlib.Path:
+    """Write ``state`` (nested dict) to ``path`` atomically; returns the path."""
+    if not isinstance(state, dict):
+        raise TypeError(f"save_checkpoint: state must be a dict, got {type(state).__name__}")
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays: dict = {}
+    structure = {"format": FORMAT, "state": _encode(state, arrays, "state")}
+    blob = json.dumps(structure).encode("utf-8")
+    arrays[_STRUCT_KEY] = np.frombuffer(blob, dtype=np.uint8)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        if keep_previous and path.exists():
+            prev = previous_path(path)
+            fd2, tmp_prev = tempfile.mkstemp(prefix=prev.name + ".", suffix=".tmp", dir=path.parent)
+            os.close(fd2)
+            os.unlink(tmp_prev)
+            try:
+                os.link(path, tmp_prev)
+            except OSError:  # no hard links on this file system: copy
+                import shutil
+                shutil.copyfile(path, tmp_prev)
+            try:
+                os.replace(tmp_prev, prev)
+            finally:
+                if os.path.exists(tmp_prev):
+                    os.unlink(tmp_prev)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    _fsync_dir(path.parent)
+    return path
+
+
+def load_checkpoint(path) -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint` (arrays come back as NumPy)."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if _STRUCT_KEY not in z.files:
+                raise CheckpointError(f"{path}: not a scratchgan checkpoint (no {_STRUCT_KEY})")
+            arrays = {k: z[k] for k in z.files}
+        structure = json.loads(arrays.pop(_STRUCT_KEY).tobytes().decode("utf-8"))
+    except CheckpointError:
+        raise
+    except Exception as e:
+        raise CheckpointError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e}); it is "
+                              "truncated or corrupted") from e
+    if structure.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: unknown checkpoint format {structure.get('format')!r}, "
+                              f"expected {FORMAT!r}")
+    return _decode(structure["state"], arrays)
+
+
+def load_latest(path) -> tuple:
+    """Load ``path``, falling back to its ``.prev.npz``; returns ``(state, path_used)``."""
+    errors = []
+    for p in (pathlib.Path(path), previous_path(path)):
+        try:
+            return load_checkpoint(p), p
+        except (FileNotFoundError, CheckpointError) as e:
+            errors.append(str(e))
+    raise FileNotFoundError("no usable checkpoint: " + "; ".join(errors))

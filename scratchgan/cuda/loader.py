@@ -1,0 +1,115 @@
+"""Find, compile (once per process) and launch the kernels in ``kernels/``.
+
+Kernel files may include ``igemm.cuh`` from the same folder; the loader inlines
+local ``#include "..."`` lines before handing the source to NVRTC, so no include
+path is needed. Launch arguments are passed as CuPy arrays (made C-contiguous
+first; views are never passed) and typed NumPy scalars.
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+
+import numpy as np
+
+from ..backend import cupy
+
+_MODULES: dict = {}
+_INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"\s*$', re.M)
+
+
+def kernels_dir() -> pathlib.Path:
+    """The folder holding the .cu files: $SCRATCHGAN_KERNELS or <repo>/kernels."""
+    env = os.environ.get("SCRATCHGAN_KERNELS")
+    d = pathlib.Path(env) if env else pathlib.Path(__file__).resolve().parents[2] / "kernels"
+    if not d.is_dir():
+        raise FileNotFoundError(
+            f"scratchgan.cuda: kernel folder {str(d)!r} not found; set SCRATCHGAN_KERNELS to the "
+            "folder holding conv2d_fwd.cu and the other .cu files (the repository's kernels/)")
+    return d
+
+
+def read_source(name: str) -> str:
+    """Source of ``kernels/<name>.cu`` with local includes inlined (each once)."""
+    d = kernels_dir()
+    path = d / f"{name}.cu"
+    if not path.is_file():
+        raise FileNotFoundError(f"scratchgan.cuda: kernel source {str(path)!r} not found")
+    seen = set()
+
+    def expand(text):
+        def sub(m):
+            inc = m.group(1)
+            if inc in seen:
+                return ""
+            seen.add(inc)
+            p = d / inc
+            if not p.is_file():
+                raise FileNotFoundError(f"scratchgan.cuda: {name}.cu includes missing {str(p)!r}")
+            return expand(p.read_text())
+        return _INCLUDE.sub(sub, text)
+
+    return expand(path.read_text())
+
+
+def get_module(name: str):
+    """The compiled RawModule for ``kernels/<name>.cu`` (compiled on first use, then cached)."""
+    mod = _MODULES.get(name)
+    if mod is None:
+        cp = cupy()
+        mod = cp.RawModule(code=read_source(name), options=("-std=c++17",), backend="nvrtc")
+        _MODULES[name] = mod
+    return mod
+
+
+def get_function(module: str, kernel: str):
+    return get_module(module).get_function(kernel)
+
+
+def contiguous(x):
+    """A C-contiguous CuPy array with the same values (no copy when already contiguous)."""
+    cp = cupy()
+    if not isinstance(x, cp.ndarray):
+        raise TypeError(f"scratchgan.cuda: expected a cupy array, got {type(x).__name__}")
+    return x if x.flags.c_contiguous else cp.ascontiguousarray(x)
+
+
+def dtype_suffix(dtype) -> str:
+    dtype = np.dtype(dtype)
+    if dtype == np.float32:
+        return "f32"
+    if dtype == np.float64:
+        return "f64"
+    raise TypeError(f"scratchgan.cuda: kernels take float32 or float64 arrays, got {dtype}")
+
+
+def scalar(dtype, v):
+    """A typed kernel scalar of the array dtype (np.float32 / np.float64)."""
+    return np.dtype(dtype).type(v)
+
+
+def check_out(out, shape, dtype, label):
+    """Validate (or allocate) an output array; it must be C-contiguous with the exact shape."""
+    cp = cupy()
+    if out is None:
+        return cp.empty(shape, dtype=dtype)
+    if not isinstance(out, cp.ndarray) or tuple(out.shape) != tuple(shape) or out.dtype != dtype \
+            or not out.flags.c_contiguous:
+        raise ValueError(f"{label}: out must be a C-contiguous cupy array of shape {tuple(shape)} "
+                         f"and dtype {np.dtype(dtype)}, got "
+                         f"{getattr(out, 'shape', None)} {getattr(out, 'dtype', type(out).__name__)}")
+    return out
+
+
+_SM_COUNT: dict = {}
+
+
+def sm_count() -> int:
+    cp = cupy()
+    dev = cp.cuda.Device().id
+    n = _SM_COUNT.get(dev)
+    if n is None:
+        n = int(cp.cuda.runtime.getDeviceProperties(dev)["multiProcessorCount"])
+        _SM_COUNT[dev] = n
+    return n

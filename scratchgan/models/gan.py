@@ -1,0 +1,246 @@
+"""GAN (Goodfellow et al. 2014): Algorithm 1 with the paper's MNIST networks.
+
+Value function (eq. 1):
+    min_G max_D V(D, G) = E_x[log D(x)] + E_z[log(1 - D(G(z)))]
+
+D outputs a logit l, D(x) = sigmoid(l); every loss is computed from logits
+(``scratchgan.ops.loss``). D ascends V, i.e. descends
+``bce(D(x), 1) + bce(D(G(z)), 0)``; G descends one of
+``minimax``       mean log(1 - D(G(z)))            (eq. 1 itself)
+``nonsaturating`` mean -log D(G(z))                (paper, Sec. 3: used in practice; default)
+``logratio``      mean -log(D / (1 - D)) = -mean l (named variant)
+
+Networks (paper's MNIST setup, goodfeli/adversarial mnist.yaml), ``arch="paper"``:
+  G: z 100-d ~ U[-sqrt3, sqrt3] -> ReLU 1200 -> ReLU 1200 -> sigmoid 784, weights U(+-0.05)
+  D: dropout(keep .8) -> maxout 240x5 -> dropout(.5) -> maxout 240x5 -> dropout(.5) -> sigmoid,
+     weights U(+-0.005)
+Named variant ``arch="toy"`` (the default for 2-D data such as ring8): G z 16-d -> ReLU 128 ->
+ReLU 128 -> linear d; D d -> ReLU 128 -> ReLU 128 -> logit, no dropout, PyTorch-style init,
+trained with Adam (``optimizer="adam"``, lr 1e-3, beta1 0.5). ``arch="auto"`` picks toy when
+the data has at most 16 values per example.
+
+Optimizer (``optimizer="sgd"``, paper): SGD with momentum; lr 0.1 decayed per update by
+1/1.000004 down to 1e-6; momentum 0.5 rising linearly to 0.7 by step 125000
+(= 250 epochs of 500 updates). Both schedules are functions of ``self.step``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import nn
+from ..init import uniform_, zeros_
+from ..nn.module import no_grad
+from ..ops import loss as L
+from ..optim import SGD, Adam
+from .base import GenerativeModel
+from .maxout import Maxout
+
+
+def init_uniform_(module, irange, rng):
+    """pylearn2's ``irange``: every Linear/Maxout weight ~ U(-irange, irange), biases 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, Maxout)):
+            uniform_(m.weight, -irange, irange, rng=rng)
+            if m.bias is not None:
+                zeros_(m.bias)
+    return module
+
+
+def mean_sigmoid(logits):
+    """Mean of D(x) = sigmoid(logit) as a float (for logging)."""
+    from ..ops.activation import sigmoid
+    return float(sigmoid(logits).mean())
+
+
+class GAN(GenerativeModel):
+    name = "gan"
+    data_range = (0.0, 1.0)
+    default_dataset = "ring8"
+    conditional = False
+    defaults = {
+        "batch_size": 100, "epochs": 100, "dataset": "ring8",
+        "arch": "auto",                 # "paper" (maxout MLP) | "toy" (small ReLU MLP) | "auto"
+        "k": 1,                         # Algorithm 1: discriminator steps per generator step
+        "generator_loss": "nonsaturating",
+        "z_dim": None,                  # None: 100 (paper) or 16 (toy)
+        "g_hidden": 1200, "d_units": 240, "d_pieces": 5,
+        "toy_hidden": 128,
+        "dropout_input": 0.2, "dropout_hidden": 0.5,   # drop probabilities (keep .8 / .5)
+        "g_irange": 0.05, "d_irange": 0.005,
+        "optimizer": None,              # None: "sgd" (paper) or "adam" (toy)
+        "lr": None,                     # None: 0.1 (sgd) or 1e-3 (adam)
+        "lr_decay": 1.000004, "min_lr": 1e-6,
+        "momentum": 0.5, "final_momentum": 0.7, "momentum_saturate_step": 125000,
+        "betas": (0.5, 0.999),
+    }
+
+    # -- construction ------------------------------------------------------------
+    def resolve_arch(self):
+        arch = self.hp["arch"]
+        if arch == "auto":
+            arch = "toy" if math.prod(self.data_shape) <= 16 else "paper"
+        if arch not in ("paper", "toy"):
+            raise ValueError(f"{type(self).__name__}: arch must be 'paper', 'toy' or 'auto', got "
+                             f"{self.hp['arch']!r}")
+        return arch
+
+    def build(self):
+        hp = self.hp
+        L.get_generator_loss(hp["generator_loss"])  # validates the name
+        if not isinstance(hp["k"], int) or hp["k"] < 1:
+            raise ValueError(f"GAN: k (discriminator steps per generator step) must be an int >= 1, "
+                             f"got {hp['k']!r}")
+        self.arch = self.resolve_arch()
+        toy = self.arch == "toy"
+        if hp["z_dim"] is None:
+            hp["z_dim"] = 16 if toy else 100
+        if hp["optimizer"] is None:
+            hp["optimizer"] = "adam" if toy else "sgd"
+        if hp["optimizer"] not in ("sgd", "adam"):
+            raise ValueError(f"GAN: optimizer must be 'sgd' (paper) or 'adam', got {hp['optimizer']!r}")
+        if hp["lr"] is None:
+            hp["lr"] = 1e-3 if hp["optimizer"] == "adam" else 0.1
+        if toy:
+            self.data_range = None  # toy data is not rescaled; G's output is linear
+        d, r, z = math.prod(self.data_shape), self.rng, hp["z_dim"]
+        if toy:
+            h = hp["toy_hidden"]
+            self.G = nn.Sequential(nn.Linear(z, h, rng=r), nn.ReLU(), nn.Linear(h, h, rng=r),
+                                   nn.ReLU(), nn.Linear(h, d, rng=r), nn.Reshape(*self.data_shape))
+            self.D = nn.Sequential(nn.Flatten(), nn.Linear(d, h, rng=r), nn.ReLU(),
+                                   nn.Linear(h, h, rng=r), nn.ReLU(), nn.Linear(h, 1, rng=r))
+        else:
+            gh, u, p = hp["g_hidden"], hp["d_units"], hp["d_pieces"]
+            self.G = nn.Sequential(nn.Linear(z, gh, rng=r), nn.ReLU(), nn.Linear(gh, gh, rng=r),
+                                   nn.ReLU(), nn.Linear(gh, d, rng=r), nn.Sigmoid(),
+                                   nn.Reshape(*self.data_shape))
+            self.D = nn.Sequential(nn.Flatten(), nn.Dropout(hp["dropout_input"], rng=r),
+                                   Maxout(d, u, p, rng=r), nn.Dropout(hp["dropout_hidden"], rng=r),
+                                   Maxout(u, u, p, rng=r), nn.Dropout(hp["dropout_hidden"], rng=r),
+                                   nn.Linear(u, 1, rng=r))
+            init_uniform_(self.G, hp["g_irange"], r)
+            init_uniform_(self.D, hp["d_irange"], r)
+
+    def build_optimizers(self):
+        self.opt_G, self.opt_D = self._make_opt(self.G), self._make_opt(self.D)
+
+    def _make_opt(self, net):
+        hp = self.hp
+        if hp["optimizer"] == "adam":
+            return Adam(net.parameters(), lr=hp["lr"], betas=tuple(hp["betas"]))
+        return SGD(net.parameters(), lr=hp["lr"], momentum=hp["momentum"])
+
+    def networks(self):
+        return {"G": self.G, "D": self.D}
+
+    def optimizers(self):
+        return {"G": self.opt_G, "D": self.opt_D}
+
+    def batches_per_step(self):
+        return self.hp["k"]
+
+    # -- schedules (pylearn2 ExponentialDecay and MomentumAdjustor, per update) ---
+    def schedule(self, step=None):
+        """(lr, momentum) for the update numbered ``step`` (SGD only)."""
+        hp = self.hp
+        t = self.step if step is None else step
+        lr = max(hp["lr"] / hp["lr_decay"] ** t, hp["min_lr"])
+        frac = min(1.0, t / hp["momentum_saturate_step"]) if hp["momentum_saturate_step"] > 0 else 1.0
+        mom = hp["momentum"] + (hp["final_momentum"] - hp["momentum"]) * frac
+        return lr, mom
+
+    def apply_schedule(self):
+        if self.hp["optimizer"] != "sgd":
+            return
+        lr, mom = self.schedule()
+        for opt in self.optimizers().values():
+            opt.lr, opt.momentum = lr, mom
+
+    # -- noise -----------------------------------------------------------------------
+    def sample_noise(self, n, rng=None, labels=None):
+        """z ~ U[-sqrt3, sqrt3]^z_dim (unit variance), drawn on the host, moved to the device."""
+        s = math.sqrt(3.0)
+        z = self._rng(rng).uniform(-s, s, size=(int(n), self.hp["z_dim"]))
+        return {"z": self.to_model(z)}
+
+    # -- the networks as the algorithm sees them (CGAN overrides these) ----------------
+    def g_forward(self, noise):
+        return self.G(noise["z"])
+
+    def g_backward(self, dx):
+        self.G.backward(dx)
+
+    def d_forward(self, x, y1h=None):
+        return self.D(x)
+
+    def d_backward(self, dlogits):
+        dx = self.D.backward(dlogits)
+        return dx[0] if isinstance(dx, tuple) else dx
+
+    def generate(self, noise):
+        """Samples in the data range, shape (n, *data_shape); eval mode, no cache."""
+        was = self.G.training
+        self.G.eval()
+        try:
+            with no_grad():
+                return self.g_forward(noise)
+        finally:
+            self.G.train(was)
+
+    # -- gradients of the two objectives (no optimizer step; used by train_step and tests) --
+    def discriminator_grads(self, x_real, noise, y1h_real=None):
+        """Fill D's .grad with d/dtheta_d of ``bce(D(x),1) + bce(D(G(z)),0)`` (= -V, eq. 1).
+
+        Real and fake batches go through D separately (each forward followed by its
+        backward; BatchNorm statistics of the two batches stay apart). Returns logs.
+        """
+        with no_grad():
+            x_fake = self.g_forward(noise)              # G(z^(i)); no gradient into G here
+        xp = self.xp
+        real_logits = self.d_forward(x_real, y1h_real)  # l = logit D(x^(i))
+        l_real, c = L.bce_with_logits_forward(real_logits, xp.ones_like(real_logits))
+        self.d_backward(L.bce_with_logits_backward(1.0, c))   # d/dtheta_d [-log D(x^(i))]
+        fake_logits = self.d_forward(x_fake, noise.get("y1h"))
+        l_fake, c = L.bce_with_logits_forward(fake_logits, xp.zeros_like(fake_logits))
+        self.d_backward(L.bce_with_logits_backward(1.0, c))   # d/dtheta_d [-log(1 - D(G(z^(i))))]
+        return {"loss_d": float(l_real) + float(l_fake), "d_real": mean_sigmoid(real_logits),
+                "d_fake": mean_sigmoid(fake_logits)}
+
+    def generator_grads(self, noise):
+        """Fill G's .grad with d/dtheta_g of the chosen generator loss; D's .grad is polluted
+        (train_step zeroes D's grads before every D update). Returns logs."""
+        fwd, bwd = L.get_generator_loss(self.hp["generator_loss"])
+        x_fake = self.g_forward(noise)
+        logits = self.d_forward(x_fake, noise.get("y1h"))
+        loss, c = fwd(logits)
+        dx = self.d_backward(bwd(1.0, c))                # d loss / d G(z) through D
+        self.g_backward(dx)
+        return {"loss_g": float(loss)}
+
+    # -- Algorithm 1 -----------------------------------------------------------------------
+    def train_step(self, x, y=None):
+        """One iteration of Algorithm 1 (k D updates, then one G update).
+
+        ``x``: k real minibatches (a list, or one array of k*m rows; see base.py).
+        """
+        self.apply_schedule()
+        xs, _ = self.split_batches(x)
+        logs = {}
+        for x_i in xs:                                   # "for k steps do"
+            x_i = self._check_x(x_i)                     # "sample minibatch {x^(1..m)} from p_data"
+            noise = self.sample_noise(x_i.shape[0])      # "sample minibatch {z^(1..m)} from p_g(z)"
+            self.opt_D.zero_grad()
+            logs = self.discriminator_grads(x_i, noise)  # grad_theta_d (1/m) sum [log D + log(1-D(G))]
+            self.opt_D.step()                            # "update D by ascending its gradient"
+        noise = self.sample_noise(xs[-1].shape[0])       # "sample minibatch {z^(1..m)} from p_g(z)"
+        self.opt_G.zero_grad()
+        logs.update(self.generator_grads(noise))         # grad_theta_g (1/m) sum log(1 - D(G(z)))
+        self.opt_G.step()                                # "update G by descending its gradient"
+        self.D.zero_grad()                               # D's grads from the G pass are discarded
+        self.step += 1
+        if self.hp["optimizer"] == "sgd":
+            logs["lr"] = self.opt_G.lr
+            logs["momentum"] = self.opt_G.momentum
+        return logs

@@ -1,0 +1,87 @@
+"""Maxout units (Goodfellow et al. 2013), used by the GAN and CGAN discriminators.
+
+A maxout layer with ``units`` outputs and ``pieces`` linear pieces per output:
+
+    z = x W^T + b                     W: (units * pieces, in), b: (units * pieces,)
+    h_u = max_{j < pieces} z[u * pieces + j]
+
+Row ``u * pieces + j`` of W is piece j of unit u. The derivative of a max is
+the indicator of the winning piece (ties have measure zero for continuous
+inputs), so the backward routes ``dh_u`` to the arg-max piece and then through
+the linear map: ``dz = onehot(argmax) * dh``, ``dx = dz W``, ``dW = dz^T x``,
+``db = sum_n dz``. Checked by ``tests/test_models.py::test_maxout_gradcheck``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..backend import DEFAULT_DTYPE, get_array_module
+from ..nn.module import Module, Parameter
+from ..ops.linear import linear_backward, linear_forward
+from ..rng import get_rng
+from ..validate import check_array
+
+
+def maxout_forward(x, w, b, pieces):
+    """``h[n, u] = max_j (x W^T + b)[n, u * pieces + j]``; returns ``(h, cache)``."""
+    z, lin_cache = linear_forward(x, w, b)
+    n = z.shape[0]
+    z3 = z.reshape(n, -1, pieces)
+    xp = get_array_module(z)
+    idx = xp.argmax(z3, axis=2)
+    h = xp.take_along_axis(z3, idx[:, :, None], axis=2)[:, :, 0]
+    return h, (lin_cache, idx, z3.shape)
+
+
+def maxout_backward(dh, cache):
+    """Route ``dh`` to the winning piece, then back through the linear map: ``(dx, dw, db)``."""
+    lin_cache, idx, shape3 = cache
+    xp = get_array_module(dh)
+    winner = idx[:, :, None] == xp.arange(shape3[2])[None, None, :]
+    dz3 = winner.astype(dh.dtype) * dh[:, :, None]
+    return linear_backward(dz3.reshape(shape3[0], -1), lin_cache)
+
+
+class Maxout(Module):
+    """``Maxout(in_features, units, pieces)``: weight (units*pieces, in), bias (units*pieces,).
+
+    Initialized U(-irange, irange) (the GAN paper's D used irange 0.005);
+    ``irange=None`` gives U(-1/sqrt(in), 1/sqrt(in)).
+    """
+
+    def __init__(self, in_features, units, pieces, irange=None, rng=None):
+        super().__init__()
+        for label, v in (("in_features", in_features), ("units", units), ("pieces", pieces)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
+                raise ValueError(f"Maxout: {label} must be a positive int, got {v!r}")
+        self.in_features, self.units, self.pieces = int(in_features), int(units), int(pieces)
+        gen = get_rng(rng)
+        bound = 1.0 / math.sqrt(self.in_features) if irange is None else float(irange)
+        out = self.units * self.pieces
+        self.weight = Parameter(gen.uniform(-bound, bound, (out, self.in_features)).astype(DEFAULT_DTYPE))
+        self.bias = Parameter(gen.uniform(-bound, bound, (out,)).astype(DEFAULT_DTYPE))
+
+    def _label(self):
+        return f"Maxout({self.in_features}, {self.units}x{self.pieces})"
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, units={self.units}, pieces={self.pieces}"
+
+    def forward(self, x):
+        name = self._label()
+        check_array(name, x, ndim=2, dtype=self.weight.dtype, device=self.device,
+                    what=f"input (N, {self.in_features})")
+        if x.shape[1] != self.in_features:
+            raise ValueError(f"{name}: expected an input of shape (N, {self.in_features}), got "
+                             f"shape {tuple(x.shape)}")
+        h, cache = maxout_forward(x, self.weight.data, self.bias.data, self.pieces)
+        self._save_cache(cache)
+        return h
+
+    def backward(self, dh):
+        dx, dw, db = maxout_backward(dh, self._take_cache())
+        self.weight.grad += dw
+        self.bias.grad += db
+        return dx

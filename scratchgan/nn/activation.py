@@ -1,0 +1,63 @@
+"""Element-wise activation layers (no parameters)."""
+from __future__ import annotations
+
+from ..ops import activation as A
+from ..validate import check_array
+from .module import Module
+
+
+class _Activation(Module):
+    _op = None  # name of the op pair in scratchgan.ops.activation, looked up at call time
+
+    def _label(self):
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    def _op_args(self):
+        return ()
+
+    def forward(self, x):
+        check_array(self._label(), x)
+        y, cache = getattr(A, f"{self._op}_forward")(x, *self._op_args())
+        self._save_cache(cache)
+        return y
+
+    def backward(self, dy):
+        cache = self._take_cache()
+        return getattr(A, f"{self._op}_backward")(dy, cache)
+
+
+class ReLU(_Activation):
+    """``max(x, 0)``."""
+    _op = "relu"
+
+
+class LeakyReLU(_Activation):
+    """``x`` for x > 0, ``negative_slope * x`` otherwise."""
+    _op = "leaky_relu"
+
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)):
+            raise TypeError(f"LeakyReLU: negative_slope must be a number, got {negative_slope!r}")
+        self.negative_slope = float(negative_slope)
+
+    def _op_args(self):
+        return (self.negative_slope,)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class Tanh(_Activation):
+    """``tanh(x)``."""
+    _op = "tanh"
+
+
+class Sigmoid(_Activation):
+    """``1 / (1 + e^{-x})`` (overflow-free)."""
+    _op = "sigmoid"
+
+
+class Softplus(_Activation):
+    """``log(1 + e^x)`` (overflow-free)."""
+    _op = "softplus"

@@ -1,0 +1,44 @@
+"""Inverted dropout layer."""
+from __future__ import annotations
+
+from ..backend import get_array_module
+from ..ops.dropout import dropout_backward, dropout_forward, dropout_mask
+from ..validate import check_array
+from .module import Module
+
+
+class Dropout(Module):
+    """Zero each element with probability ``p`` and scale survivors by ``1 / (1 - p)``
+    in ``train()`` mode; the identity in ``eval()`` mode. Masks are drawn on the
+    host from ``get_rng(rng)``, so ``manual_seed`` reproduces them on CPU and GPU."""
+
+    def __init__(self, p=0.5, rng=None):
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float)):
+            raise TypeError(f"Dropout: p must be a number in [0, 1), got {p!r}")
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p!r}")
+        self.p = float(p)
+        self.rng = rng
+
+    def _label(self):
+        return f"Dropout(p={self.p})"
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+    def forward(self, x):
+        check_array(self._label(), x)
+        if not self.training or self.p == 0:
+            self._save_cache(("identity",))
+            return x
+        mask = dropout_mask(x.shape, self.p, self.rng, get_array_module(x))
+        y, cache = dropout_forward(x, self.p, mask)
+        self._save_cache(("mask", cache))
+        return y
+
+    def backward(self, dy):
+        kind, *rest = self._take_cache()
+        if kind == "identity":
+            return dy
+        return dropout_backward(dy, rest[0])

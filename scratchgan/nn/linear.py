@@ -1,0 +1,62 @@
+"""Fully connected layer."""
+from __future__ import annotations
+
+import math
+
+from ..backend import DEFAULT_DTYPE
+from ..ops.linear import linear_backward, linear_forward
+from ..rng import get_rng
+from ..validate import check_array, check_positive_int
+from .module import Module, Parameter
+
+
+class Linear(Module):
+    """``y = x W^T + b`` with ``weight`` (out, in) and ``bias`` (out,).
+
+    Both are initialized U(-1/sqrt(in), 1/sqrt(in)) from ``get_rng(rng)`` (as
+    PyTorch's default), in float32 on the CPU; use ``.astype``/``.to`` to change.
+    """
+
+    def __init__(self, in_features, out_features, bias=True, rng=None):
+        super().__init__()
+        name = f"Linear({in_features!r}, {out_features!r})"
+        check_positive_int(name, "in_features", in_features)
+        check_positive_int(name, "out_features", out_features)
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        gen = get_rng(rng)
+        bound = 1.0 / math.sqrt(self.in_features)
+        w = gen.uniform(-bound, bound, size=(self.out_features, self.in_features))
+        self.weight = Parameter(w.astype(DEFAULT_DTYPE))
+        if bias:
+            b = gen.uniform(-bound, bound, size=(self.out_features,))
+            self.bias = Parameter(b.astype(DEFAULT_DTYPE))
+        else:
+            self.bias = None
+
+    def _label(self):
+        return f"Linear({self.in_features}, {self.out_features})"
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+    def forward(self, x):
+        name = self._label()
+        check_array(name, x, ndim=2, dtype=self.weight.dtype, device=self.device,
+                    what=f"input (N, {self.in_features})")
+        if x.shape[1] != self.in_features:
+            raise ValueError(f"{name}: expected an input of shape (N, {self.in_features}), "
+                             f"got shape {tuple(x.shape)} ({x.shape[1]} features)")
+        y, cache = linear_forward(x, self.weight.data,
+                                  None if self.bias is None else self.bias.data)
+        self._save_cache(cache)
+        return y
+
+    def backward(self, dy):
+        cache = self._take_cache()
+        dx, dw, db = linear_backward(dy, cache)
+        self.weight.grad += dw
+        if self.bias is not None:
+            self.bias.grad += db
+        return dx

@@ -1,0 +1,103 @@
+"""Element-wise activations and numerically stable sigmoid-family helpers.
+
+Each activation is one ``<op>_forward(x, ...) -> (y, cache)`` and one
+``<op>_backward(dy, cache) -> dx``. Tanh and Sigmoid keep their *output* in
+the cache, since their derivatives are functions of it.
+"""
+from __future__ import annotations
+
+from ..backend import get_array_module
+
+
+# -- stable helpers -------------------------------------------------------------
+def sigmoid(x):
+    """``1 / (1 + e^{-x})`` without overflow.
+
+    With ``e = exp(-|x|)`` (always in (0, 1]): ``sigma(x) = 1 / (1 + e)`` for
+    x >= 0 and ``e / (1 + e)`` for x < 0. No exponential of a positive number
+    is ever taken, so |x| = 1000 gives exactly 1 or ~0 with no warning.
+    """
+    xp = get_array_module(x)
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+
+
+def softplus(x):
+    """``log(1 + e^x) = max(x, 0) + log1p(e^{-|x|})`` without overflow."""
+    xp = get_array_module(x)
+    return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+def log_sigmoid(x):
+    """``log sigma(x) = -softplus(-x) = min(x, 0) - log1p(e^{-|x|})`` without overflow."""
+    xp = get_array_module(x)
+    return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
+
+
+# -- ReLU -----------------------------------------------------------------------
+def relu_forward(x):
+    """``y = max(x, 0)``."""
+    xp = get_array_module(x)
+    mask = x > 0
+    return xp.where(mask, x, 0).astype(x.dtype, copy=False), mask
+
+
+def relu_backward(dy, cache):
+    """``dx = dy * 1[x > 0]`` (the subgradient 0 is taken at x = 0)."""
+    mask = cache
+    xp = get_array_module(dy)
+    return xp.where(mask, dy, 0).astype(dy.dtype, copy=False)
+
+
+# -- LeakyReLU ------------------------------------------------------------------
+def leaky_relu_forward(x, slope=0.01):
+    """``y = x`` for x > 0, ``slope * x`` otherwise."""
+    xp = get_array_module(x)
+    mask = x > 0
+    return xp.where(mask, x, slope * x).astype(x.dtype, copy=False), (mask, slope)
+
+
+def leaky_relu_backward(dy, cache):
+    """``dx = dy`` where x > 0 and ``slope * dy`` elsewhere."""
+    mask, slope = cache
+    xp = get_array_module(dy)
+    return xp.where(mask, dy, slope * dy).astype(dy.dtype, copy=False)
+
+
+# -- Tanh -----------------------------------------------------------------------
+def tanh_forward(x):
+    """``y = tanh(x)``; the output is cached."""
+    xp = get_array_module(x)
+    y = xp.tanh(x)
+    return y, y
+
+
+def tanh_backward(dy, cache):
+    """``d tanh(x)/dx = 1 - tanh(x)^2 = 1 - y^2``, so ``dx = dy * (1 - y^2)``."""
+    y = cache
+    return dy * (1 - y * y)
+
+
+# -- Sigmoid --------------------------------------------------------------------
+def sigmoid_forward(x):
+    """``y = sigma(x)`` (stable form); the output is cached."""
+    y = sigmoid(x)
+    return y, y
+
+
+def sigmoid_backward(dy, cache):
+    """``d sigma(x)/dx = sigma(x) (1 - sigma(x)) = y (1 - y)``, so ``dx = dy * y * (1 - y)``."""
+    y = cache
+    return dy * y * (1 - y)
+
+
+# -- Softplus -------------------------------------------------------------------
+def softplus_forward(x):
+    """``y = log(1 + e^x)`` (stable form); the input is cached."""
+    return softplus(x), x
+
+
+def softplus_backward(dy, cache):
+    """``d softplus(x)/dx = e^x / (1 + e^x) = sigma(x)``, so ``dx = dy * sigma(x)``."""
+    x = cache
+    return dy * sigmoid(x)

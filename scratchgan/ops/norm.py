@@ -1,0 +1,98 @@
+"""Batch normalization over every axis except the channel axis 1.
+
+``x`` is (N, C) or (N, C, H, W) (any rank >= 2 works); statistics are taken
+per channel over the M = N * H * W values of that channel.
+"""
+from __future__ import annotations
+
+from ..backend import get_array_module
+
+
+def _reduce_axes(x):
+    return (0,) + tuple(range(2, x.ndim))
+
+
+def _per_channel(v, ndim):
+    """Reshape a (C,) vector so that it broadcasts against an (N, C, ...) array."""
+    return v.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+def batchnorm_forward(x, gamma, beta, running_mean, running_var, momentum=0.1, eps=1e-5,
+                      training=True):
+    """``y = gamma * (x - mu) / sqrt(var + eps) + beta`` per channel.
+
+    Training mode: ``mu`` and ``var`` are the batch mean and the *biased*
+    batch variance (divide by M). The running statistics are then **updated in
+    place** (PyTorch convention): ``running_mean <- (1 - momentum) running_mean
+    + momentum mu`` and ``running_var <- (1 - momentum) running_var + momentum
+    var * M / (M - 1)`` (the *unbiased* variance). Pass ``running_mean=None``
+    and ``running_var=None`` to skip the update.
+
+    Eval mode: ``mu = running_mean`` and ``var = running_var``; nothing changes.
+
+    ``gamma``/``beta`` may be None (no affine transform).
+    Returns ``(y, cache)``.
+    """
+    xp = get_array_module(x, gamma, beta, running_mean, running_var)
+    axes = _reduce_axes(x)
+    m = x.size // x.shape[1]
+    if training:
+        if m < 2:
+            raise ValueError(f"batchnorm_forward: expected more than 1 value per channel in "
+                             f"training mode, got input shape {tuple(x.shape)}")
+        mean = x.mean(axis=axes)
+        xc = x - _per_channel(mean, x.ndim)
+        var = (xc * xc).mean(axis=axes)
+        if running_mean is not None:
+            running_mean[...] = (1 - momentum) * running_mean + momentum * mean
+        if running_var is not None:
+            running_var[...] = (1 - momentum) * running_var + momentum * var * (m / (m - 1))
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("batchnorm_forward: eval mode needs running_mean and running_var")
+        mean = running_mean.astype(x.dtype, copy=False)
+        var = running_var.astype(x.dtype, copy=False)
+        xc = x - _per_channel(mean, x.ndim)
+    inv_std = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
+    xhat = xc * _per_channel(inv_std, x.ndim)
+    y = xhat if gamma is None else xhat * _per_channel(gamma, x.ndim)
+    if beta is not None:
+        y = y + _per_channel(beta, x.ndim)
+    cache = (xhat, gamma, inv_std, bool(training), beta is not None)
+    return y, cache
+
+
+def batchnorm_backward(dy, cache):
+    """Gradients ``(dx, dgamma, dbeta)`` of batch normalization.
+
+    With ``xhat = (x - mu) * s``, ``s = 1 / sqrt(var + eps)`` and sums over the
+    M values of a channel:
+
+    * ``dbeta  = sum(dy)``
+    * ``dgamma = sum(dy * xhat)``
+    * ``dxhat  = gamma * dy``
+
+    Training mode (``mu`` and ``var`` depend on x): pushing ``dxhat`` back
+    through ``xhat`` and through ``mu`` and ``var`` gives
+
+        dx = (s / M) * (M dxhat - sum(dxhat) - xhat * sum(dxhat * xhat))
+           = (gamma s / M) * (M dy - dbeta - xhat * dgamma).
+
+    Eval mode (``mu``, ``var`` are constants): ``dx = gamma * s * dy``.
+
+    ``dgamma`` and ``dbeta`` are None without an affine transform.
+    The full derivation is in docs/derivations/batchnorm.md.
+    """
+    xhat, gamma, inv_std, training, has_beta = cache
+    axes = _reduce_axes(dy)
+    nd = dy.ndim
+    dbeta = dy.sum(axis=axes)
+    dgamma = (dy * xhat).sum(axis=axes)
+    scale = inv_std if gamma is None else gamma * inv_std
+    if training:
+        m = dy.size // dy.shape[1]
+        dx = (_per_channel(scale / m, nd)
+              * (m * dy - _per_channel(dbeta, nd) - xhat * _per_channel(dgamma, nd)))
+    else:
+        dx = dy * _per_channel(scale, nd)
+    return dx, (dgamma if gamma is not None else None), (dbeta if has_beta else None)

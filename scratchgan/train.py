@@ -1,0 +1,323 @@
+"""The model-agnostic training loop.
+
+``Trainer(model, x, y, ...).fit()`` calls ``model.train_step(x_batch, y_batch)``
+(one step of the paper's algorithm) until ``steps`` (or ``epochs`` full passes)
+are done, and around it:
+
+* a tqdm progress bar with the latest losses;
+* ``metrics.jsonl``: one JSON record per ``log_every`` steps (step, epoch, time
+  and every value ``train_step`` returned);
+* fixed-noise samples (``model.sample_noise`` from a seed of its own, so the
+  pictures are comparable across epochs): ``samples/epoch_XXX.png`` at the end of
+  every epoch, ``samples/step_XXXXXXX.png`` every ``sample_every`` steps, and
+  ``samples.png`` at the end. Images give a grid, 2-D data a scatter of samples
+  over the data, 1-D data a histogram; ``loss_curves.png`` from the metrics;
+* checkpoints ``last.ckpt.npz`` (the replaced one kept as ``last.ckpt.prev.npz``)
+  at every epoch end, every ``checkpoint_every`` steps and at the end. They hold
+  ``model.state_dict()`` (networks and optimizer state), the state of every random
+  generator the run uses (scratchgan.rng's global one, any the model keeps, the
+  batch iterator's), the iterator's position and the step, so ``resume=True``
+  continues bit-exactly: N steps, save, resume, N more == 2N steps in one go;
+* a NaN guard: a non-finite value returned by ``train_step`` stops training with
+  :class:`NonFiniteLossError` naming the step and the loss; no checkpoint is
+  written after it, so the last good one stays on disk.
+
+Drawing samples has no side effect on training: the random generators' states
+and the networks' buffers (BatchNorm running statistics) are restored after.
+"""
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import time
+
+import numpy as np
+
+from . import rng as srng
+from .backend import to_device, to_numpy
+from .checkpoint import load_latest, previous_path, save_checkpoint
+
+CHECKPOINT_NAME = "last.ckpt.npz"
+
+
+class NonFiniteLossError(RuntimeError):
+    """``train_step`` returned NaN or inf."""
+
+    def __init__(self, message, step=None, name=None, value=None):
+        super().__init__(message)
+        self.step, self.name, self.value = step, name, value
+
+
+def _model_generators(model):
+    """Every numpy Generator the model (or a layer of its networks) holds, by path."""
+    found, seen = {}, set()
+    glob = srng.get_rng()
+    seen.add(id(glob))
+
+    def visit(obj, prefix):
+        for k, v in list(vars(obj).items()):
+            if isinstance(v, np.random.Generator) and id(v) not in seen:
+                seen.add(id(v))
+                found[f"{prefix}{k}"] = v
+
+    visit(model, "model.")
+    try:
+        nets = model.networks()
+    except Exception:
+        nets = {}
+    for net_name, net in nets.items():
+        for mod_name, m in net.named_modules():
+            visit(m, f"{net_name}.{mod_name + '.' if mod_name else ''}")
+    return found
+
+
+def _buffers(model):
+    out = []
+    for net in model.networks().values():
+        for m in net.modules():
+            for b in m._buffers:
+                arr = getattr(m, b)
+                out.append((m, b, arr.copy()))
+    return out
+
+
+def _format_losses(losses):
+    return " ".join(f"{k}={v:.4g}" for k, v in losses.items()
+                    if isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+class Trainer:
+    """Train ``model`` on ``x`` (and labels ``y``); see the module docstring.
+
+    ``steps`` or ``epochs`` (not both) sets the length; ``steps`` is the total
+    step count, also when resuming. ``config`` (a JSON-able dict: model name,
+    hyperparameters, data set ...) is written to ``config.json`` and into each
+    checkpoint so that ``scratchgan sample`` can rebuild the model.
+    """
+
+    def __init__(self, model, x, y=None, *, batch_size=64, epochs=None, steps=None,
+                 out_dir="runs/run", seed=0, sample_every=None, checkpoint_every=None,
+                 log_every=10, n_samples=None, progress=True, config=None, resume=False,
+                 plot_data=None, modes=None):
+        if epochs is not None and steps is not None:
+            raise ValueError("Trainer: give either epochs or steps, not both")
+        for name, v in (("epochs", epochs), ("steps", steps), ("sample_every", sample_every),
+                        ("checkpoint_every", checkpoint_every), ("log_every", log_every)):
+            if v is not None and (not isinstance(v, (int, np.integer)) or isinstance(v, bool)
+                                  or v <= 0):
+                raise ValueError(f"Trainer: {name} must be a positive int, got {v!r}")
+        from .data.batches import BatchIterator
+        self.model = model
+        self.x, self.y = x, y
+        self.batches = BatchIterator(x, y, batch_size=batch_size,
+                                     rng=np.random.default_rng([int(seed), 1]))
+        k = int(getattr(model, "batches_per_step", lambda: 1)())
+        self.steps = int(steps) if steps is not None else \
+            max(1, int(epochs or 1) * len(self.batches) // k)
+        self.out_dir = pathlib.Path(out_dir)
+        self.seed = int(seed)
+        self.sample_every = sample_every
+        self.checkpoint_every = checkpoint_every
+        self.log_every = int(log_every)
+        self.progress = progress
+        self.config = dict(config or {})
+        self.resume = resume
+        self.step = 0
+        self.modes = modes
+        self.kind = self._data_kind(x)
+        if n_samples is None:
+            n_samples = 1000 if self.kind in ("scatter", "hist") else 100
+        self.n_samples = int(n_samples)
+        self.fixed_noise = model.sample_noise(self.n_samples,
+                                              rng=np.random.default_rng([self.seed, 2]))
+        pd = x if plot_data is None else plot_data
+        self.plot_data = pd[:2000] if self.kind in ("scatter", "hist") else None
+        self.last_losses = {}
+        self.checkpoint_path = self.out_dir / CHECKPOINT_NAME
+        self.metrics_path = self.out_dir / "metrics.jsonl"
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _data_kind(x):
+        if x.ndim == 2 and x.shape[1] == 2:
+            return "scatter"
+        if x.ndim == 2 and x.shape[1] == 1:
+            return "hist"
+        return "grid"
+
+    @property
+    def device(self):
+        return getattr(self.model, "device", "cpu")
+
+    def _to_model(self, a):
+        if a is None:
+            return None
+        dtype = getattr(self.model, "dtype", None)
+        if dtype is not None and a.dtype.kind == "f":
+            a = a.astype(dtype, copy=False)
+        return to_device(a, self.device) if self.device != "cpu" else a
+
+    def _batches_done(self):
+        b = self.batches
+        return b.epoch * len(b) + b._batch
+
+    def _next_step_batches(self):
+        """The real data of one ``train_step``: ``batches_per_step()`` minibatches (a list when
+        more than one), labels only for models that use them."""
+        k = int(getattr(self.model, "batches_per_step", lambda: 1)())
+        use_labels = getattr(self.model, "conditional", False) or \
+            getattr(self.model, "uses_labels", False)
+        xs, ys = [], []
+        for _ in range(k):
+            xb, yb = self.batches.next_batch()
+            xs.append(self._to_model(xb))
+            ys.append(self._to_model(yb) if (use_labels and yb is not None) else None)
+        if k == 1:
+            return xs[0], ys[0]
+        return xs, (ys if use_labels and ys[0] is not None else None)
+
+    def state_dict(self):
+        gens = _model_generators(self.model)
+        return {
+            "config": self.config,
+            "model": self.model.state_dict(),
+            "rng": {"global": srng.get_state(),
+                    "model": {k: g.bit_generator.state for k, g in gens.items()}},
+            "batches": self.batches.state_dict(),
+            "trainer": {"step": int(self.step), "total_steps": int(self.steps),
+                        "seed": self.seed},
+        }
+
+    def load_state_dict(self, state):
+        self.model.load_state_dict(state["model"])
+        srng.set_state(state["rng"]["global"])
+        gens = _model_generators(self.model)
+        saved = state["rng"].get("model", {})
+        if set(saved) != set(gens):
+            raise ValueError(f"checkpoint random generators {sorted(saved)} do not match the "
+                             f"model's {sorted(gens)}")
+        for k, g in gens.items():
+            g.bit_generator.state = saved[k]
+        self.batches.load_state_dict(state["batches"])
+        self.step = int(state["trainer"]["step"])
+
+    def save(self):
+        return save_checkpoint(self.checkpoint_path, self.state_dict(), keep_previous=True)
+
+    def sample(self, noise=None):
+        """Generate from ``noise`` (default: the fixed noise) with no effect on training."""
+        noise = self.fixed_noise if noise is None else noise
+        rng_state = srng.get_state()
+        gens = {k: (g, g.bit_generator.state) for k, g in _model_generators(self.model).items()}
+        bufs = _buffers(self.model)
+        try:
+            out = to_numpy(self.model.generate(noise))
+        finally:
+            srng.set_state(rng_state)
+            for g, st in gens.values():
+                g.bit_generator.state = st
+            for m, b, arr in bufs:
+                object.__setattr__(m, b, arr)
+        return out
+
+    def save_samples(self, path, title=None):
+        from . import viz
+        s = self.sample()
+        data_range = getattr(self.model, "data_range", None) or (0.0, 1.0)
+        if self.kind == "scatter":
+            return viz.scatter_2d(s, path, data=self.plot_data, modes=self.modes, title=title)
+        if self.kind == "hist":
+            return viz.histogram_1d(s, path, data=self.plot_data, title=title)
+        nrow = 10 if self.n_samples % 10 == 0 else None
+        return viz.save_grid(s, path, nrow=nrow, data_range=data_range)
+
+    def _write_plots(self, tag=None):
+        from . import viz
+        title = f"{getattr(self.model, 'name', 'model')} step {self.step}"
+        if tag is not None:
+            self.save_samples(self.out_dir / "samples" / f"{tag}.png", title=title)
+        self.save_samples(self.out_dir / "samples.png", title=title)
+        viz.plot_loss_curves(self.metrics_path, self.out_dir / "loss_curves.png",
+                             title=getattr(self.model, "name", None))
+
+    def _prepare_metrics(self):
+        if self.step == 0 or not self.metrics_path.exists():
+            self.metrics_path.write_text("")
+            return
+        from .viz import read_metrics
+        rows = [r for r in read_metrics(self.metrics_path) if r.get("step", 0) <= self.step]
+        self.metrics_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self):
+        """Run to ``steps``; returns a summary dict (step, last losses, paths)."""
+        from tqdm import tqdm
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if self.resume:
+            if not self.checkpoint_path.exists() and not previous_path(self.checkpoint_path).exists():
+                raise FileNotFoundError(f"resume: no checkpoint in {self.out_dir} "
+                                        f"(expected {self.checkpoint_path})")
+            state, used = load_latest(self.checkpoint_path)
+            self.load_state_dict(state)
+        (self.out_dir / "config.json").write_text(json.dumps(self.config, indent=2, default=str))
+        self._prepare_metrics()
+        start = self.step
+        t0 = time.time()
+        saved_at = start if self.resume else None
+        per_epoch = len(self.batches)
+        bar = tqdm(total=self.steps, initial=start, disable=not self.progress,
+                   desc=getattr(self.model, "name", "train"), dynamic_ncols=True, leave=True)
+        try:
+            with open(self.metrics_path, "a") as mf:
+                while self.step < self.steps:
+                    before = self._batches_done()
+                    xb, yb = self._next_step_batches()
+                    losses = self.model.train_step(xb, yb)
+                    self.step += 1
+                    losses = {k: (float(v) if not isinstance(v, (str, bool)) else v)
+                              for k, v in (losses or {}).items()}
+                    bad = [(k, v) for k, v in losses.items()
+                           if isinstance(v, float) and not math.isfinite(v)]
+                    epoch = self._batches_done() / per_epoch
+                    rec = {"step": self.step, "epoch": round(epoch, 4),
+                           "time": round(time.time() - t0, 3), **losses}
+                    if bad or self.step % self.log_every == 0 or self.step == self.steps:
+                        mf.write(json.dumps(rec) + "\n")
+                        mf.flush()
+                    if bad:
+                        k, v = bad[0]
+                        last = (f"the last good checkpoint ({self.checkpoint_path}, step "
+                                f"{saved_at}) is kept" if saved_at is not None else
+                                "no checkpoint was written before it")
+                        raise NonFiniteLossError(
+                            f"non-finite loss at step {self.step}: {k} = {v}; training stopped, "
+                            f"{last}. Try a smaller learning rate.", self.step, k, v)
+                    self.last_losses = losses
+                    if self.step % self.log_every == 0 or self.step == self.steps:
+                        bar.set_postfix_str(_format_losses(losses), refresh=False)
+                    bar.update(1)
+                    done = self._batches_done() // per_epoch
+                    epoch_end = done > before // per_epoch
+                    if self.sample_every and self.step % self.sample_every == 0:
+                        self._write_plots(f"step_{self.step:07d}")
+                    if epoch_end:
+                        self._write_plots(f"epoch_{done:03d}")
+                    if epoch_end or (self.checkpoint_every and
+                                     self.step % self.checkpoint_every == 0):
+                        self.save()
+                        saved_at = self.step
+        finally:
+            bar.close()
+            try:
+                from . import viz
+                viz.plot_loss_curves(self.metrics_path, self.out_dir / "loss_curves.png",
+                                     title=getattr(self.model, "name", None))
+            except Exception:
+                pass
+        if saved_at != self.step:
+            self.save()
+        self._write_plots()
+        return {"step": self.step, "epochs": self.step / per_epoch, "losses": self.last_losses,
+                "out_dir": str(self.out_dir), "samples": str(self.out_dir / "samples.png"),
+                "checkpoint": str(self.checkpoint_path), "time": time.time() - t0}

@@ -1,0 +1,245 @@
+"""Pictures: sample grids, loss curves, 2-D scatters, latent plots, traversals, interpolations.
+
+Uses matplotlib's object-oriented API with the Agg canvas directly, so no
+display and no global backend switch is needed.
+"""
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+
+import numpy as np
+
+from .backend import to_numpy
+
+
+def _figure(figsize):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, path, dpi=100):
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return path
+
+
+def _as_images(images, image_shape=None):
+    """(N, C, H, W) float array from (N,C,H,W), (N,H,W) or flat (N, D)."""
+    a = to_numpy(images).astype(np.float64)
+    if a.ndim == 2:
+        shape = image_shape
+        if shape is None:
+            side = int(round(math.sqrt(a.shape[1])))
+            if side * side != a.shape[1]:
+                raise ValueError(f"save_grid: cannot view rows of {a.shape[1]} values as square "
+                                 "images; pass image_shape=(C, H, W)")
+            shape = (1, side, side)
+        a = a.reshape(len(a), *shape)
+    elif a.ndim == 3:
+        a = a[:, None]
+    elif a.ndim != 4:
+        raise ValueError(f"save_grid: expected images (N,C,H,W), (N,H,W) or (N,D), got shape {a.shape}")
+    return a
+
+
+def make_grid(images, nrow=None, padding=2, data_range=(0.0, 1.0), pad_value=1.0, image_shape=None):
+    """Tile images into one (H', W') or (H', W', 3) array in [0, 1]; ``nrow`` images per row."""
+    a = _as_images(images, image_shape)
+    lo, hi = (float(v) for v in data_range)
+    a = np.clip((a - lo) / (hi - lo), 0.0, 1.0)
+    n, c, h, w = a.shape
+    if c not in (1, 3):
+        raise ValueError(f"make_grid: images need 1 or 3 channels, got {c}")
+    ncol = nrow or max(1, int(math.ceil(math.sqrt(n))))
+    nrows = max(1, int(math.ceil(n / ncol)))
+    H = nrows * h + (nrows + 1) * padding
+    W = ncol * w + (ncol + 1) * padding
+    grid = np.full((c, H, W), pad_value, dtype=np.float64)
+    for i in range(n):
+        r, q = divmod(i, ncol)
+        y0, x0 = padding + r * (h + padding), padding + q * (w + padding)
+        grid[:, y0:y0 + h, x0:x0 + w] = a[i]
+    return grid[0] if c == 1 else grid.transpose(1, 2, 0)
+
+
+def save_grid(images, path, nrow=None, data_range=(0.0, 1.0), padding=2, image_shape=None,
+              scale=2):
+    """Save a grid of images as a PNG (grey for one channel); ``nrow`` images per row."""
+    import matplotlib.image as mpimg
+    grid = make_grid(images, nrow=nrow, padding=padding, data_range=data_range,
+                     image_shape=image_shape)
+    if scale and scale > 1:
+        grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if grid.ndim == 2:
+        mpimg.imsave(path, grid, cmap="gray", vmin=0.0, vmax=1.0)
+    else:
+        mpimg.imsave(path, grid)
+    return path
+
+
+def read_metrics(path):
+    """The records of a metrics.jsonl file (blank or torn last lines are skipped)."""
+    rows = []
+    p = pathlib.Path(path)
+    if not p.exists():
+        return rows
+    for line in p.read_text().splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def plot_loss_curves(metrics, path, keys=None, smooth=None, title=None):
+    """One panel per logged quantity against the step, from a metrics.jsonl path or list of dicts."""
+    rows = read_metrics(metrics) if isinstance(metrics, (str, pathlib.Path)) else list(metrics)
+    skip = {"step", "epoch", "time", "lr"}
+    if keys is None:
+        keys = []
+        for r in rows:
+            for k, v in r.items():
+                if k not in skip and k not in keys and isinstance(v, (int, float)) \
+                        and not isinstance(v, bool):
+                    keys.append(k)
+    keys = list(keys) or ["(no metrics)"]
+    ncols = min(3, len(keys))
+    nrows = int(math.ceil(len(keys) / ncols))
+    fig = _figure((4.2 * ncols, 2.8 * nrows))
+    for i, k in enumerate(keys):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        pts = [(r["step"], r[k]) for r in rows if k in r and "step" in r and r[k] is not None]
+        if pts:
+            s, v = np.array(pts, dtype=np.float64).T
+            ax.plot(s, v, lw=0.8, alpha=0.5 if smooth else 1.0)
+            win = smooth or 0
+            if win > 1 and len(v) > win:
+                kern = np.ones(win) / win
+                ax.plot(s[win - 1:], np.convolve(v, kern, mode="valid"), lw=1.5)
+        ax.set_title(k, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def scatter_2d(samples, path, data=None, modes=None, title=None, lim=None, labels=None):
+    """Generated 2-D points over the data (grey) and mode centres (red crosses)."""
+    s = to_numpy(samples).reshape(len(samples), -1)
+    fig = _figure((5, 5))
+    ax = fig.add_subplot(1, 1, 1)
+    if data is not None:
+        d = np.asarray(to_numpy(data)).reshape(len(data), -1)
+        ax.scatter(d[:, 0], d[:, 1], s=3, c="0.7", alpha=0.5, label="data", linewidths=0)
+    if labels is not None:
+        ax.scatter(s[:, 0], s[:, 1], s=4, c=np.asarray(labels), cmap="tab10", label="samples",
+                   linewidths=0)
+    else:
+        ax.scatter(s[:, 0], s[:, 1], s=4, c="tab:blue", alpha=0.7, label="samples", linewidths=0)
+    if modes is not None:
+        m = np.asarray(modes)
+        ax.scatter(m[:, 0], m[:, 1], marker="x", c="red", s=30, label="modes")
+    if lim is None and data is not None:
+        d = np.asarray(to_numpy(data)).reshape(len(data), -1)
+        span = np.abs(d[:, :2]).max() * 1.3
+        lim = (-span, span)
+    if lim is not None:
+        ax.set_xlim(*lim)
+        ax.set_ylim(*lim)
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize=7, markerscale=3)
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)
+
+
+def histogram_1d(samples, path, data=None, title=None, bins=60):
+    """Histogram of 1-D samples against the data's histogram (densities)."""
+    s = to_numpy(samples).ravel()
+    fig = _figure((6, 3.5))
+    ax = fig.add_subplot(1, 1, 1)
+    edges = bins
+    if data is not None:
+        d = np.asarray(to_numpy(data)).ravel()
+        lo = min(d.min(), s.min()) if np.isfinite(s).all() else d.min()
+        hi = max(d.max(), s.max()) if np.isfinite(s).all() else d.max()
+        edges = np.linspace(lo, hi, bins + 1)
+        ax.hist(d, bins=edges, density=True, alpha=0.5, color="0.5", label="data")
+    ax.hist(s[np.isfinite(s)], bins=edges, density=True, alpha=0.6, color="tab:blue",
+            label="samples")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)
+
+
+def latent_scatter(z, labels, path, title=None, dims=(0, 1)):
+    """Latent codes (two chosen dims) coloured by class label (VAE / AAE)."""
+    z = to_numpy(z).reshape(len(z), -1)
+    if z.shape[1] < 2:
+        raise ValueError(f"latent_scatter: need at least 2 latent dimensions, got {z.shape[1]}")
+    i, j = dims
+    fig = _figure((6, 5.2))
+    ax = fig.add_subplot(1, 1, 1)
+    lab = None if labels is None else np.asarray(to_numpy(labels)).ravel()
+    sc = ax.scatter(z[:, i], z[:, j], s=3, c=lab if lab is not None else "tab:blue",
+                    cmap="tab10", linewidths=0)
+    if lab is not None:
+        cb = fig.colorbar(sc, ax=ax, ticks=np.unique(lab)[:20])
+        cb.set_label("label")
+    ax.set_xlabel(f"z[{i}]")
+    ax.set_ylabel(f"z[{j}]")
+    ax.set_aspect("equal", adjustable="datalim")
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)
+
+
+def manifold_grid(decode, path, n=20, lims=((-2.0, 2.0), (-2.0, 2.0)), values=None,
+                  data_range=(0.0, 1.0), image_shape=None):
+    """Decode an ``n x n`` grid of 2-D latent values and tile the images.
+
+    ``decode(z)`` maps an (n*n, 2) float array to images. ``values``, when given,
+    is a pair of 1-D arrays used instead of ``linspace`` over ``lims`` (e.g. the
+    Gaussian quantiles of a VAE's prior). Row 0 is the largest second coordinate.
+    """
+    if values is None:
+        xs = np.linspace(lims[0][0], lims[0][1], n)
+        ys = np.linspace(lims[1][0], lims[1][1], n)
+    else:
+        xs, ys = (np.asarray(v, dtype=np.float64) for v in values)
+    gy, gx = np.meshgrid(ys[::-1], xs, indexing="ij")
+    z = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    imgs = decode(z)
+    return save_grid(imgs, path, nrow=len(xs), data_range=data_range, padding=1,
+                     image_shape=image_shape)
+
+
+def save_rows(rows, path, data_range=(0.0, 1.0), image_shape=None, padding=2):
+    """Save a list of equal-length image rows (each (T, ...)) as one grid: traversals,
+    interpolation strips, vector arithmetic."""
+    rows = [to_numpy(r) for r in rows]
+    t = len(rows[0])
+    if any(len(r) != t for r in rows):
+        raise ValueError(f"save_rows: all rows need the same length, got {[len(r) for r in rows]}")
+    return save_grid(np.concatenate(rows, axis=0), path, nrow=t, data_range=data_range,
+                     image_shape=image_shape, padding=padding)
+
+
+# names used by the CLI
+save_traversal = save_rows
+save_interpolations = save_rows
