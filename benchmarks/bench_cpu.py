@@ -22,7 +22,7 @@ Models:
 When torch imports, the same networks (weights copied from ours) are timed in
 PyTorch on the CPU with ``torch.set_num_threads`` equal to our BLAS thread count,
 and the ratio ours / torch is reported. Each model: warm-up steps, then
-``--repeats`` timed steps; the median is reported. Results go to
+``--repeats`` timed steps, ours and torch interleaved step by step; medians are reported. Results go to
 ``benchmarks/results/cpu-<date>.json``.
 
 Usage::
@@ -184,17 +184,28 @@ def make_torch_step(torch, G, D):
 
 
 # ----------------------------------------------------------------------------- timing
-def time_steps(step, warmup, repeats):
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
+def _summary(times):
     t = np.array(times)
     return {"median_s": float(np.median(t)), "min_s": float(t.min()), "mean_s": float(t.mean()),
-            "p90_s": float(np.percentile(t, 90)), "repeats": int(repeats)}
+            "p90_s": float(np.percentile(t, 90)), "repeats": int(t.size)}
+
+
+def time_steps(steps, warmup, repeats):
+    """Time several step functions, interleaved step by step.
+
+    Interleaving means a burst of load from other processes hits every contender
+    alike, so the ratio of medians stays meaningful on a shared machine.
+    """
+    for step in steps:
+        for _ in range(warmup):
+            step()
+    times = [[] for _ in steps]
+    for _ in range(repeats):
+        for i, step in enumerate(steps):
+            t0 = time.perf_counter()
+            step()
+            times[i].append(time.perf_counter() - t0)
+    return [_summary(t) for t in times]
 
 
 def machine_info(torch):
@@ -239,17 +250,18 @@ def main(args):
         opt_d = Adam(D.parameters(), lr=LR, betas=BETAS)
         x_real = rng.uniform(0, 1, size=(args.batch, *xshape)).astype(np.float32)
         z = rng.standard_normal((args.batch, *zshape)).astype(np.float32)
-        res = {"ours": time_steps(lambda: step_ours(G, D, opt_g, opt_d, x_real, z),
-                                  args.warmup, args.repeats)}
+        steps = [lambda: step_ours(G, D, opt_g, opt_d, x_real, z)]
         if torch is not None:
             tG, tD = build_torch(model, torch)
             copy_weights(G, tG, torch)
             copy_weights(D, tD, torch)
-            # Same starting point: re-copy ours (they have trained during timing) is unnecessary;
-            # the step cost does not depend on the weights' values.
             tstep = make_torch_step(torch, tG, tD)
             tx, tz = torch.from_numpy(x_real), torch.from_numpy(z)
-            res["torch"] = time_steps(lambda: tstep(tx, tz), args.warmup, args.repeats)
+            steps.append(lambda: tstep(tx, tz))
+        timed = time_steps(steps, args.warmup, args.repeats)
+        res = {"ours": timed[0]}
+        if torch is not None:
+            res["torch"] = timed[1]
             res["ratio_ours_over_torch"] = res["ours"]["median_s"] / res["torch"]["median_s"]
         if model == "mlp_gan":
             res["note"] = ("variant of the GAN paper's MNIST MLP: D uses LeakyReLU(0.2) hidden "

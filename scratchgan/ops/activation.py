@@ -6,7 +6,12 @@ the cache, since their derivatives are functions of it.
 """
 from __future__ import annotations
 
-from ..backend import get_array_module
+from ..backend import get_array_module, is_gpu_array
+
+
+def _gpu():
+    from ..cuda import activation as gpu_activation  # CUDA kernels (kernels/bias_act.cu)
+    return gpu_activation
 
 
 # -- stable helpers -------------------------------------------------------------
@@ -37,6 +42,8 @@ def log_sigmoid(x):
 # -- ReLU -----------------------------------------------------------------------
 def relu_forward(x):
     """``y = max(x, 0)``."""
+    if is_gpu_array(x):
+        return _gpu().relu_forward(x)
     xp = get_array_module(x)
     mask = x > 0
     return xp.where(mask, x, 0).astype(x.dtype, copy=False), mask
@@ -44,6 +51,8 @@ def relu_forward(x):
 
 def relu_backward(dy, cache):
     """``dx = dy * 1[x > 0]`` (the subgradient 0 is taken at x = 0)."""
+    if is_gpu_array(dy):
+        return _gpu().relu_backward(dy, cache)
     mask = cache
     xp = get_array_module(dy)
     return xp.where(mask, dy, 0).astype(dy.dtype, copy=False)
@@ -52,6 +61,8 @@ def relu_backward(dy, cache):
 # -- LeakyReLU ------------------------------------------------------------------
 def leaky_relu_forward(x, slope=0.01):
     """``y = x`` for x > 0, ``slope * x`` otherwise."""
+    if is_gpu_array(x):
+        return _gpu().leaky_relu_forward(x, slope)
     xp = get_array_module(x)
     mask = x > 0
     return xp.where(mask, x, slope * x).astype(x.dtype, copy=False), (mask, slope)
@@ -59,6 +70,8 @@ def leaky_relu_forward(x, slope=0.01):
 
 def leaky_relu_backward(dy, cache):
     """``dx = dy`` where x > 0 and ``slope * dy`` elsewhere."""
+    if is_gpu_array(dy):
+        return _gpu().leaky_relu_backward(dy, cache)
     mask, slope = cache
     xp = get_array_module(dy)
     return xp.where(mask, dy, slope * dy).astype(dy.dtype, copy=False)
@@ -67,6 +80,8 @@ def leaky_relu_backward(dy, cache):
 # -- Tanh -----------------------------------------------------------------------
 def tanh_forward(x):
     """``y = tanh(x)``; the output is cached."""
+    if is_gpu_array(x):
+        return _gpu().tanh_forward(x)
     xp = get_array_module(x)
     y = xp.tanh(x)
     return y, y
@@ -74,6 +89,8 @@ def tanh_forward(x):
 
 def tanh_backward(dy, cache):
     """``d tanh(x)/dx = 1 - tanh(x)^2 = 1 - y^2``, so ``dx = dy * (1 - y^2)``."""
+    if is_gpu_array(dy):
+        return _gpu().tanh_backward(dy, cache)
     y = cache
     return dy * (1 - y * y)
 
@@ -81,12 +98,16 @@ def tanh_backward(dy, cache):
 # -- Sigmoid --------------------------------------------------------------------
 def sigmoid_forward(x):
     """``y = sigma(x)`` (stable form); the output is cached."""
+    if is_gpu_array(x):
+        return _gpu().sigmoid_forward(x)
     y = sigmoid(x)
     return y, y
 
 
 def sigmoid_backward(dy, cache):
     """``d sigma(x)/dx = sigma(x) (1 - sigma(x)) = y (1 - y)``, so ``dx = dy * y * (1 - y)``."""
+    if is_gpu_array(dy):
+        return _gpu().sigmoid_backward(dy, cache)
     y = cache
     return dy * y * (1 - y)
 
@@ -94,10 +115,14 @@ def sigmoid_backward(dy, cache):
 # -- Softplus -------------------------------------------------------------------
 def softplus_forward(x):
     """``y = log(1 + e^x)`` (stable form); the input is cached."""
+    if is_gpu_array(x):
+        return _gpu().softplus_forward(x)
     return softplus(x), x
 
 
 def softplus_backward(dy, cache):
     """``d softplus(x)/dx = e^x / (1 + e^x) = sigma(x)``, so ``dx = dy * sigma(x)``."""
+    if is_gpu_array(dy):
+        return _gpu().softplus_backward(dy, cache)
     x = cache
     return dy * sigmoid(x)

@@ -5,7 +5,7 @@ per channel over the M = N * H * W values of that channel.
 """
 from __future__ import annotations
 
-from ..backend import get_array_module
+from ..backend import get_array_module, is_gpu_array
 
 
 def _reduce_axes(x):
@@ -33,6 +33,10 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, momentum=0.1, e
     ``gamma``/``beta`` may be None (no affine transform).
     Returns ``(y, cache)``.
     """
+    if is_gpu_array(x):  # CUDA kernels (kernels/batchnorm.cu); same cache layout
+        from ..cuda import norm as _gpu_norm
+        return _gpu_norm.batchnorm_forward(x, gamma, beta, running_mean, running_var, momentum, eps,
+                                           training)
     xp = get_array_module(x, gamma, beta, running_mean, running_var)
     axes = _reduce_axes(x)
     m = x.size // x.shape[1]
@@ -83,6 +87,9 @@ def batchnorm_backward(dy, cache):
     ``dgamma`` and ``dbeta`` are None without an affine transform.
     The full derivation is in docs/derivations/batchnorm.md.
     """
+    if is_gpu_array(dy):  # CUDA kernels (kernels/batchnorm.cu)
+        from ..cuda import norm as _gpu_norm
+        return _gpu_norm.batchnorm_backward(dy, cache)
     xhat, gamma, inv_std, training, has_beta = cache
     axes = _reduce_axes(dy)
     nd = dy.ndim
