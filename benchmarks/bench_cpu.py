@@ -178,7 +178,7 @@ def make_torch_step(torch, G, D):
         loss_g = F.softplus(-D(fake)).mean()
         loss_g.backward()
         opt_g.step()
-        return float(loss_r + loss_f), float(loss_g)
+        return (loss_r + loss_f).item(), loss_g.item()
 
     return step
 

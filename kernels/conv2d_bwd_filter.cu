@@ -27,9 +27,10 @@ struct WgradLoader {
     WgradParams p;
     int m0, n0;
     int a_off[EA];                 // k*P*Q, or -1 past GEMM_M
-    int b_coff[EB], b_rd[EB], b_sd[EB];   // c*H*W (-1 past GEMM_N), r*dh - ph, s*dw - pw
+    int b_coff[EB], b_rs[EB];   // c*H*W (-1 past GEMM_N); (r*dh - ph) << 16 | (s*dw - pw) & 0xffff
     T ra[EA], rb[EB];
 
+    __device__ __forceinline__ void begin(int, int) {}
     __device__ __forceinline__ void init() {
 #pragma unroll
         for (int e = 0; e < EA; ++e) {
@@ -42,8 +43,7 @@ struct WgradLoader {
             const int c = col / p.RS, rs = col - c * p.RS;
             const int r = rs / p.S, s = rs - r * p.S;
             b_coff[e] = col < p.CRS ? c * p.HW : -1;
-            b_rd[e] = r * p.dh - p.ph;
-            b_sd[e] = s * p.dw - p.pw;
+            b_rs[e] = ((r * p.dh - p.ph) << 16) | ((s * p.dw - p.pw) & 0xffff);
         }
     }
     __device__ __forceinline__ void fetch(int k0, int kend) {
@@ -59,7 +59,7 @@ struct WgradLoader {
             ra[e] = (kv && a_off[e] >= 0) ? dy[dy_base + a_off[e]] : T(0);
 #pragma unroll
         for (int e = 0; e < EB; ++e) {
-            const int ih = hb + b_rd[e], iw = wb + b_sd[e];
+            const int ih = hb + (b_rs[e] >> 16), iw = wb + ((b_rs[e] << 16) >> 16);
             T v = T(0);
             if (kv && b_coff[e] >= 0 && (unsigned)ih < (unsigned)p.H && (unsigned)iw < (unsigned)p.W)
                 v = x[x_base + b_coff[e] + ih * p.W + iw];
@@ -115,16 +115,16 @@ __device__ __forceinline__ void wgrad_gemm(
         int Q, int sh, int sw, int ph, int pw, int dh, int dwl, int splits
 #define WGRAD_PASS x, dy, dw, N, C, H, W, K, R, S, P, Q, sh, sw, ph, pw, dh, dwl, splits
 #define WGRAD_SIMT_ENTRY(NAME, T, BM, BN, BK, TM, TN)                                           \
-    extern "C" __global__ void __launch_bounds__((BM / TM) * (BN / TN)) NAME(WGRAD_ARGS(T)) {   \
+    extern "C" __global__ void __launch_bounds__((BM / TM) * (BN / TN), 2) NAME(WGRAD_ARGS(T)) {\
         wgrad_gemm<T, SimtCore<T, BM, BN, BK, TM, TN>, BM, BN, BK>(WGRAD_PASS);                \
     }
 #define WGRAD_MMA_ENTRY(NAME, BM, BN, BK, WM, WN)                                               \
-    extern "C" __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32)                    \
+    extern "C" __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 2)                 \
         NAME(WGRAD_ARGS(float)) {                                                               \
         wgrad_gemm<float, MmaCore<BM, BN, BK, WM, WN>, BM, BN, BK>(WGRAD_PASS);                 \
     }
 
-WGRAD_SIMT_ENTRY(conv2d_bwd_filter_f32_128x128, float, 128, 128, 16, 8, 8)
+WGRAD_SIMT_ENTRY(conv2d_bwd_filter_f32_128x128, float, 128, 128, 8, 8, 8)
 WGRAD_SIMT_ENTRY(conv2d_bwd_filter_f32_64x64, float, 64, 64, 16, 4, 4)
 WGRAD_SIMT_ENTRY(conv2d_bwd_filter_f64_64x64, double, 64, 64, 16, 4, 4)
 WGRAD_MMA_ENTRY(conv2d_bwd_filter_tf32_128x128, 128, 128, 16, 64, 32)

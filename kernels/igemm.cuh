@@ -45,15 +45,26 @@ struct SimtCore {
     }
     __device__ __forceinline__ static smem_t convert(T v) { return v; }
 
+    // Thread (tx, ty) owns rows ty*TM/2 + i and BM/2 + ty*TM/2 + i (i < TM/2), and
+    // columns likewise: neighbouring threads read neighbouring 16-byte words of a
+    // shared row, so the vector loads are free of bank conflicts.
+    __device__ __forceinline__ static int row_of(int i) {
+        const int ty = threadIdx.x / (BN / TN);
+        return (i < TM / 2) ? ty * (TM / 2) + i : BM / 2 + ty * (TM / 2) + i - TM / 2;
+    }
+    __device__ __forceinline__ static int col_of(int j) {
+        const int tx = threadIdx.x % (BN / TN);
+        return (j < TN / 2) ? tx * (TN / 2) + j : BN / 2 + tx * (TN / 2) + j - TN / 2;
+    }
+
     __device__ __forceinline__ void compute(const smem_t* As, const smem_t* Bs) {
-        const int tx = threadIdx.x % (BN / TN), ty = threadIdx.x / (BN / TN);
 #pragma unroll
         for (int k = 0; k < BK; ++k) {
             T a[TM], b[TN];
 #pragma unroll
-            for (int i = 0; i < TM; ++i) a[i] = As[k * PA + ty * TM + i];
+            for (int i = 0; i < TM; ++i) a[i] = As[k * PA + row_of(i)];
 #pragma unroll
-            for (int j = 0; j < TN; ++j) b[j] = Bs[k * PB + tx * TN + j];
+            for (int j = 0; j < TN; ++j) b[j] = Bs[k * PB + col_of(j)];
 #pragma unroll
             for (int i = 0; i < TM; ++i)
 #pragma unroll
@@ -63,14 +74,13 @@ struct SimtCore {
 
     template <class L>
     __device__ __forceinline__ void store(const L& ld, T* out) const {
-        const int tx = threadIdx.x % (BN / TN), ty = threadIdx.x / (BN / TN);
 #pragma unroll
         for (int i = 0; i < TM; ++i) {
-            const int base = ld.row_base(ty * TM + i);
+            const int base = ld.row_base(row_of(i));
             if (base < 0) continue;
 #pragma unroll
             for (int j = 0; j < TN; ++j) {
-                const int off = ld.col_off(tx * TN + j);
+                const int off = ld.col_off(col_of(j));
                 if (off >= 0) out[base + off] = acc[i][j];
             }
         }
@@ -176,6 +186,7 @@ __device__ __forceinline__ void gemm_mainloop(Core& core, Loader& ld, int kbeg, 
     __shared__ __align__(16) S Bs[2][Core::SMEM_B];
     core.zero();
     if (kbeg >= kend) return;
+    ld.begin(kbeg, kend);
     ld.fetch(kbeg, kend);
     ld.template stash<Core>(As[0], Bs[0]);
     __syncthreads();
@@ -223,6 +234,7 @@ struct GatherLoader {
     int a_base, a_h, a_w;
     T ra[EA], rb[EB];
 
+    __device__ __forceinline__ void begin(int kbeg, int kend) { load_tables(kbeg, kend); }
     __device__ __forceinline__ void init() {
         const int m = m0 + threadIdx.x % BM;
         a_valid = m < p.Mp;
@@ -234,26 +246,36 @@ struct GatherLoader {
         a_w = j * p.ms_w + p.off_w;
         a_base = n * p.src_nstride + a_h * p.Ws + a_w;
     }
-    __device__ __forceinline__ void fetch(int k0, int kend) {
+    // Table entries of the slice that the next fetch() loads: read one slice
+    // ahead, so the data loads never wait on a table load.
+    int4 ta[EA];
+    int tb;
+    __device__ __forceinline__ void load_tables(int k0, int kend) {
 #pragma unroll
         for (int e = 0; e < EA; ++e) {
             const int kk = k0 + threadIdx.x / BM + e * (NT / BM);
-            T v = T(0);
-            if (a_valid && kk < kend) {
-                const int4 t = tabA[kk];
-                if ((unsigned)(a_h + t.y) < (unsigned)p.Hs && (unsigned)(a_w + t.z) < (unsigned)p.Ws)
-                    v = src[a_base + t.x];
-            }
-            ra[e] = v;
+            ta[e] = kk < kend ? tabA[kk] : make_int4(0, -(1 << 30), 0, 0);   // -2^30: out of bounds
         }
         const int kk = k0 + threadIdx.x % BK;
-        const bool kv = kk < kend;
-        const int boff = kv ? tabB[kk] : 0;
+        tb = kk < kend ? tabB[kk] : -1;
+    }
+    __device__ __forceinline__ void fetch(int k0, int kend) {
+#pragma unroll
+        for (int e = 0; e < EA; ++e) {
+            const int4 t = ta[e];
+            const int dh = t.y, dw = t.z;
+            T v = T(0);
+            if (a_valid && (unsigned)(a_h + dh) < (unsigned)p.Hs && (unsigned)(a_w + dw) < (unsigned)p.Ws)
+                v = src[a_base + t.x];
+            ra[e] = v;
+        }
+        const int boff = tb;
 #pragma unroll
         for (int e = 0; e < EB; ++e) {
             const int col = n0 + threadIdx.x / BK + e * (NT / BK);
-            rb[e] = (kv && col < p.ncols) ? wgt[boff + col * p.ldb] : T(0);
+            rb[e] = (boff >= 0 && col < p.ncols) ? wgt[boff + col * p.ldb] : T(0);
         }
+        if (k0 + BK < kend) load_tables(k0 + BK, kend);
     }
     template <class Core>
     __device__ __forceinline__ void stash(typename Core::smem_t* As, typename Core::smem_t* Bs) const {
@@ -333,12 +355,12 @@ __device__ __forceinline__ void splitk_reduce(const T* ws, T* out, int n, int sp
         ncols, dst_nstride, dst_cstride, Wd, os_h, os_w, splits, out_size
 
 #define GATHER_SIMT_ENTRY(NAME, T, BM, BN, BK, TM, TN)                                          \
-    extern "C" __global__ void __launch_bounds__((BM / TM) * (BN / TN))                         \
+    extern "C" __global__ void __launch_bounds__((BM / TM) * (BN / TN), 2)                       \
         NAME(GATHER_ARGS(T)) {                                                                  \
         gather_gemm<T, SimtCore<T, BM, BN, BK, TM, TN>, BM, BN, BK>(GATHER_PASS);               \
     }
 #define GATHER_MMA_ENTRY(NAME, BM, BN, BK, WM, WN)                                              \
-    extern "C" __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32)                    \
+    extern "C" __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 2)                 \
         NAME(GATHER_ARGS(float)) {                                                              \
         gather_gemm<float, MmaCore<BM, BN, BK, WM, WN>, BM, BN, BK>(GATHER_PASS);               \
     }

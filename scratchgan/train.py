@@ -134,6 +134,7 @@ class Trainer:
         pd = x if plot_data is None else plot_data
         self.plot_data = pd[:2000] if self.kind in ("scatter", "hist") else None
         self.last_losses = {}
+        self._curves_time = 0.0
         self.checkpoint_path = self.out_dir / CHECKPOINT_NAME
         self.metrics_path = self.out_dir / "metrics.jsonl"
 
@@ -223,23 +224,26 @@ class Trainer:
 
     def save_samples(self, path, title=None):
         from . import viz
-        s = self.sample()
-        data_range = getattr(self.model, "data_range", None) or (0.0, 1.0)
-        if self.kind == "scatter":
-            return viz.scatter_2d(s, path, data=self.plot_data, modes=self.modes, title=title)
-        if self.kind == "hist":
-            return viz.histogram_1d(s, path, data=self.plot_data, title=title)
-        nrow = 10 if self.n_samples % 10 == 0 else None
-        return viz.save_grid(s, path, nrow=nrow, data_range=data_range)
+        return viz.save_samples(self.sample(), path, data_range=getattr(self.model, "data_range", None),
+                                data=self.plot_data, modes=self.modes, title=title)
 
-    def _write_plots(self, tag=None):
+    def _write_plots(self, tag=None, curves=True):
+        """Fixed-noise samples (``samples/<tag>.png`` and ``samples.png``) and loss curves."""
+        import shutil
         from . import viz
         title = f"{getattr(self.model, 'name', 'model')} step {self.step}"
+        latest = self.out_dir / "samples.png"
         if tag is not None:
-            self.save_samples(self.out_dir / "samples" / f"{tag}.png", title=title)
-        self.save_samples(self.out_dir / "samples.png", title=title)
-        viz.plot_loss_curves(self.metrics_path, self.out_dir / "loss_curves.png",
-                             title=getattr(self.model, "name", None))
+            tagged = self.save_samples(self.out_dir / "samples" / f"{tag}.png", title=title)
+            shutil.copyfile(tagged, latest)
+        else:
+            self.save_samples(latest, title=title)
+        if curves is None:  # during training: redraw the curves at most every 15 s
+            curves = time.time() - self._curves_time > 15.0
+        if curves:
+            self._curves_time = time.time()
+            viz.plot_loss_curves(self.metrics_path, self.out_dir / "loss_curves.png",
+                                 title=getattr(self.model, "name", None))
 
     def _prepare_metrics(self):
         if self.step == 0 or not self.metrics_path.exists():
@@ -300,21 +304,23 @@ class Trainer:
                     done = self._batches_done() // per_epoch
                     epoch_end = done > before // per_epoch
                     if self.sample_every and self.step % self.sample_every == 0:
-                        self._write_plots(f"step_{self.step:07d}")
+                        self._write_plots(f"step_{self.step:07d}", curves=False)
                     if epoch_end:
-                        self._write_plots(f"epoch_{done:03d}")
+                        self._write_plots(f"epoch_{done:03d}", curves=None)
                     if epoch_end or (self.checkpoint_every and
                                      self.step % self.checkpoint_every == 0):
                         self.save()
                         saved_at = self.step
-        finally:
-            bar.close()
-            try:
+        except BaseException:
+            try:  # leave the loss curves up to the failure
                 from . import viz
                 viz.plot_loss_curves(self.metrics_path, self.out_dir / "loss_curves.png",
                                      title=getattr(self.model, "name", None))
             except Exception:
                 pass
+            raise
+        finally:
+            bar.close()
         if saved_at != self.step:
             self.save()
         self._write_plots()

@@ -22,10 +22,10 @@ def _figure(figsize):
     return fig
 
 
-def _save(fig, path, dpi=100):
+def _save(fig, path, dpi=80):
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    fig.savefig(path, dpi=dpi)
     return path
 
 
@@ -132,8 +132,9 @@ def plot_loss_curves(metrics, path, keys=None, smooth=None, title=None):
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=10)
+    fig.subplots_adjust(left=0.08, right=0.97, bottom=0.12, top=0.85 if title else 0.9,
+                        wspace=0.3, hspace=0.6)
     return _save(fig, path)
 
 
@@ -243,3 +244,17 @@ def save_rows(rows, path, data_range=(0.0, 1.0), image_shape=None, padding=2):
 # names used by the CLI
 save_traversal = save_rows
 save_interpolations = save_rows
+
+
+def save_samples(samples, path, data_range=(0.0, 1.0), data=None, modes=None, nrow=None,
+                 title=None):
+    """The natural picture of model samples: a scatter over the data for 2-D points, a
+    histogram for 1-D values, an image grid otherwise."""
+    s = to_numpy(samples)
+    if s.ndim == 2 and s.shape[1] == 2:
+        return scatter_2d(s, path, data=data, modes=modes, title=title)
+    if s.ndim == 2 and s.shape[1] == 1:
+        return histogram_1d(s, path, data=data, title=title)
+    if nrow is None and len(s) % 10 == 0:
+        nrow = 10
+    return save_grid(s, path, nrow=nrow, data_range=data_range or (0.0, 1.0))

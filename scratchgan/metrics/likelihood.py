@@ -42,6 +42,7 @@ def bernoulli_log_prob(logits, x):
     """sum_d log Bern(x_d; sigmoid(l_d)) per row; x may be real-valued in [0, 1]."""
     xp = get_array_module(logits, x)
     n = logits.shape[0]
+    x = x.reshape(logits.shape)              # e.g. images (N,1,28,28) against flat logits (N,784)
     lp = x * logits - _softplus(xp, logits)
     return lp.reshape(n, -1).sum(axis=1)
 
@@ -50,6 +51,7 @@ def gaussian_log_prob(x, mean, logvar):
     """sum_d log N(x_d; mean_d, exp(logvar_d)) per row."""
     xp = get_array_module(x, mean, logvar)
     n = x.shape[0]
+    x = x.reshape(mean.shape)
     lp = -0.5 * (LOG_2PI + logvar + (x - mean) ** 2 * xp.exp(-logvar))
     return lp.reshape(n, -1).sum(axis=1)
 

@@ -23,12 +23,16 @@ Between Gaussians fitted to two feature sets,
 
 ``scipy.linalg.sqrtm`` of the (non-symmetric) product C_1 C_2 can pick up a
 small imaginary part from rounding; the real part is taken. When the product is
-singular the square root may be inaccurate or non-finite; then ``eps * I`` is
-added to both covariances (eps = 1e-6 by default) and the square root retried.
+singular (scipy warns that the root may be inaccurate) or the root is not
+finite, ``eps * I`` is added to both covariances (eps = 1e-6 by default; the
+trace terms then change by O(F eps), negligible next to any real distance) and
+the square root is recomputed. The LeNet features are post-ReLU, and some
+units are dead on all of MNIST, so this path is the normal one for them.
 """
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import scipy.linalg
@@ -50,7 +54,8 @@ def inception_score_from_log_probs(log_probs, splits=10):
     for part in xp.array_split(log_probs, splits, axis=0):
         log_py = logmeanexp(part, axis=0, xp=xp)                   # log p_s(y)
         p = xp.exp(part)
-        terms = xp.where(p > 0, p * (part - log_py[None, :]), 0.0)
+        diff = xp.where(p > 0, part - log_py[None, :], 0.0)       # 0 log 0 = 0, no inf * 0
+        terms = p * diff
         kl = xp.sum(terms, axis=1)
         scores.append(math.exp(float(to_numpy(xp.mean(kl)))))
     scores = np.asarray(scores)
@@ -82,10 +87,20 @@ def frechet_distance(mu1, cov1, mu2, cov2, eps=1e-6):
         raise ValueError(f"frechet_distance: shapes disagree: mu {mu1.shape}/{mu2.shape}, "
                          f"cov {cov1.shape}/{cov2.shape}")
     diff = mu1 - mu2
-    covmean = scipy.linalg.sqrtm(cov1 @ cov2)
-    if not np.all(np.isfinite(covmean)):
+
+    def sqrt_product(a, b):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", scipy.linalg.LinAlgWarning)
+            root = scipy.linalg.sqrtm(a @ b)
+        singular = any(issubclass(w.category, scipy.linalg.LinAlgWarning) for w in caught)
+        return root, singular
+
+    covmean, singular = sqrt_product(cov1, cov2)
+    if singular or not np.all(np.isfinite(covmean)):
+        # singular product (e.g. dead ReLU features with zero variance): regularize both
         offset = eps * np.eye(cov1.shape[0])
-        covmean = scipy.linalg.sqrtm((cov1 + offset) @ (cov2 + offset))
+        cov1, cov2 = cov1 + offset, cov2 + offset
+        covmean, _ = sqrt_product(cov1, cov2)
     covmean = np.real(covmean)
     return float(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2.0 * np.trace(covmean))
 

@@ -1,0 +1,29 @@
+"""The seven models, one file per paper; see docs/models.md.
+
+``get_model(name)`` returns the class; construct it with
+``Model(data_shape, num_classes=10, device="cpu", dtype=np.float32, rng=None, **hyper)``.
+"""
+from .base import GenerativeModel, LOOP_KEYS
+from .gan import GAN
+from .dcgan import DCGAN
+from .cgan import CGAN
+from .infogan import InfoGAN
+from .wgan import WGAN
+from .vae import VAE
+from .aae import AAE
+from .maxout import Maxout
+
+REGISTRY = {"gan": GAN, "dcgan": DCGAN, "cgan": CGAN, "infogan": InfoGAN, "wgan": WGAN,
+            "vae": VAE, "aae": AAE}
+
+
+def get_model(name):
+    """The model class registered under ``name``; a ValueError lists the valid choices."""
+    try:
+        return REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown model {name!r}; valid choices are {sorted(REGISTRY)}") from None
+
+
+__all__ = ["GenerativeModel", "LOOP_KEYS", "REGISTRY", "get_model", "GAN", "DCGAN", "CGAN",
+           "InfoGAN", "WGAN", "VAE", "AAE", "Maxout"]

@@ -14,10 +14,13 @@ Networks (paper's MNIST setup, goodfeli/adversarial mnist.yaml), ``arch="paper"`
   G: z 100-d ~ U[-sqrt3, sqrt3] -> ReLU 1200 -> ReLU 1200 -> sigmoid 784, weights U(+-0.05)
   D: dropout(keep .8) -> maxout 240x5 -> dropout(.5) -> maxout 240x5 -> dropout(.5) -> sigmoid,
      weights U(+-0.005)
-Named variant ``arch="toy"`` (the default for 2-D data such as ring8): G z 16-d -> ReLU 128 ->
-ReLU 128 -> linear d; D d -> ReLU 128 -> ReLU 128 -> logit, no dropout, PyTorch-style init,
-trained with Adam (``optimizer="adam"``, lr 1e-3, beta1 0.5). ``arch="auto"`` picks toy when
-the data has at most 16 values per example.
+Named variant ``arch="toy"`` (the default for 2-D data such as ring8): the paper's networks
+scaled down: G z 16-d ~ U[-sqrt3, sqrt3] -> ReLU 64 -> ReLU 64 -> linear d; D maxout 64x5 ->
+dropout(.5) -> maxout 64x5 -> dropout(.5) -> logit (no input dropout: dropping one of two
+coordinates destroys the point); PyTorch-style init; trained with Adam
+(``optimizer="adam"``, lr 1e-3, beta1 0.5), which reaches the ring's modes in a few thousand
+steps where SGD needs far more. ``arch="auto"`` picks toy when the data has at most 16
+values per example.
 
 Optimizer (``optimizer="sgd"``, paper): SGD with momentum; lr 0.1 decayed per update by
 1/1.000004 down to 1e-6; momentum 0.5 rising linearly to 0.7 by step 125000
@@ -66,7 +69,7 @@ class GAN(GenerativeModel):
         "generator_loss": "nonsaturating",
         "z_dim": None,                  # None: 100 (paper) or 16 (toy)
         "g_hidden": 1200, "d_units": 240, "d_pieces": 5,
-        "toy_hidden": 128,
+        "toy_hidden": 64, "toy_units": 64,
         "dropout_input": 0.2, "dropout_hidden": 0.5,   # drop probabilities (keep .8 / .5)
         "g_irange": 0.05, "d_irange": 0.005,
         "optimizer": None,              # None: "sgd" (paper) or "adam" (toy)
@@ -106,11 +109,12 @@ class GAN(GenerativeModel):
             self.data_range = None  # toy data is not rescaled; G's output is linear
         d, r, z = math.prod(self.data_shape), self.rng, hp["z_dim"]
         if toy:
-            h = hp["toy_hidden"]
+            h, u, p = hp["toy_hidden"], hp["toy_units"], hp["d_pieces"]
             self.G = nn.Sequential(nn.Linear(z, h, rng=r), nn.ReLU(), nn.Linear(h, h, rng=r),
                                    nn.ReLU(), nn.Linear(h, d, rng=r), nn.Reshape(*self.data_shape))
-            self.D = nn.Sequential(nn.Flatten(), nn.Linear(d, h, rng=r), nn.ReLU(),
-                                   nn.Linear(h, h, rng=r), nn.ReLU(), nn.Linear(h, 1, rng=r))
+            self.D = nn.Sequential(nn.Flatten(), Maxout(d, u, p, rng=r),
+                                   nn.Dropout(hp["dropout_hidden"], rng=r), Maxout(u, u, p, rng=r),
+                                   nn.Dropout(hp["dropout_hidden"], rng=r), nn.Linear(u, 1, rng=r))
         else:
             gh, u, p = hp["g_hidden"], hp["d_units"], hp["d_pieces"]
             self.G = nn.Sequential(nn.Linear(z, gh, rng=r), nn.ReLU(), nn.Linear(gh, gh, rng=r),
@@ -146,13 +150,13 @@ class GAN(GenerativeModel):
         """(lr, momentum) for the update numbered ``step`` (SGD only)."""
         hp = self.hp
         t = self.step if step is None else step
-        lr = max(hp["lr"] / hp["lr_decay"] ** t, hp["min_lr"])
+        lr = max(hp["lr"] * math.exp(-t * math.log(hp["lr_decay"])), hp["min_lr"])
         frac = min(1.0, t / hp["momentum_saturate_step"]) if hp["momentum_saturate_step"] > 0 else 1.0
         mom = hp["momentum"] + (hp["final_momentum"] - hp["momentum"]) * frac
         return lr, mom
 
     def apply_schedule(self):
-        if self.hp["optimizer"] != "sgd":
+        if self.hp.get("optimizer") != "sgd":
             return
         lr, mom = self.schedule()
         for opt in self.optimizers().values():
@@ -223,16 +227,18 @@ class GAN(GenerativeModel):
     def train_step(self, x, y=None):
         """One iteration of Algorithm 1 (k D updates, then one G update).
 
-        ``x``: k real minibatches (a list, or one array of k*m rows; see base.py).
+        ``x``: k real minibatches (a list, or one array of k*m rows; see base.py);
+        ``y``: their labels (conditional models only).
         """
         self.apply_schedule()
-        xs, _ = self.split_batches(x)
+        xs, ys = self.split_batches(x, y)
         logs = {}
-        for x_i in xs:                                   # "for k steps do"
+        for x_i, y_i in zip(xs, ys):                     # "for k steps do"
             x_i = self._check_x(x_i)                     # "sample minibatch {x^(1..m)} from p_data"
+            y1h = self.one_hot(self._check_labels(y_i, x_i.shape[0])) if self.conditional else None
             noise = self.sample_noise(x_i.shape[0])      # "sample minibatch {z^(1..m)} from p_g(z)"
             self.opt_D.zero_grad()
-            logs = self.discriminator_grads(x_i, noise)  # grad_theta_d (1/m) sum [log D + log(1-D(G))]
+            logs = self.discriminator_grads(x_i, noise, y1h)  # grad_theta_d (1/m) sum [log D + log(1-D(G))]
             self.opt_D.step()                            # "update D by ascending its gradient"
         noise = self.sample_noise(xs[-1].shape[0])       # "sample minibatch {z^(1..m)} from p_g(z)"
         self.opt_G.zero_grad()
@@ -240,7 +246,7 @@ class GAN(GenerativeModel):
         self.opt_G.step()                                # "update G by descending its gradient"
         self.D.zero_grad()                               # D's grads from the G pass are discarded
         self.step += 1
-        if self.hp["optimizer"] == "sgd":
+        if self.hp.get("optimizer") == "sgd":
             logs["lr"] = self.opt_G.lr
             logs["momentum"] = self.opt_G.momentum
         return logs

@@ -231,29 +231,60 @@ def _im2col(x, R, S, stride, padding, dilation, P, Q):
     return cols.reshape(N * P * Q, R * S * C)
 
 
+def _axis_phases(k, stride, pad, dil, size, n_out):
+    """Group one axis's kernel taps by the output phase they land on (for col2im).
+
+    Tap r of output p lands on padded row ``p*stride + r*dil``, i.e. on output row
+    ``h = p*stride + r*dil - pad``. Output rows with ``(h + pad) % stride == a`` form
+    phase a; there tap r (with ``(r*dil) % stride == a``) writes phase index
+    ``p + (r*dil) // stride``. Returns, per non-empty phase, its first output row h0,
+    its row count n, and the taps as (r, rows of the phase buffer, rows of p).
+    """
+    phases = []
+    for a in range(stride):
+        h0 = (a - pad) % stride
+        n = len(range(h0, size, stride))
+        if n == 0:
+            continue
+        i0 = (h0 + pad) // stride
+        taps = []
+        for r in range(k):
+            if (r * dil) % stride != a:
+                continue
+            off = (r * dil) // stride - i0
+            lo, hi = max(0, -off), min(n_out, n - off)
+            if lo < hi:
+                taps.append((r, slice(lo + off, hi + off), slice(lo, hi)))
+        phases.append((h0, n, taps))
+    return phases
+
+
 def _col2im(cols, x_shape, R, S, stride, padding, dilation, P, Q, bias=None):
     """Adjoint of :func:`_im2col`: scatter-add columns back into an (N, C, H, W) image.
 
-    One strided add per kernel offset (r, s): the offset's (N, P, Q, C) slab lands on
-    ``xpad[n, p*sh + r*dh, q*sw + s*dw, c]`` (NHWC). Overlapping windows accumulate.
-    The optional ``bias`` (C,) is added while transposing back to NCHW.
+    Column entry ((n,p,q), (r,s,c)) is added to ``x[n, c, p*sh + r*dh - ph, q*sw + s*dw - pw]``.
+    The loop runs over kernel offsets (r, s) only, grouped by the output phase
+    ``((h + ph) % sh, (v + pw) % sw)`` they hit: each phase is summed in a small
+    contiguous NHWC buffer (one (N, P, Q, C) slab add per offset, overlapping windows
+    accumulate) and written once into the NCHW output, padding cropped and the
+    optional ``bias`` (C,) added on the way. Phases no offset reaches stay zero.
     """
     N, C, H, W = x_shape
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
     c6 = cols.reshape(N, P, Q, R, S, C)
-    acc = np.zeros((N, H + 2 * ph, W + 2 * pw, C), dtype=cols.dtype)
-    for r in range(R):
-        h0 = r * dh
-        hs = slice(h0, h0 + sh * (P - 1) + 1, sh)
-        for s in range(S):
-            w0 = s * dw
-            acc[:, hs, w0:w0 + sw * (Q - 1) + 1:sw] += c6[:, :, :, r, s]
     out = np.empty((N, C, H, W), dtype=cols.dtype)
-    src = acc[:, ph:ph + H, pw:pw + W].transpose(0, 3, 1, 2)
-    if bias is None:
-        np.copyto(out, src)
-    else:
-        np.add(src, bias.reshape(1, C, 1, 1), out=out)
+    col_phases = _axis_phases(S, sw, pw, dw, W, Q)
+    for h0, nh, row_taps in _axis_phases(R, sh, ph, dh, H, P):
+        for w0, nw, col_taps in col_phases:
+            buf = np.zeros((N, nh, nw, C), dtype=cols.dtype)
+            for r, buf_rows, p_rows in row_taps:
+                for s, buf_cols, q_cols in col_taps:
+                    buf[:, buf_rows, buf_cols] += c6[:, p_rows, q_cols, r, s]
+            dst = out[:, :, h0::sh, w0::sw]
+            if bias is None:
+                np.copyto(dst, buf.transpose(0, 3, 1, 2))
+            else:
+                np.add(buf.transpose(0, 3, 1, 2), bias.reshape(1, C, 1, 1), out=dst)
     return out
 
 

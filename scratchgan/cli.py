@@ -1,0 +1,548 @@
+"""The ``scratchgan`` command (also ``python -m scratchgan``).
+
+Subcommands::
+
+    scratchgan train MODEL [--dataset D] [--epochs E | --steps S] [--batch-size B] [--lr LR]
+                           [--device cpu|cuda] [--seed N] [--out DIR] [--data-dir DIR]
+                           [--resume] [--dry-run] [--sample-every S] [--set KEY=VALUE ...]
+    scratchgan sample CHECKPOINT [--n N] [--label K] [--seed N] [--out PNG]
+    scratchgan interpolate CHECKPOINT [--rows R] [--frames T] [--slerp]
+                                      [--arithmetic A B C] [--out PNG]
+    scratchgan traverse CHECKPOINT [--rows R] [--frames T] [--range LO HI] [--out PNG]
+    scratchgan latent CHECKPOINT [--dataset D] [--n N] [--grid G] [--out-dir DIR]
+
+``train`` takes its defaults from the model class (``defaults``: the paper's
+batch size, learning rate, epochs ...; ``default_dataset``). With no options,
+``scratchgan train gan`` trains the GAN on the embedded ring8 toy data (no
+download) and writes ``runs/gan-ring8/samples.png``.
+
+CHECKPOINT is a ``last.ckpt.npz`` file or a run folder holding one.
+Bad arguments exit with status 2 and a message listing the valid choices;
+a run that fails (missing data, a non-finite loss) exits with status 1.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import pathlib
+import sys
+
+import numpy as np
+
+from .data.datasets import DATASETS
+
+MODEL_NAMES = ("gan", "dcgan", "cgan", "infogan", "wgan", "vae", "aae")
+LOOP_KEYS = ("batch_size", "epochs", "steps", "dataset")
+DRY_RUN = {"steps": 3, "limit": 256, "max_batch": 16}
+
+
+# ------------------------------------------------------------------------------ helpers
+def _positive_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (> 0), got {v}")
+    return v
+
+
+def _nonneg_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
+    return v
+
+
+def _positive_float(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return v
+
+
+def _key_value(text):
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    k, v = text.split("=", 1)
+    try:
+        val = ast.literal_eval(v)
+    except (ValueError, SyntaxError):
+        val = v  # a bare string such as generator_loss=minimax
+    return k.strip(), val
+
+
+def registry():
+    """``scratchgan.models.REGISTRY``, or None while the models package is unavailable."""
+    try:
+        from .models import REGISTRY
+    except ImportError:
+        return None
+    return REGISTRY
+
+
+def _model_class(parser, name):
+    reg = registry()
+    if reg is None:
+        parser.error("scratchgan.models is not available in this installation; cannot build "
+                     f"model {name!r}")
+    if name not in reg:
+        parser.error(f"unknown model {name!r}; valid choices are {', '.join(sorted(reg))}")
+    return reg[name]
+
+
+def _check_device(parser, device):
+    from .backend import check_device
+    try:
+        return check_device(device)
+    except ValueError as e:
+        parser.error(f"--device: {e}")
+
+
+def _resolve_checkpoint(parser, path):
+    from .train import CHECKPOINT_NAME
+    p = pathlib.Path(path)
+    if p.is_dir():
+        p = p / CHECKPOINT_NAME
+    if not p.exists():
+        from .checkpoint import previous_path
+        if previous_path(p).exists():
+            return p
+        parser.error(f"checkpoint not found: {path} (give a last.ckpt.npz file or a run folder "
+                     "written by 'scratchgan train')")
+    return p
+
+
+def load_model(path, device="cpu"):
+    """Rebuild a trained model from a checkpoint written by ``scratchgan train``.
+
+    Returns ``(model, config)``.
+    """
+    from .checkpoint import load_latest
+    state, _ = load_latest(path)
+    config = state.get("config") or {}
+    if "model" not in config:
+        raise ValueError(f"{path}: the checkpoint has no model config (was it written by "
+                         "'scratchgan train'?)")
+    reg = registry()
+    if reg is None or config["model"] not in reg:
+        raise ValueError(f"{path}: model {config['model']!r} is not available")
+    cls = reg[config["model"]]
+    model = cls(tuple(config["data_shape"]), num_classes=int(config.get("num_classes", 10)),
+                device=device, dtype=np.dtype(config.get("dtype", "float32")),
+                **config.get("hyper", {}))
+    model.load_state_dict(state["model"])
+    return model, config
+
+
+def _modes(dataset):
+    from .data.toy import TOY_DATASETS, toy_modes
+    if dataset in TOY_DATASETS and dataset != "swissroll":
+        return toy_modes(dataset)
+    return None
+
+
+# ---------------------------------------------------------------------------- train
+def cmd_train(args, parser):
+    from . import manual_seed
+    from .data import load_dataset
+    from .data.datasets import dataset_info, is_toy
+    from .data.idx import DataNotFoundError, IDXError
+    from .train import NonFiniteLossError, Trainer
+
+    device = _check_device(parser, args.device)
+    cls = _model_class(parser, args.model)
+    defaults = dict(getattr(cls, "defaults", {}) or {})
+    dataset = args.dataset or getattr(cls, "default_dataset", None) or defaults.get("dataset")
+    if dataset not in DATASETS:
+        parser.error(f"unknown dataset {dataset!r}; valid choices are {', '.join(DATASETS)}")
+    hyper = {}
+    for k, v in args.set or []:
+        if k in LOOP_KEYS:
+            parser.error(f"--set {k}=...: use the --{k.replace('_', '-')} option instead")
+        if k not in defaults:
+            valid = sorted(x for x in defaults if x not in LOOP_KEYS)
+            parser.error(f"--set: model {args.model!r} has no hyperparameter {k!r}; valid names "
+                         f"are {', '.join(valid)}")
+        hyper[k] = v
+    if args.lr is not None:
+        lr_keys = [k for k in defaults if k == "lr"] or \
+            [k for k in defaults if k.startswith("lr_") or k.endswith("_lr")]
+        if not lr_keys:
+            parser.error(f"--lr: model {args.model!r} has no learning-rate hyperparameter")
+        for k in lr_keys:
+            hyper[k] = args.lr
+    batch_size = args.batch_size or int(defaults.get("batch_size", 64))
+    steps, epochs = args.steps, args.epochs
+    if steps is None and epochs is None:
+        if defaults.get("steps"):
+            steps = int(defaults["steps"])
+        else:
+            epochs = int(defaults.get("epochs", 1))
+    limit = args.limit
+    if args.dry_run:
+        limit = limit or DRY_RUN["limit"]
+        batch_size = min(batch_size, DRY_RUN["max_batch"])
+        if args.epochs is None:
+            steps, epochs = args.steps or DRY_RUN["steps"], None
+    data_range = getattr(cls, "data_range", None) or (0.0, 1.0)
+    try:
+        x, y = load_dataset(dataset, data_range, data_dir=args.data_dir, split="train",
+                            limit=limit, download=not args.dry_run)
+    except (DataNotFoundError, IDXError) as e:
+        print(f"scratchgan train: error: {e}", file=sys.stderr)
+        return 1
+    info = dataset_info(dataset)
+    k = 1
+    if batch_size > len(x):
+        parser.error(f"--batch-size {batch_size} is larger than the data set ({len(x)} examples)")
+    manual_seed(args.seed)
+    try:
+        model = cls(x.shape[1:], num_classes=info["num_classes"], device=device,
+                    dtype=np.dtype(args.dtype), **hyper)
+        k = int(getattr(model, "batches_per_step", lambda: 1)())
+    except (ValueError, TypeError) as e:
+        parser.error(f"cannot build {args.model} for {dataset}: {e}")
+    if k * batch_size > len(x):
+        parser.error(f"one {args.model} step needs {k} batches of {batch_size}, more than the "
+                     f"{len(x)} examples")
+    out = pathlib.Path(args.out or (f"runs/{args.model}-{dataset}" +
+                                    ("-dry-run" if args.dry_run else "")))
+    config = {"model": args.model, "dataset": dataset, "data_shape": list(x.shape[1:]),
+              "num_classes": info["num_classes"], "hyper": hyper, "dtype": args.dtype,
+              "device": device, "seed": args.seed, "batch_size": batch_size, "steps": steps,
+              "epochs": epochs, "limit": limit, "data_range": list(data_range),
+              "dry_run": bool(args.dry_run)}
+    trainer = Trainer(model, x, y, batch_size=batch_size, epochs=epochs, steps=steps,
+                      out_dir=out, seed=args.seed, sample_every=args.sample_every,
+                      checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
+                      config=config, resume=args.resume, modes=_modes(dataset))
+    desc = f"{args.model} on {dataset} ({len(x)} examples, batch {batch_size}, " \
+           f"{trainer.steps} steps, device {device}) -> {out}"
+    print(("dry run: " if args.dry_run else "training ") + desc)
+    try:
+        summary = trainer.fit()
+    except NonFiniteLossError as e:
+        print(f"scratchgan train: error: {e}", file=sys.stderr)
+        return 1
+    except FileNotFoundError as e:
+        print(f"scratchgan train: error: {e}", file=sys.stderr)
+        return 1
+    losses = " ".join(f"{k}={v:.4g}" for k, v in summary["losses"].items()
+                      if isinstance(v, float))
+    print(f"done: {summary['step']} steps in {summary['time']:.1f}s; {losses}")
+    print(f"samples: {summary['samples']}")
+    print(f"checkpoint: {summary['checkpoint']}")
+    return 0
+
+
+# ------------------------------------------------------------------- checkpoint tools
+def _noise_mix(a, b, t, slerp=False):
+    """Interpolate two noise dicts: float arrays linearly (or spherically), the rest from a."""
+    from .backend import get_array_module
+    out = {}
+    for key, va in a.items():
+        vb = b[key]
+        if hasattr(va, "dtype") and va.dtype.kind == "f":
+            if slerp:
+                xp = get_array_module(va)
+                na = xp.linalg.norm(va, axis=1, keepdims=True)
+                nb = xp.linalg.norm(vb, axis=1, keepdims=True)
+                cos = xp.clip((va * vb).sum(1, keepdims=True) / (na * nb + 1e-12), -1, 1)
+                om = xp.arccos(cos)
+                so = xp.sin(om)
+                safe = so > 1e-6
+                wa = xp.where(safe, xp.sin((1 - t) * om) / xp.where(safe, so, 1), 1 - t)
+                wb = xp.where(safe, xp.sin(t * om) / xp.where(safe, so, 1), t)
+                out[key] = (wa * va + wb * vb).astype(va.dtype)
+            else:
+                out[key] = ((1 - t) * va + t * vb).astype(va.dtype)
+        else:
+            out[key] = va
+    return out
+
+
+def _noise_take(noise, idx):
+    return {k: v[idx] for k, v in noise.items()}
+
+
+def _generate(model, noise):
+    from .backend import to_numpy
+    return to_numpy(model.generate(noise))
+
+
+def _sample_noise(model, n, rng, label=None):
+    if label is not None:
+        return model.sample_noise(n, rng=rng, labels=np.full(n, label, dtype=np.int64))
+    return model.sample_noise(n, rng=rng)
+
+
+def cmd_sample(args, parser):
+    from . import viz
+    from .data.datasets import load_dataset
+    device = _check_device(parser, args.device)
+    ckpt = _resolve_checkpoint(parser, args.checkpoint)
+    model, config = load_model(ckpt, device)
+    if args.label is not None and not (0 <= args.label < int(config.get("num_classes", 10))):
+        parser.error(f"--label must lie in [0, {config.get('num_classes', 10)}), got {args.label}")
+    noise = _sample_noise(model, args.n, np.random.default_rng(args.seed), args.label)
+    s = _generate(model, noise)
+    out = pathlib.Path(args.out or ckpt.parent / "sample.png")
+    data = None
+    ds = config.get("dataset")
+    if s.ndim == 2 and ds in DATASETS:
+        data = load_dataset(ds, limit=2000)[0] if s.shape[1] <= 2 else None
+    viz.save_samples(s, out, data_range=config.get("data_range"), data=data, modes=_modes(ds),
+                     nrow=args.nrow)
+    if args.save_npz:
+        np.savez(pathlib.Path(args.save_npz), samples=s)
+    print(f"wrote {out}")
+    return 0
+
+
+def _parse_group(parser, text, n):
+    try:
+        idx = [int(v) for v in text.split("+")]
+    except ValueError:
+        parser.error(f"--arithmetic: expected indices like 3 or 3+8+11, got {text!r}")
+    bad = [i for i in idx if not 0 <= i < n]
+    if bad:
+        parser.error(f"--arithmetic: indices must lie in [0, {n}) (the reference grid), got {bad}")
+    return idx
+
+
+def cmd_interpolate(args, parser):
+    from . import viz
+    device = _check_device(parser, args.device)
+    ckpt = _resolve_checkpoint(parser, args.checkpoint)
+    model, config = load_model(ckpt, device)
+    rng = np.random.default_rng(args.seed)
+    dr = config.get("data_range")
+    out = pathlib.Path(args.out or ckpt.parent / ("arithmetic.png" if args.arithmetic
+                                                   else "interpolation.png"))
+    if len(model.data_shape) != 3:
+        parser.error("interpolate needs an image model (samples of shape (C, H, W))")
+    if args.arithmetic:
+        # DCGAN Sec. 6.3: average the z of each group, then z_A - z_B + z_C
+        ref = model.sample_noise(args.n, rng=rng)
+        ref_img = _generate(model, ref)
+        ref_path = out.with_name(out.stem + "_reference.png")
+        viz.save_grid(ref_img, ref_path, nrow=int(np.ceil(np.sqrt(args.n))), data_range=dr)
+        groups = [_parse_group(parser, g, args.n) for g in args.arithmetic]
+        means = []
+        for g in groups:
+            sub = _noise_take(ref, np.array(g))
+            means.append({k: (v.mean(0, keepdims=True).astype(v.dtype)
+                              if hasattr(v, "dtype") and v.dtype.kind == "f" else v[:1])
+                          for k, v in sub.items()})
+        a, b, c = means
+        res = {k: (a[k] - b[k] + c[k] if hasattr(a[k], "dtype") and a[k].dtype.kind == "f"
+                   else a[k]) for k in a}
+        row_noise = {k: model_cat([a[k], b[k], c[k], res[k]]) for k in a}
+        imgs = _generate(model, row_noise)
+        viz.save_rows([imgs], out, data_range=dr)
+        print(f"wrote {out} (A, B, C, A - B + C) and the indexed reference grid {ref_path}")
+        return 0
+    n0 = model.sample_noise(args.rows, rng=rng)
+    lab = n0.get("labels", n0.get("cat"))  # conditional / InfoGAN: keep the class fixed
+    n1 = model.sample_noise(args.rows, rng=rng, **({} if lab is None else {"labels": lab}))
+    ts = np.linspace(0.0, 1.0, args.frames)
+    frames = [_generate(model, _noise_mix(n0, n1, float(t), args.slerp)) for t in ts]
+    rows = [np.stack([f[r] for f in frames]) for r in range(args.rows)]
+    viz.save_rows(rows, out, data_range=dr)
+    print(f"wrote {out}")
+    return 0
+
+
+def model_cat(arrs):
+    from .backend import get_array_module
+    xp = get_array_module(*arrs)
+    return xp.concatenate(arrs, axis=0)
+
+
+def cmd_traverse(args, parser):
+    """InfoGAN code sweeps (paper Fig. 2): one block per code; in each row the noise z is
+    fixed and only that code changes along the row (the categorical code runs over its
+    categories, each continuous code over ``--range`` in ``--frames`` steps)."""
+    from . import viz
+    device = _check_device(parser, args.device)
+    ckpt = _resolve_checkpoint(parser, args.checkpoint)
+    model, config = load_model(ckpt, device)
+    if not hasattr(model, "traversal_noise"):
+        parser.error(f"traverse is for infogan checkpoints; this one is {config.get('model')!r}")
+    lo, hi = args.range
+    values = np.linspace(lo, hi, args.frames)
+    n_cont = int(getattr(model, "hp", {}).get("cont_dim", 0))
+    blocks = [("categorical", None)] + [(f"continuous {j}", j) for j in range(n_cont)]
+    rows, order = [], []
+    for name, j in blocks:
+        rng = np.random.default_rng(args.seed)  # the same z rows in every block
+        noise = model.traversal_noise(cont_index=j, values=None if j is None else values,
+                                      n_rows=args.rows, rng=rng)
+        imgs = _generate(model, noise)
+        width = len(imgs) // args.rows
+        rows.extend(imgs[r * width:(r + 1) * width] for r in range(args.rows))
+        order.append(f"{name} ({args.rows} rows x {width})")
+    width = max(len(r) for r in rows)
+    fill = (config.get("data_range") or [0.0, 1.0])[0]
+    rows = [r if len(r) == width else
+            np.concatenate([r, np.full((width - len(r),) + r.shape[1:], fill, dtype=r.dtype)])
+            for r in rows]
+    out = pathlib.Path(args.out or ckpt.parent / "traverse.png")
+    viz.save_rows(rows, out, data_range=config.get("data_range"))
+    print(f"wrote {out}: blocks from top: {', '.join(order)}")
+    return 0
+
+
+def cmd_latent(args, parser):
+    from . import viz
+    from .backend import to_device, to_numpy
+    from .data import load_dataset
+    from .data.idx import DataNotFoundError
+    device = _check_device(parser, args.device)
+    ckpt = _resolve_checkpoint(parser, args.checkpoint)
+    model, config = load_model(ckpt, device)
+    if not hasattr(model, "encode"):
+        parser.error(f"latent needs a model with an encoder (vae, aae); this one is "
+                     f"{config.get('model')!r}")
+    ds = args.dataset or config.get("dataset")
+    if ds not in DATASETS:
+        parser.error(f"unknown dataset {ds!r}; valid choices are {', '.join(DATASETS)}")
+    try:
+        x, y = load_dataset(ds, tuple(config.get("data_range") or (0.0, 1.0)),
+                            data_dir=args.data_dir, split=args.split, limit=args.n)
+    except (DataNotFoundError, ValueError) as e:
+        print(f"scratchgan latent: error: {e}", file=sys.stderr)
+        return 1
+    if tuple(x.shape[1:]) != tuple(model.data_shape):
+        parser.error(f"dataset {ds} has examples of shape {x.shape[1:]}, the model expects "
+                     f"{tuple(model.data_shape)}")
+    out_dir = pathlib.Path(args.out_dir or ckpt.parent)
+    zs = []
+    for i in range(0, len(x), 500):
+        xb = x[i:i + 500].astype(model.dtype)
+        zs.append(to_numpy(model.encode(to_device(xb, device) if device != "cpu" else xb)))
+    z = np.concatenate(zs)
+    p1 = viz.latent_scatter(z, y, out_dir / "latent_scatter.png",
+                            title=f"{config.get('model')} codes of {ds} ({args.split})")
+    print(f"wrote {p1}")
+    if z.shape[1] == 2 and len(model.data_shape) == 3:
+        template = model.sample_noise(1, rng=np.random.default_rng(0))
+        if config.get("model") == "vae":
+            from scipy.stats import norm
+            q = norm.ppf(np.linspace(0.05, 0.95, args.grid))
+            values = (q, q)
+        else:
+            lo, hi = np.percentile(z, [1, 99], axis=0)
+            values = (np.linspace(lo[0], hi[0], args.grid), np.linspace(lo[1], hi[1], args.grid))
+
+        def decode(zz):
+            noise = {k: model_cat([v] * len(zz)) for k, v in template.items()}
+            zz = zz.astype(model.dtype)
+            noise["z"] = to_device(zz, device) if device != "cpu" else zz
+            return _generate(model, noise)
+
+        p2 = viz.manifold_grid(decode, out_dir / "manifold.png", values=values,
+                               data_range=config.get("data_range") or (0.0, 1.0))
+        print(f"wrote {p2}")
+    else:
+        print(f"latent dimension {z.shape[1]} != 2: no manifold plot (scatter shows dims 0, 1)")
+    return 0
+
+
+# ---------------------------------------------------------------------------- parser
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="scratchgan",
+        description="Train and inspect GANs, VAEs and AAEs written from scratch in NumPy/CuPy.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    t = sub.add_parser("train", help="train a model (defaults: the paper's settings)",
+                       description="Train MODEL. Defaults come from the model class (paper "
+                                   "hyperparameters and default data set).")
+    t.add_argument("model", choices=MODEL_NAMES, help="which model: %(choices)s")
+    t.add_argument("--dataset", choices=DATASETS, metavar="NAME",
+                   help="data set: %(choices)s (default: the model's)")
+    g = t.add_mutually_exclusive_group()
+    g.add_argument("--epochs", type=_positive_int, help="passes over the training data")
+    g.add_argument("--steps", type=_positive_int, help="total train_step calls")
+    t.add_argument("--batch-size", type=_positive_int, help="examples per minibatch")
+    t.add_argument("--lr", type=_positive_float, help="learning rate (all of the model's)")
+    t.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    t.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    t.add_argument("--seed", type=_nonneg_int, default=0, help="random seed (default 0)")
+    t.add_argument("--out", help="output folder (default runs/MODEL-DATASET)")
+    t.add_argument("--data-dir", help="folder holding mnist/ and fashion-mnist/ IDX files")
+    t.add_argument("--limit", type=_positive_int, help="use only the first N training examples")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/last.ckpt.npz")
+    t.add_argument("--dry-run", action="store_true",
+                   help=f"{DRY_RUN['steps']} steps on {DRY_RUN['limit']} examples (for CI)")
+    t.add_argument("--sample-every", type=_positive_int, help="also save samples every S steps")
+    t.add_argument("--checkpoint-every", type=_positive_int,
+                   help="also checkpoint every S steps (always at epoch ends and the end)")
+    t.add_argument("--set", action="append", type=_key_value, metavar="KEY=VALUE",
+                   help="override a model hyperparameter (repeatable), e.g. --set k=2")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    def ckpt_cmd(name, help_text):
+        s = sub.add_parser(name, help=help_text, description=help_text)
+        s.add_argument("checkpoint", help="a last.ckpt.npz file or a run folder")
+        s.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+        s.add_argument("--seed", type=_nonneg_int, default=0)
+        s.add_argument("--out", help="output PNG (default: inside the run folder)")
+        return s
+
+    s = ckpt_cmd("sample", "draw samples from a checkpoint into a grid PNG")
+    s.add_argument("--n", type=_positive_int, default=100, help="number of samples")
+    s.add_argument("--nrow", type=_positive_int, help="images per row")
+    s.add_argument("--label", type=_nonneg_int, help="class label for conditional models")
+    s.add_argument("--save-npz", metavar="PATH", help="also save the raw samples")
+    s.set_defaults(func=cmd_sample)
+
+    s = ckpt_cmd("interpolate", "latent interpolation strips; DCGAN latent vector arithmetic")
+    s.add_argument("--rows", type=_positive_int, default=8, help="number of strips")
+    s.add_argument("--frames", type=_positive_int, default=10, help="images per strip")
+    s.add_argument("--slerp", action="store_true", help="spherical instead of linear")
+    s.add_argument("--arithmetic", nargs=3, metavar=("A", "B", "C"),
+                   help="z_A - z_B + z_C on a reference grid; each of A, B, C is an index or "
+                        "indices joined by + (averaged), e.g. 3+8 5 12")
+    s.add_argument("--n", type=_positive_int, default=64, help="reference grid size (arithmetic)")
+    s.set_defaults(func=cmd_interpolate)
+
+    s = ckpt_cmd("traverse", "InfoGAN: vary one latent code per row, the rest fixed")
+    s.add_argument("--rows", type=_positive_int, default=5, help="rows (fixed noise) per code")
+    s.add_argument("--frames", type=_positive_int, default=10,
+                   help="values per continuous code")
+    s.add_argument("--range", type=float, nargs=2, default=(-2.0, 2.0), metavar=("LO", "HI"),
+                   help="range of continuous codes (default -2 2, as in the paper)")
+    s.set_defaults(func=cmd_traverse)
+
+    s = ckpt_cmd("latent", "VAE/AAE: latent scatter coloured by label, 2-D manifold")
+    s.add_argument("--dataset", help="data set to encode (default: the training one)")
+    s.add_argument("--data-dir", help="folder holding mnist/ and fashion-mnist/")
+    s.add_argument("--split", choices=("train", "test"), default="test")
+    s.add_argument("--n", type=_positive_int, default=5000, help="examples to encode")
+    s.add_argument("--grid", type=_positive_int, default=20, help="manifold grid size")
+    s.add_argument("--out-dir", help="output folder (default: the run folder)")
+    s.set_defaults(func=cmd_latent)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    sub = parser._subparsers._group_actions[0].choices[args.command]
+    return int(args.func(args, sub) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""DCGAN (Radford, Metz & Chintala 2015): Algorithm 1 of the GAN paper with the
+paper's architecture guidelines:
+
+* D: strided convolutions (no pooling), LeakyReLU(0.2), BatchNorm on every layer but the
+  input layer; G: fractional-strided (transposed) convolutions, BatchNorm + ReLU on every
+  layer but the output, tanh output;
+* no fully connected hidden layers: G's first layer is a transposed convolution of the
+  (z_dim, 1, 1) noise (a projection), D's last is a convolution down to one logit;
+* weights N(0, 0.02) (``scratchgan.init.dcgan_init_``), Adam lr 2e-4, beta1 0.5,
+  z 100-d uniform U(-1, 1), images in [-1, 1], batch 128.
+
+Two variants, chosen by the image size (``arch="auto"``):
+``"28"`` (MNIST)   G: z -> convT 7x7 (4ngf, 7x7) -> convT 4/2 (2ngf, 14x14) -> convT 4/2 (C, 28x28)
+                   D: conv 4/2 (ndf, 14x14) -> conv 4/2 (2ndf, 7x7) BN -> conv 7x7 (1)
+``"64"`` (64x64, the paper's LSUN net)  G: z -> convT 4 (8ngf, 4) -> 4ngf 8 -> 2ngf 16 -> ngf 32
+                   -> C 64;  D mirrors it: ndf 32 -> 2ndf 16 -> 4ndf 8 -> 8ndf 4 -> conv 4 (1)
+D runs the real and the fake batch separately (see GAN.discriminator_grads), so BatchNorm
+sees pure batches, as in the paper's reference code.
+"""
+from __future__ import annotations
+
+from .. import nn
+from ..init import dcgan_init_
+from ..optim import Adam
+from .gan import GAN
+
+
+def dcgan_generator(z_dim, channels, ngf, size, rng):
+    if size == 28:
+        layers = [nn.Reshape(z_dim, 1, 1),
+                  nn.ConvTranspose2d(z_dim, 4 * ngf, 7, 1, 0, bias=False, rng=rng),
+                  nn.BatchNorm2d(4 * ngf), nn.ReLU(),
+                  nn.ConvTranspose2d(4 * ngf, 2 * ngf, 4, 2, 1, bias=False, rng=rng),
+                  nn.BatchNorm2d(2 * ngf), nn.ReLU(),
+                  nn.ConvTranspose2d(2 * ngf, channels, 4, 2, 1, bias=False, rng=rng), nn.Tanh()]
+    else:
+        layers = [nn.Reshape(z_dim, 1, 1),
+                  nn.ConvTranspose2d(z_dim, 8 * ngf, 4, 1, 0, bias=False, rng=rng),
+                  nn.BatchNorm2d(8 * ngf), nn.ReLU()]
+        for cin, cout in ((8, 4), (4, 2), (2, 1)):
+            layers += [nn.ConvTranspose2d(cin * ngf, cout * ngf, 4, 2, 1, bias=False, rng=rng),
+                       nn.BatchNorm2d(cout * ngf), nn.ReLU()]
+        layers += [nn.ConvTranspose2d(ngf, channels, 4, 2, 1, bias=False, rng=rng), nn.Tanh()]
+    return nn.Sequential(*layers)
+
+
+def dcgan_discriminator(channels, ndf, size, rng):
+    if size == 28:
+        layers = [nn.Conv2d(channels, ndf, 4, 2, 1, bias=False, rng=rng), nn.LeakyReLU(0.2),
+                  nn.Conv2d(ndf, 2 * ndf, 4, 2, 1, bias=False, rng=rng), nn.BatchNorm2d(2 * ndf),
+                  nn.LeakyReLU(0.2),
+                  nn.Conv2d(2 * ndf, 1, 7, 1, 0, bias=False, rng=rng), nn.Flatten()]
+    else:
+        layers = [nn.Conv2d(channels, ndf, 4, 2, 1, bias=False, rng=rng), nn.LeakyReLU(0.2)]
+        for cin, cout in ((1, 2), (2, 4), (4, 8)):
+            layers += [nn.Conv2d(cin * ndf, cout * ndf, 4, 2, 1, bias=False, rng=rng),
+                       nn.BatchNorm2d(cout * ndf), nn.LeakyReLU(0.2)]
+        layers += [nn.Conv2d(8 * ndf, 1, 4, 1, 0, bias=False, rng=rng), nn.Flatten()]
+    return nn.Sequential(*layers)
+
+
+def image_size(model, arch):
+    """Validate (C, H, W) with H == W in {28, 64} (or the requested arch) and return H."""
+    shape = model.data_shape
+    if len(shape) != 3 or shape[1] != shape[2]:
+        raise ValueError(f"{type(model).__name__}: expects square images (C, H, W), got data_shape "
+                         f"{shape}")
+    size = shape[1] if arch == "auto" else int(arch)
+    if size not in (28, 64) or size != shape[1]:
+        raise ValueError(f"{type(model).__name__}: arch {arch!r} needs 28x28 or 64x64 images, got "
+                         f"data_shape {shape}")
+    return size
+
+
+class DCGAN(GAN):
+    name = "dcgan"
+    data_range = (-1.0, 1.0)
+    default_dataset = "mnist"
+    conditional = False
+    defaults = {
+        "batch_size": 128, "epochs": 25, "dataset": "mnist",
+        "arch": "auto",          # "28" | "64" | "auto" (from the image size)
+        "k": 1, "generator_loss": "nonsaturating",
+        "z_dim": 100, "ngf": 64, "ndf": 64,
+        "lr": 2e-4, "betas": (0.5, 0.999),
+    }
+
+    def build(self):
+        hp = self.hp
+        from ..ops.loss import get_generator_loss
+        get_generator_loss(hp["generator_loss"])
+        self.arch = str(image_size(self, str(hp["arch"])))
+        c, size = self.data_shape[0], self.data_shape[1]
+        self.G = dcgan_generator(hp["z_dim"], c, hp["ngf"], size, self.rng)
+        self.D = dcgan_discriminator(c, hp["ndf"], size, self.rng)
+        dcgan_init_(self.G, rng=self.rng)   # N(0, 0.02) weights, BN gamma N(1, 0.02)
+        dcgan_init_(self.D, rng=self.rng)
+
+    def build_optimizers(self):
+        b = tuple(self.hp["betas"])
+        self.opt_G = Adam(self.G.parameters(), lr=self.hp["lr"], betas=b)
+        self.opt_D = Adam(self.D.parameters(), lr=self.hp["lr"], betas=b)
+
+    def apply_schedule(self):
+        pass
+
+    def sample_noise(self, n, rng=None, labels=None):
+        """z ~ U(-1, 1)^100 (the paper's uniform noise), drawn on the host."""
+        z = self._rng(rng).uniform(-1.0, 1.0, size=(int(n), self.hp["z_dim"]))
+        return {"z": self.to_model(z)}

@@ -1,0 +1,196 @@
+"""The command line: argument errors (exit 2), dry runs, the README's main job, checkpoint tools."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from scratchgan import cli
+from scratchgan.backend import cupy_available
+from scratchgan.checkpoint import load_checkpoint
+
+from test_train import StandIn
+
+
+def run_cli(argv, capsys):
+    try:
+        rc = cli.main(argv)
+    except SystemExit as e:
+        rc = e.code
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+@pytest.fixture
+def standin(monkeypatch):
+    """The CLI's model registry with the stand-in model under the name 'gan'."""
+    monkeypatch.setattr(cli, "registry", lambda: {"gan": StandIn})
+    return StandIn
+
+
+def real_registry():
+    reg = cli.registry()
+    if reg is None:
+        pytest.skip("scratchgan.models is not available yet")
+    return reg
+
+
+@pytest.fixture
+def no_env_data(monkeypatch, tmp_path):
+    monkeypatch.delenv("SCRATCHGAN_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+
+
+# ------------------------------------------------------------------------ bad arguments
+@pytest.mark.parametrize("argv, pattern", [
+    (["train", "bigan"], r"invalid choice: 'bigan'.*gan.*dcgan.*cgan.*infogan.*wgan.*vae.*aae"),
+    (["train", "gan", "--dataset", "cifar10"], r"invalid choice: 'cifar10'.*mnist.*ring8"),
+    (["train", "gan", "--batch-size", "0"], r"--batch-size: must be a positive integer"),
+    (["train", "gan", "--batch-size", "-4"], r"--batch-size: must be a positive integer"),
+    (["train", "gan", "--steps", "0"], r"--steps: must be a positive integer"),
+    (["train", "gan", "--steps", "ten"], r"--steps: expected a positive integer"),
+    (["train", "gan", "--epochs", "0"], r"--epochs: must be a positive integer"),
+    (["train", "gan", "--lr", "-1"], r"--lr: must be a positive"),
+    (["train", "gan", "--epochs", "1", "--steps", "2"], r"not allowed with argument"),
+    (["train", "gan", "--device", "tpu"], r"unknown device 'tpu'.*'cpu' and 'cuda'"),
+    (["train", "gan", "--set", "nope"], r"expected KEY=VALUE"),
+    (["sample", "/nonexistent/run"], r"checkpoint not found"),
+    ([], r"required: COMMAND|the following arguments are required"),
+])
+def test_bad_arguments_exit_2(argv, pattern, capsys, standin):
+    rc, out, err = run_cli(argv, capsys)
+    assert rc == 2, (rc, out, err)
+    assert "usage:" in err
+    import re
+    assert re.search(pattern, err, re.S), err
+
+
+def test_missing_cuda_is_a_clear_error(capsys, standin):
+    if cupy_available():
+        pytest.skip("a CUDA GPU is available here")
+    rc, _, err = run_cli(["train", "gan", "--device", "cuda"], capsys)
+    assert rc == 2 and "device 'cuda'" in err and "--device cpu" in err
+
+
+def test_unknown_hyperparameter(capsys, standin):
+    rc, _, err = run_cli(["train", "gan", "--set", "depth=3"], capsys)
+    assert rc == 2 and "no hyperparameter 'depth'" in err and "lr" in err
+
+
+def test_boolean_options_are_flags():
+    p = cli.build_parser()
+    for action in p._subparsers._group_actions[0].choices["train"]._actions:
+        assert action.type is not bool, action.dest
+
+
+# ------------------------------------------------------------------ stand-in end to end
+def test_train_resume_and_sample_with_standin(tmp_path, capsys, standin, no_env_data):
+    out = tmp_path / "run"
+    rc, o, e = run_cli(["train", "gan", "--steps", "6", "--batch-size", "16", "--out", str(out),
+                        "--no-progress", "--lr", "0.01", "--limit", "128"], capsys)
+    assert rc == 0, e
+    assert "ring8" in o and (out / "samples.png").is_file()
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["dataset"] == "ring8" and cfg["hyper"] == {"lr": 0.01} and cfg["batch_size"] == 16
+    rc, o, e = run_cli(["train", "gan", "--steps", "9", "--batch-size", "16", "--out", str(out),
+                        "--no-progress", "--lr", "0.01", "--limit", "128", "--resume"], capsys)
+    assert rc == 0, e
+    assert load_checkpoint(out / "last.ckpt.npz")["trainer"]["step"] == 9
+    rc, o, e = run_cli(["sample", str(out), "--n", "50", "--out", str(tmp_path / "s.png")], capsys)
+    assert rc == 0, e
+    assert (tmp_path / "s.png").stat().st_size > 1000
+
+
+def test_nan_exits_1_and_names_step(tmp_path, capsys, standin, no_env_data):
+    rc, o, e = run_cli(["train", "gan", "--steps", "20", "--set", "nan_at=4", "--no-progress",
+                        "--out", str(tmp_path), "--limit", "64", "--batch-size", "8"], capsys)
+    assert rc == 1 and "non-finite loss at step 4: nll = nan" in e
+
+
+def test_dry_run_defaults_need_no_data(tmp_path, capsys, standin, no_env_data):
+    rc, o, e = run_cli(["train", "gan", "--dry-run", "--no-progress", "--out", str(tmp_path)],
+                       capsys)
+    assert rc == 0, e
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["steps"] == cli.DRY_RUN["steps"] and cfg["limit"] == cli.DRY_RUN["limit"]
+    assert cfg["dataset"] == "ring8" and (tmp_path / "samples.png").is_file()
+
+
+def test_mnist_dry_run_without_files_is_a_clear_error(tmp_path, capsys, standin, no_env_data):
+    rc, o, e = run_cli(["train", "gan", "--dataset", "mnist", "--dry-run", "--no-progress",
+                        "--data-dir", str(tmp_path / "none"), "--out", str(tmp_path)], capsys)
+    assert rc == 1 and "mnist data not found" in e and "SCRATCHGAN_DATA" in e
+
+
+def test_python_m_help():
+    r = subprocess.run([sys.executable, "-m", "scratchgan", "train", "--help"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "--dry-run" in r.stdout and "--data-dir" in r.stdout
+
+
+# ------------------------------------------------------------------------- real models
+def test_main_job_writes_samples_png(tmp_path, capsys, no_env_data, monkeypatch):
+    """The README's command `scratchgan train gan` (shortened to 150 steps here)."""
+    reg = real_registry()
+    assert reg["gan"].default_dataset == "ring8"
+    monkeypatch.chdir(tmp_path)
+    rc, o, e = run_cli(["train", "gan", "--steps", "150", "--no-progress"], capsys)
+    assert rc == 0, e
+    png = tmp_path / "runs" / "gan-ring8" / "samples.png"
+    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"samples: runs/gan-ring8/samples.png" in o
+    cfg = json.loads((png.parent / "config.json").read_text())
+    assert cfg["batch_size"] == reg["gan"].defaults["batch_size"]
+    rc, o, e = run_cli(["sample", "runs/gan-ring8", "--n", "200"], capsys)
+    assert rc == 0 and (png.parent / "sample.png").is_file()
+
+
+TOY_OK = {"gan", "wgan"}
+
+
+@pytest.mark.parametrize("model", ["gan", "dcgan", "cgan", "infogan", "wgan", "vae", "aae"])
+def test_dry_run_each_model(model, tmp_path, capsys, request):
+    reg = real_registry()
+    if model not in reg:
+        pytest.skip(f"{model} not in the registry yet")
+    argv = ["train", model, "--dry-run", "--no-progress", "--out", str(tmp_path)]
+    ds = reg[model].default_dataset
+    if ds in ("mnist", "fashion-mnist"):
+        argv += ["--data-dir", request.getfixturevalue("data_dir")]
+    rc, o, e = run_cli(argv, capsys)
+    assert rc == 0, e
+    assert (tmp_path / "samples.png").is_file() and (tmp_path / "last.ckpt.npz").is_file()
+    rows = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == cli.DRY_RUN["steps"]
+
+
+def test_checkpoint_tools_on_real_models(tmp_path, capsys, data_dir):
+    reg = real_registry()
+    for name in ("infogan", "vae", "dcgan"):
+        if name not in reg:
+            pytest.skip(f"{name} not in the registry yet")
+    runs = {}
+    for name, extra in (("infogan", []), ("vae", ["--set", "latent_dim=2"]), ("dcgan", [])):
+        runs[name] = tmp_path / name
+        rc, _, e = run_cli(["train", name, "--dry-run", "--no-progress", "--data-dir", data_dir,
+                            "--out", str(runs[name])] + extra, capsys)
+        assert rc == 0, e
+    rc, o, e = run_cli(["traverse", str(runs["infogan"]), "--rows", "2", "--frames", "5"], capsys)
+    assert rc == 0, e
+    assert (runs["infogan"] / "traverse.png").is_file() and "categorical" in o
+    rc, o, e = run_cli(["interpolate", str(runs["dcgan"]), "--rows", "2", "--frames", "4"], capsys)
+    assert rc == 0 and (runs["dcgan"] / "interpolation.png").is_file(), e
+    rc, o, e = run_cli(["interpolate", str(runs["dcgan"]), "--n", "16", "--arithmetic", "1+2",
+                        "3", "4"], capsys)
+    assert rc == 0, e
+    assert (runs["dcgan"] / "arithmetic.png").is_file()
+    assert (runs["dcgan"] / "arithmetic_reference.png").is_file()
+    rc, o, e = run_cli(["latent", str(runs["vae"]), "--data-dir", data_dir, "--n", "300",
+                        "--grid", "5"], capsys)
+    assert rc == 0, e
+    assert (runs["vae"] / "latent_scatter.png").is_file() and (runs["vae"] / "manifold.png").is_file()
+    rc, _, e = run_cli(["traverse", str(runs["vae"])], capsys)
+    assert rc == 2 and "infogan" in e
+    rc, _, e = run_cli(["interpolate", str(runs["dcgan"]), "--arithmetic", "99", "1", "2"], capsys)
+    assert rc == 2 and "indices must lie in [0, 64)" in e
