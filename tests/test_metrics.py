@@ -369,3 +369,42 @@ def test_reproduce_quick_smoke(data_dir, tmp_path):
     assert by["vae"]["vae"]["iw_ll"] >= by["vae"]["vae"]["elbo"] - 50
     md = (tmp_path / "reproduction.md").read_text()
     assert "| gan | Parzen LL (nats) |" in md and (tmp_path / "grids" / "gan.png").exists()
+
+
+# -- GPU (CuPy) paths agree with NumPy ------------------------------------------------------------------------
+@pytest.mark.gpu
+def test_gpu_metrics_match_cpu(rng):
+    import cupy as cp
+    mu, x = rng.random((300, 50)), rng.random((70, 50))
+    cpu = parzen_log_prob(mu, x, 0.2, batch_size=16, chunk_size=64)
+    gpu = parzen_log_prob(cp.asarray(mu), cp.asarray(x), 0.2, batch_size=16, chunk_size=64)
+    assert isinstance(gpu, np.ndarray)
+    np.testing.assert_allclose(gpu, cpu, rtol=1e-10)
+    logits = rng.normal(size=(200, 10)) * 4
+    logp = logits - sp_logsumexp(logits, axis=1, keepdims=True)
+    assert inception_score_from_log_probs(cp.asarray(logp), 10)[0] == pytest.approx(
+        inception_score_from_log_probs(logp, 10)[0], rel=1e-10)
+    xi = _distinct_input(rng, (2, 3, 8, 8))
+    y, c = maxpool_forward(xi, 2)
+    yg, cg = maxpool_forward(cp.asarray(xi), 2)
+    np.testing.assert_array_equal(cp.asnumpy(yg), y)
+    dy = rng.normal(size=y.shape)
+    np.testing.assert_array_equal(cp.asnumpy(maxpool_backward(cp.asarray(dy), cg)), maxpool_backward(dy, c))
+    W, b, Sigma, s, logpx, decode = _linear_gaussian(rng)
+    enc = lambda x: (cp.zeros((x.shape[0], 2)), cp.zeros((x.shape[0], 2)))
+    dec = lambda z: tuple(cp.asarray(a) for a in decode(cp.asnumpy(z)))
+    xs = rng.normal(size=(8, 5)) + b
+    r = evaluate_vae(cp.asarray(xs), enc, dec, k=4000, likelihood="gaussian")
+    assert abs(r["iw_ll"] - logpx(xs).mean()) < 0.2
+
+
+@pytest.mark.gpu
+def test_gpu_classifier_matches_cpu(rng):
+    from scratchgan.metrics.classifier import load_classifier, weights_available
+    if not weights_available():
+        pytest.skip("classifier weights not trained yet")
+    x = rng.random((64, 1, 28, 28)).astype(np.float32)
+    f_cpu, lp_cpu = load_classifier().features_and_log_probs(x)
+    f_gpu, lp_gpu = load_classifier(device="cuda").features_and_log_probs(x)
+    np.testing.assert_allclose(lp_gpu, lp_cpu, atol=2e-3)
+    np.testing.assert_allclose(f_gpu, f_cpu, atol=2e-3 * max(1.0, np.abs(f_cpu).max()))

@@ -186,3 +186,17 @@ def test_to_cpu_keeps_arrays():
     assert net.device == "cpu"
     with pytest.raises(ValueError, match="unknown device"):
         net.to("tpu")
+
+
+def test_reassigning_a_buffer_keeps_it_in_the_state_dict():
+    from scratchgan.nn.module import Module as _M
+
+    class Stats(_M):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("running", np.zeros(3))
+
+    m = Stats()
+    m.running = np.ones(3)
+    assert "running" in m.state_dict()
+    np.testing.assert_array_equal(m.state_dict()["running"], np.ones(3))

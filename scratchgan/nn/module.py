@@ -96,6 +96,10 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() "
                                "before assigning attributes")
+        if name in self._buffers and not isinstance(value, (Parameter, Module)):
+            # Re-assigning a buffer (running statistics) keeps it a buffer.
+            object.__setattr__(self, name, value)
+            return
         for d in (self._parameters, self._modules, self._buffers):
             d.pop(name, None)
         if isinstance(value, Parameter):
