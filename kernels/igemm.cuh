@@ -10,11 +10,14 @@
 //   * SimtCore<T>: T = float or double, each thread keeps a TM x TN register
 //     block of C and does TM*TN FMAs per k step.
 //   * MmaCore: TF32 tensor cores through mma.sync.m16n8k8 (inline PTX); the
-//     tiles are rounded to tf32 (cvt.rna) when stored to shared memory, and
+//     fp32 words in shared memory are fed to the tensor cores as they are (the
+//     unit reads the tf32 part, i.e. the mantissa is truncated to 10 bits), and
 //     each warp keeps a WM x WN block of fp32 accumulators.
-// The main loop is double buffered: while the core works on one shared buffer
-// the loader fetches the next slice into registers, then stores it into the
-// other buffer; one __syncthreads per slice.
+// The main loop is an ST-stage cp.async pipeline in dynamic shared memory: the
+// loader issues asynchronous 4/8-byte copies (zero-filled in the padding) of
+// slice k + ST - 1 while the core multiplies slice k, so ST - 1 slices are in
+// flight; one __syncthreads per slice. The host passes the dynamic shared
+// size (ST * (SMEM_A + SMEM_B) elements); a block that gets less traps.
 //
 // Split-K: blockIdx.z also enumerates `splits` disjoint GEMM_K ranges; with
 // splits > 1 each writes its partial tile into its own output-sized slice of
@@ -178,28 +181,81 @@ struct MmaCore {
     }
 };
 
+// ---------------------------------------------------------------- cp.async
+__device__ __forceinline__ u32 smem_addr(const void* p) {
+    u32 r;
+    asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(r) : "l"(p));
+    return r;
+}
+// Copy one element global -> shared without staging in registers; when
+// !valid nothing is read (src-size 0) and the shared word is zero-filled.
+template <typename T>
+__device__ __forceinline__ void cp_async_el(void* dst, const T* src, bool valid) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(smem_addr(dst)), "l"(src),
+                 "n"((int)sizeof(T)), "r"(valid ? (int)sizeof(T) : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+__device__ __forceinline__ u32 dynamic_smem_bytes() {
+    u32 r;
+    asm volatile("mov.u32 %0, %%dynamic_smem_size;" : "=r"(r));
+    return r;
+}
+
+// Thread -> (k, row) map of a k-major shared tile X[k][row] with row pitch P
+// whose copies are issued with a k-contiguous global access (B of the gather
+// loader, both tiles of the wgrad loader): a warp covers KG consecutive k times
+// 32/KG consecutive rows, with KG = 32 / (P mod 32), so the 32 shared words it
+// writes fall in 32 distinct banks.
+template <int P, int BK, int NT>
+struct KMajorMap {
+    static constexpr int PM = P % 32;
+    static_assert(PM == 4 || PM == 8 || PM == 16, "pitch must be 4, 8 or 16 mod 32");
+    static constexpr int KG = 32 / PM;            // k per warp
+    static constexpr int RG = 32 / KG;            // rows per warp
+    static constexpr int NW = NT / 32;
+    static_assert(BK % KG == 0 && NW % (BK / KG) == 0, "tile/threads do not fit the k-major map");
+    static constexpr int RSTEP = RG * (NW / (BK / KG));   // rows between a thread's elements
+    __device__ __forceinline__ static int k() {
+        return threadIdx.x % KG + KG * ((threadIdx.x / 32) % (BK / KG));
+    }
+    __device__ __forceinline__ static int row() {
+        return (threadIdx.x % 32) / KG + RG * ((threadIdx.x / 32) / (BK / KG));
+    }
+};
+
 // ---------------------------------------------------------------- main loop
-template <class Core, class Loader, int BK>
+template <class Core, int BK, int ST>
+struct Pipe {
+    typedef typename Core::smem_t S;
+    static constexpr int BYTES = ST * (Core::SMEM_A + Core::SMEM_B) * (int)sizeof(S);
+};
+
+template <class Core, class Loader, int BK, int ST>
 __device__ __forceinline__ void gemm_mainloop(Core& core, Loader& ld, int kbeg, int kend) {
     typedef typename Core::smem_t S;
-    __shared__ __align__(16) S As[2][Core::SMEM_A];
-    __shared__ __align__(16) S Bs[2][Core::SMEM_B];
+    extern __shared__ __align__(16) unsigned char dyn_smem[];
+    S* As = reinterpret_cast<S*>(dyn_smem);
+    S* Bs = As + ST * Core::SMEM_A;
     core.zero();
     if (kbeg >= kend) return;
-    ld.begin(kbeg, kend);
-    ld.fetch(kbeg, kend);
-    ld.template stash<Core>(As[0], Bs[0]);
-    __syncthreads();
-    int buf = 0;
-    for (int k0 = kbeg; k0 < kend; k0 += BK) {
-        const bool more = k0 + BK < kend;
-        if (more) ld.fetch(k0 + BK, kend);
-        core.compute(As[buf], Bs[buf]);
-        if (more) {
-            ld.template stash<Core>(As[buf ^ 1], Bs[buf ^ 1]);
-            __syncthreads();
-            buf ^= 1;
-        }
+    const int n = ceil_div_i(kend - kbeg, BK);
+#pragma unroll
+    for (int s = 0; s < ST - 1; ++s) {
+        if (s < n) ld.issue(kbeg + s * BK, kend, As + s * Core::SMEM_A, Bs + s * Core::SMEM_B);
+        cp_async_commit();
+    }
+    int cs = 0, ws = ST - 1;   // stage computed / stage written this iteration
+    for (int it = 0; it < n; ++it) {
+        cp_async_wait<ST - 2>();   // slice it has landed (this thread's copies) ...
+        __syncthreads();           // ... everyone's, and stage ws is no longer read
+        const int nx = it + ST - 1;
+        if (nx < n) ld.issue(kbeg + nx * BK, kend, As + ws * Core::SMEM_A, Bs + ws * Core::SMEM_B);
+        cp_async_commit();
+        core.compute(As + cs * Core::SMEM_A, Bs + cs * Core::SMEM_B);
+        cs = (cs + 1 == ST) ? 0 : cs + 1;
+        ws = (ws + 1 == ST) ? 0 : ws + 1;
     }
 }
 
@@ -217,13 +273,13 @@ struct GatherParams {
     int h_first, w_first, Hp, Wp, Mp;
 };
 
-template <typename T, int BM, int BN, int BK, int NT>
+template <typename T, class Core, int BM, int BN, int BK, int NT>
 struct GatherLoader {
     static_assert(NT % BM == 0, "gather loader needs NT to be a multiple of BM");
-    static_assert(NT % BK == 0, "gather loader needs NT to be a multiple of BK");
-    static constexpr int EA = BM * BK / NT;   // A elements per thread
-    static constexpr int EB = BN * BK / NT;   // B elements per thread
-    static_assert(EA >= 1 && EB >= 1, "tile too small for the thread count");
+    static constexpr int EA = BM * BK / NT;   // A elements per thread (one row, EA k's)
+    typedef KMajorMap<Core::PB, BK, NT> MapB;
+    static constexpr int EB = BN / MapB::RSTEP;   // B elements per thread (one k, EB columns)
+    static_assert(EA >= 1 && EB >= 1 && BN % MapB::RSTEP == 0, "tile does not fit the thread count");
     const T* __restrict__ src;
     const T* __restrict__ wgt;
     const int4* __restrict__ tabA;
@@ -232,9 +288,7 @@ struct GatherLoader {
     int m0, n0;
     bool a_valid;
     int a_base, a_h, a_w;
-    T ra[EA], rb[EB];
 
-    __device__ __forceinline__ void begin(int kbeg, int kend) { load_tables(kbeg, kend); }
     __device__ __forceinline__ void init() {
         const int m = m0 + threadIdx.x % BM;
         a_valid = m < p.Mp;
@@ -246,45 +300,35 @@ struct GatherLoader {
         a_w = j * p.ms_w + p.off_w;
         a_base = n * p.src_nstride + a_h * p.Ws + a_w;
     }
-    // Table entries of the slice that the next fetch() loads: read one slice
-    // ahead, so the data loads never wait on a table load.
-    int4 ta[EA];
-    int tb;
-    __device__ __forceinline__ void load_tables(int k0, int kend) {
+    __device__ __forceinline__ void issue(int k0, int kend, typename Core::smem_t* As,
+                                          typename Core::smem_t* Bs) const {
+        const int ml = threadIdx.x % BM;
+        constexpr int G = EA < 4 ? EA : 4;   // table entries loaded ahead of their copies
 #pragma unroll
-        for (int e = 0; e < EA; ++e) {
-            const int kk = k0 + threadIdx.x / BM + e * (NT / BM);
-            ta[e] = kk < kend ? tabA[kk] : make_int4(0, -(1 << 30), 0, 0);   // -2^30: out of bounds
-        }
-        const int kk = k0 + threadIdx.x % BK;
-        tb = kk < kend ? tabB[kk] : -1;
-    }
-    __device__ __forceinline__ void fetch(int k0, int kend) {
+        for (int e0 = 0; e0 < EA; e0 += G) {
+            int4 t[G];
 #pragma unroll
-        for (int e = 0; e < EA; ++e) {
-            const int4 t = ta[e];
-            const int dh = t.y, dw = t.z;
-            T v = T(0);
-            if (a_valid && (unsigned)(a_h + dh) < (unsigned)p.Hs && (unsigned)(a_w + dw) < (unsigned)p.Ws)
-                v = src[a_base + t.x];
-            ra[e] = v;
+            for (int g = 0; g < G; ++g) {
+                const int kk = k0 + threadIdx.x / BM + (e0 + g) * (NT / BM);
+                t[g] = kk < kend ? __ldg(tabA + kk) : make_int4(0, -(1 << 30), 0, 0);
+            }
+#pragma unroll
+            for (int g = 0; g < G; ++g) {
+                const int kl = threadIdx.x / BM + (e0 + g) * (NT / BM);
+                const bool v = a_valid && (unsigned)(a_h + t[g].y) < (unsigned)p.Hs &&
+                               (unsigned)(a_w + t[g].z) < (unsigned)p.Ws;
+                cp_async_el(As + kl * Core::PA + ml, v ? src + a_base + t[g].x : src, v);
+            }
         }
-        const int boff = tb;
+        const int kl = MapB::k(), kk = k0 + kl;
+        const int boff = kk < kend ? __ldg(tabB + kk) : -1;
 #pragma unroll
         for (int e = 0; e < EB; ++e) {
-            const int col = n0 + threadIdx.x / BK + e * (NT / BK);
-            rb[e] = (boff >= 0 && col < p.ncols) ? wgt[boff + col * p.ldb] : T(0);
+            const int nl = MapB::row() + e * MapB::RSTEP;
+            const int col = n0 + nl;
+            const bool v = boff >= 0 && col < p.ncols;
+            cp_async_el(Bs + kl * Core::PB + nl, v ? wgt + boff + col * p.ldb : wgt, v);
         }
-        if (k0 + BK < kend) load_tables(k0 + BK, kend);
-    }
-    template <class Core>
-    __device__ __forceinline__ void stash(typename Core::smem_t* As, typename Core::smem_t* Bs) const {
-#pragma unroll
-        for (int e = 0; e < EA; ++e)
-            As[(threadIdx.x / BM + e * (NT / BM)) * Core::PA + threadIdx.x % BM] = Core::convert(ra[e]);
-#pragma unroll
-        for (int e = 0; e < EB; ++e)
-            Bs[(threadIdx.x % BK) * Core::PB + threadIdx.x / BK + e * (NT / BK)] = Core::convert(rb[e]);
     }
     __device__ __forceinline__ int row_base(int ml) const {
         const int m = m0 + ml;
@@ -302,16 +346,18 @@ struct GatherLoader {
 
 // phases: int[nphase][8] = {h_first, w_first, Hp, Wp, tab_offset, GK, Mp, 0}
 // grid = (ceil(max Mp/BM), ceil(ncols/BN), nphase*splits)
-template <typename T, class Core, int BM, int BN, int BK>
+template <typename T, class Core, int BM, int BN, int BK, int ST>
 __device__ __forceinline__ void gather_gemm(
     const T* src, const T* wgt, T* dst, const int4* tabA, const int* tabB, const int* phases,
     int src_nstride, int Hs, int Ws, int ms_h, int ms_w, int off_h, int off_w,
     int ldb, int ncols, int dst_nstride, int dst_cstride, int Wd, int os_h, int os_w,
     int splits, int out_size) {
+    if (dynamic_smem_bytes() < (u32)Pipe<Core, BK, ST>::BYTES) __trap();
     const int z = blockIdx.z;
     const int phase = z / splits, split = z - phase * splits;
     const int* ph = phases + phase * 8;
-    GatherLoader<T, BM, BN, BK, Core::NT> ld;
+    typedef GatherLoader<T, Core, BM, BN, BK, Core::NT> L;
+    L ld;
     ld.p.Mp = ph[6];
     ld.m0 = blockIdx.x * BM;
     if (ld.m0 >= ld.p.Mp) return;
@@ -330,8 +376,95 @@ __device__ __forceinline__ void gather_gemm(
     const int kend = min(GK, kbeg + chunk);
     ld.init();
     Core core;
-    gemm_mainloop<Core, GatherLoader<T, BM, BN, BK, Core::NT>, BK>(core, ld, kbeg, kend);
+    gemm_mainloop<Core, L, BK, ST>(core, ld, kbeg, kend);
     core.store(ld, dst + (long long)split * out_size);
+}
+
+// ---------------------------------------------------------------- narrow gather (ncols <= NC)
+// Same GEMM as gather_gemm for outputs with very few columns (C = 3 images):
+// a thread owns MT output rows (m, m + NT, ...) and all NC columns in registers,
+// reads its A elements straight from global memory (each is used by this thread
+// only), and takes the table and B rows of a KC-long chunk of GEMM_K from
+// shared memory (broadcast reads). No tensor cores: FP32 (or FP64) FMAs, so the
+// result is at least as accurate as the TF32 path.
+// grid = (ceil(max Mp/(NT*MT)), 1, nphase*splits)
+template <typename T, int NC, int MT, int KC, int NT>
+__device__ __forceinline__ void narrow_gather(
+    const T* src, const T* wgt, T* dst, const int4* tabA, const int* tabB, const int* phases,
+    int src_nstride, int Hs, int Ws, int ms_h, int ms_w, int off_h, int off_w,
+    int ldb, int ncols, int dst_nstride, int dst_cstride, int Wd, int os_h, int os_w,
+    int splits, int out_size) {
+    __shared__ int4 sta[KC];
+    __shared__ T sb[KC][NC];
+    const int z = blockIdx.z;
+    const int phase = z / splits, split = z - phase * splits;
+    const int* ph = phases + phase * 8;
+    const int Mp = ph[6];
+    const int m0 = blockIdx.x * (NT * MT);
+    if (m0 >= Mp) return;
+    const int h_first = ph[0], w_first = ph[1], Hp = ph[2], Wp = ph[3], toff = ph[4], GK = ph[5];
+    const int chunk = ceil_div_i(ceil_div_i(GK, splits), KC) * KC;
+    const int kbeg = split * chunk;
+    const int kend = min(GK, kbeg + chunk);
+    const int hw = Hp * Wp;
+    int a_base[MT], a_h[MT], a_w[MT];
+    bool a_ok[MT];
+#pragma unroll
+    for (int u = 0; u < MT; ++u) {
+        const int m = m0 + threadIdx.x + u * NT;
+        a_ok[u] = m < Mp;
+        const int n = a_ok[u] ? m / hw : 0;
+        const int ij = a_ok[u] ? m - n * hw : 0;
+        const int i = ij / Wp, j = ij - (ij / Wp) * Wp;
+        a_h[u] = i * ms_h + off_h;
+        a_w[u] = j * ms_w + off_w;
+        a_base[u] = n * src_nstride + a_h[u] * Ws + a_w[u];
+    }
+    T acc[MT][NC];
+#pragma unroll
+    for (int u = 0; u < MT; ++u)
+#pragma unroll
+        for (int c = 0; c < NC; ++c) acc[u][c] = T(0);
+    for (int kc = kbeg; kc < kend; kc += KC) {
+        __syncthreads();
+        for (int i = threadIdx.x; i < KC; i += NT) {
+            const int kk = kc + i;
+            const bool ok = kk < kend;
+            sta[i] = ok ? tabA[toff + kk] : make_int4(0, -(1 << 30), 0, 0);
+            const int boff = ok ? tabB[toff + kk] : 0;
+#pragma unroll
+            for (int c = 0; c < NC; ++c) sb[i][c] = (ok && c < ncols) ? wgt[boff + c * ldb] : T(0);
+        }
+        __syncthreads();
+        const int kn = min(KC, kend - kc);
+#pragma unroll 4
+        for (int i = 0; i < kn; ++i) {
+            const int4 t = sta[i];
+            T b[NC];
+#pragma unroll
+            for (int c = 0; c < NC; ++c) b[c] = sb[i][c];
+#pragma unroll
+            for (int u = 0; u < MT; ++u) {
+                const bool v = a_ok[u] && (unsigned)(a_h[u] + t.y) < (unsigned)Hs &&
+                               (unsigned)(a_w[u] + t.z) < (unsigned)Ws;
+                const T a = v ? __ldg(src + a_base[u] + t.x) : T(0);
+#pragma unroll
+                for (int c = 0; c < NC; ++c) acc[u][c] = fma(a, b[c], acc[u][c]);
+            }
+        }
+    }
+    T* out = dst + (long long)split * out_size;
+#pragma unroll
+    for (int u = 0; u < MT; ++u) {
+        if (!a_ok[u]) continue;
+        const int m = m0 + threadIdx.x + u * NT;
+        const int n = m / hw, ij = m - n * hw;
+        const int i = ij / Wp, j = ij - i * Wp;
+        const int base = n * dst_nstride + (h_first + i * os_h) * Wd + (w_first + j * os_w);
+#pragma unroll
+        for (int c = 0; c < NC; ++c)
+            if (c < ncols) out[base + c * dst_cstride] = acc[u][c];
+    }
 }
 
 // ---------------------------------------------------------------- split-K reduction
@@ -354,16 +487,30 @@ __device__ __forceinline__ void splitk_reduce(const T* ws, T* out, int n, int sp
     src, wgt, dst, tabA, tabB, phases, src_nstride, Hs, Ws, ms_h, ms_w, off_h, off_w, ldb,      \
         ncols, dst_nstride, dst_cstride, Wd, os_h, os_w, splits, out_size
 
-#define GATHER_SIMT_ENTRY(NAME, T, BM, BN, BK, TM, TN)                                          \
+#define GATHER_SIMT_ENTRY(NAME, T, BM, BN, BK, TM, TN, ST)                                      \
     extern "C" __global__ void __launch_bounds__((BM / TM) * (BN / TN), 2)                       \
         NAME(GATHER_ARGS(T)) {                                                                  \
-        gather_gemm<T, SimtCore<T, BM, BN, BK, TM, TN>, BM, BN, BK>(GATHER_PASS);               \
+        gather_gemm<T, SimtCore<T, BM, BN, BK, TM, TN>, BM, BN, BK, ST>(GATHER_PASS);           \
     }
-#define GATHER_MMA_ENTRY(NAME, BM, BN, BK, WM, WN)                                              \
+#define GATHER_MMA_ENTRY(NAME, BM, BN, BK, WM, WN, ST)                                          \
     extern "C" __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 2)                 \
         NAME(GATHER_ARGS(float)) {                                                              \
-        gather_gemm<float, MmaCore<BM, BN, BK, WM, WN>, BM, BN, BK>(GATHER_PASS);               \
+        gather_gemm<float, MmaCore<BM, BN, BK, WM, WN>, BM, BN, BK, ST>(GATHER_PASS);           \
     }
+// narrow entries: NAME_f32_nc<NC>_mt<MT> and NAME_f64_nc<NC>_mt<MT>, 256 threads, KC = 64
+#define NARROW_ENTRY(NAME, T, NC, MT)                                                           \
+    extern "C" __global__ void __launch_bounds__(256) NAME(GATHER_ARGS(T)) {                    \
+        narrow_gather<T, NC, MT, 64, 256>(GATHER_PASS);                                         \
+    }
+#define NARROW_ENTRIES(PREFIX)                                                                  \
+    NARROW_ENTRY(PREFIX##_f32_nc1_mt1, float, 1, 1)                                             \
+    NARROW_ENTRY(PREFIX##_f32_nc2_mt4, float, 2, 4)                                             \
+    NARROW_ENTRY(PREFIX##_f32_nc3_mt4, float, 3, 4)                                             \
+    NARROW_ENTRY(PREFIX##_f32_nc4_mt4, float, 4, 4)                                             \
+    NARROW_ENTRY(PREFIX##_f32_nc8_mt2, float, 8, 2)                                             \
+    NARROW_ENTRY(PREFIX##_f64_nc1_mt1, double, 1, 1)                                            \
+    NARROW_ENTRY(PREFIX##_f64_nc4_mt2, double, 4, 2)                                            \
+    NARROW_ENTRY(PREFIX##_f64_nc8_mt1, double, 8, 1)
 #define SPLITK_REDUCE_ENTRIES(PREFIX)                                                           \
     extern "C" __global__ void PREFIX##_reduce_f32(const float* ws, float* out, int n, int s) { \
         splitk_reduce<float>(ws, out, n, s);                                                    \

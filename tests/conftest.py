@@ -1,4 +1,10 @@
 import os
+
+# Tests run many tiny matrix products: BLAS thread pools only add contention on
+# small CI machines. Set before NumPy loads; an explicit setting wins.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 import pathlib
 
 import numpy as np

@@ -202,6 +202,16 @@ def test_mode_statistics_perfect_and_collapsed(rng):
     assert mode_statistics(noise, c, std)["high_quality_fraction"] < 0.02
 
 
+@pytest.mark.parametrize("name", ["ring8", "grid25"])
+def test_mode_statistics_on_the_builtin_toy_sets(name):
+    toy = pytest.importorskip("scratchgan.data.toy")
+    x = toy.sample_toy(name, 5000, np.random.default_rng(0))
+    centres = toy.toy_modes(name)
+    r = mode_statistics(x, centres, toy.toy_std(name))
+    assert r["modes_covered"] == len(centres)
+    assert r["high_quality_fraction"] > 0.97          # 1 - exp(-4.5) = 0.989 for isotropic modes
+
+
 def test_mode_statistics_per_axis_std():
     c = np.zeros((1, 2))
     x = np.array([[0.5, 0.0], [0.0, 0.5]])

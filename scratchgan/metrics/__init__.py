@@ -5,7 +5,7 @@ The MNIST classifier (:mod:`scratchgan.metrics.classifier`) is imported lazily,
 since it pulls in the layers; everything imported here is plain NumPy/CuPy/SciPy.
 See ``docs/metrics.md`` for the protocols.
 """
-from .parzen import (DEFAULT_SIGMAS, evaluate_parzen, logmeanexp, logsumexp, parzen_log_likelihood,
+from .parzen import (DEFAULT_SIGMAS, evaluate_parzen, logmeanexp, logsumexp, parzen_log_likelihood, parzen_log_prob_multi,
                      parzen_log_prob, parzen_select_sigma)
 from .scores import (feature_statistics, frechet_distance, frechet_distance_from_features,
                      inception_score, inception_score_from_log_probs)

@@ -55,37 +55,49 @@ def _flatten(name, x):
     return x.reshape(x.shape[0], -1)
 
 
-def parzen_log_prob(samples, x, sigma, batch_size=100, chunk_size=2000, dtype=np.float64):
-    """Per-point log p(x) under the Parzen window of ``samples`` (host float64 array, shape (N,)).
+def parzen_log_prob_multi(samples, x, sigmas, batch_size=100, chunk_size=2000, dtype=np.float64):
+    """log p(x) for several bandwidths at once: host float64 array (len(sigmas), N).
 
-    ``samples`` (M, ...) and ``x`` (N, ...) are NumPy or CuPy arrays on the same
-    device; both are flattened to vectors of the same length d.
+    The squared distances of each (batch, chunk) block are computed once and
+    reused for every sigma, so a bandwidth sweep costs one pass over the data.
     """
-    if sigma <= 0:
-        raise ValueError(f"parzen: sigma must be positive, got {sigma}")
+    sigmas = [float(s) for s in np.atleast_1d(np.asarray(sigmas, dtype=np.float64))]
+    if not sigmas or min(sigmas) <= 0:
+        raise ValueError(f"parzen: sigmas must be positive (and at least one), got {sigmas}")
     mu = _flatten("samples", samples)
     x = _flatten("x", x)
     if mu.shape[1] != x.shape[1]:
         raise ValueError(f"parzen: samples have {mu.shape[1]} dims per point but x has {x.shape[1]}")
     xp = get_array_module(mu, x)
     mu = mu.astype(dtype, copy=False)
-    d = mu.shape[1]
-    M = mu.shape[0]
+    M, d = mu.shape
     mu_sq = xp.sum(mu * mu, axis=1)
-    const = -d * math.log(sigma * math.sqrt(2.0 * math.pi)) - math.log(M)
-    inv = 1.0 / (2.0 * sigma * sigma)
-    out = np.empty(x.shape[0], dtype=np.float64)
+    out = np.empty((len(sigmas), x.shape[0]), dtype=np.float64)
     for i in range(0, x.shape[0], batch_size):
         xb = x[i:i + batch_size].astype(dtype, copy=False)
         xb_sq = xp.sum(xb * xb, axis=1)[:, None]
-        run = None
+        run = [None] * len(sigmas)
         for j in range(0, M, chunk_size):
             mc = mu[j:j + chunk_size]
-            d2 = xb_sq + mu_sq[None, j:j + chunk_size] - 2.0 * (xb @ mc.T)
-            lse = logsumexp(-xp.maximum(d2, 0.0) * inv, axis=1, xp=xp)
-            run = lse if run is None else xp.logaddexp(run, lse)
-        out[i:i + xb.shape[0]] = to_numpy(run + const)
+            d2 = xp.maximum(xb_sq + mu_sq[None, j:j + chunk_size] - 2.0 * (xb @ mc.T), 0.0)
+            for k, sig in enumerate(sigmas):
+                lse = logsumexp(d2 * (-1.0 / (2.0 * sig * sig)), axis=1, xp=xp)
+                run[k] = lse if run[k] is None else xp.logaddexp(run[k], lse)
+        for k, sig in enumerate(sigmas):
+            const = -d * math.log(sig * math.sqrt(2.0 * math.pi)) - math.log(M)
+            out[k, i:i + xb.shape[0]] = to_numpy(run[k] + const)
     return out
+
+
+def parzen_log_prob(samples, x, sigma, batch_size=100, chunk_size=2000, dtype=np.float64):
+    """Per-point log p(x) under the Parzen window of ``samples`` (host float64 array, shape (N,)).
+
+    ``samples`` (M, ...) and ``x`` (N, ...) are NumPy or CuPy arrays on the same
+    device; both are flattened to vectors of the same length d.
+    """
+    if not sigma > 0:
+        raise ValueError(f"parzen: sigma must be positive, got {sigma}")
+    return parzen_log_prob_multi(samples, x, [sigma], batch_size, chunk_size, dtype)[0]
 
 
 def parzen_log_likelihood(samples, test, sigma, batch_size=100):
@@ -101,9 +113,8 @@ def parzen_select_sigma(samples, valid, sigmas=DEFAULT_SIGMAS, batch_size=100):
     """
     if len(sigmas) == 0:
         raise ValueError("parzen_select_sigma: sigmas must not be empty")
-    scores = {}
-    for s in sigmas:
-        scores[float(s)] = parzen_log_likelihood(samples, valid, float(s), batch_size)[0]
+    lp = parzen_log_prob_multi(samples, valid, sigmas, batch_size=batch_size)
+    scores = {float(s): float(row.mean()) for s, row in zip(sigmas, lp)}
     best = max(scores, key=scores.get)
     return best, scores
 
