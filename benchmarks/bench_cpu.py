@@ -242,6 +242,7 @@ def main(args):
     if torch is not None:
         torch.set_num_threads(args.threads)
     models = args.models.split(",")
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     results = {}
     for model in models:
         rng = np.random.default_rng(args.seed)
@@ -282,7 +283,10 @@ def main(args):
            "warmup": args.warmup, "step": "D update (real, fake) then G update (non-saturating), Adam",
            "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
            "targets": {"infogan_dcgan": 1.5, "mlp_gan": 1.2},
-           "machine": machine_info(torch), "results": results}
+           "machine": machine_info(torch),
+           "loadavg_1_5_15min": {"before": load_before,
+                                 "after": os.getloadavg() if hasattr(os, "getloadavg") else None},
+           "results": results}
     out.write_text(json.dumps(doc, indent=2, default=str) + "\n")
     print(f"wrote {out}")
     return doc

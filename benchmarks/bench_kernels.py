@@ -8,7 +8,7 @@ median of:
   im2col-fp32, im2col-tf32   im2col + cuBLAS through CuPy (comparison algorithm)
   cudnn-fp32, cudnn-tf32     PyTorch / cuDNN (allow_tf32 off / on), when torch imports
 It also measures the FP32 and TF32 matrix-product ceilings in the same run, checks
-ours-fp32 against cuDNN-fp32 (relative error), prints a table and writes
+ours-fp32 and ours-tf32 against cuDNN-fp32 (relative error), prints a table and writes
 <out>/kernels-<gpu>-<date>.json.
 
     PYTHONPATH=. python benchmarks/bench_kernels.py [--out benchmarks/results] [--reps 25]
@@ -196,6 +196,9 @@ def main():
                 mine = cp.asnumpy(f(*sets[0])).astype(np.float64)
                 ref = c(*tsets[0]).double().cpu().numpy()
                 r["relerr_vs_cudnn"] = float(np.linalg.norm(mine - ref) / np.linalg.norm(ref))
+                set_conv_precision("tf32")
+                mine = cp.asnumpy(f(*sets[0])).astype(np.float64)
+                r["relerr_tf32_vs_cudnn_fp32"] = float(np.linalg.norm(mine - ref) / np.linalg.norm(ref))
             set_conv_precision("fp32")
             rows.append(r)
             print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"

@@ -280,6 +280,37 @@ def test_primitives_dispatch_to_cuda_module(monkeypatch, rng):
     assert calls[2][1][2] == (3, 2, 3, 3) and all(type(v) is int for v in calls[2][1][2])
 
 
+@pytest.mark.parametrize("transposed", [False, True])
+def test_gpu_branch_of_ops_uses_only_primitives(monkeypatch, rng, transposed):
+    """The ops' GPU branch (here fed by naive stand-ins for scratchgan.cuda.conv) gives
+    the CPU results, output_padding >= stride included."""
+    fake = types.ModuleType("scratchgan.cuda.conv")
+    fake.conv2d_forward = lambda x, w, s, p, d: C.conv2d_forward_naive(x, w, None, s, p, d)
+    fake.conv2d_backward_data = lambda dy, w, xs, s, p, d: C.conv2d_backward_naive(
+        dy, np.zeros(xs), w, s, p, d)[0]
+    fake.conv2d_backward_filter = lambda x, dy, ws, s, p, d: C.conv2d_backward_naive(
+        dy, x, np.zeros(ws), s, p, d)[1]
+    import scratchgan.cuda as cuda_pkg
+    if transposed:
+        x, w, b, s, p, op, d = convt_inputs(CONVT_CASES[3], rng)
+        fwd = lambda: C.conv_transpose2d_forward(x, w, b, s, p, op, d)
+        bwd = C.conv_transpose2d_backward
+    else:
+        x, w, b, s, p, d = conv_inputs(CONV_CASES[1], rng)
+        fwd = lambda: C.conv2d_forward(x, w, b, s, p, d)
+        bwd = C.conv2d_backward
+    y_cpu, cache = fwd()
+    dy = rng.standard_normal(y_cpu.shape)
+    grads_cpu = bwd(dy, cache)
+    monkeypatch.setitem(sys.modules, "scratchgan.cuda.conv", fake)
+    monkeypatch.setattr(cuda_pkg, "conv", fake, raising=False)
+    monkeypatch.setattr(C, "is_gpu_array", lambda a: True)
+    y_gpu, cache = fwd()
+    assert_close(y_gpu, y_cpu, name="y", **TIGHT)
+    for g, c, n in zip(bwd(dy, cache), grads_cpu, "dx dw db".split()):
+        assert_close(g, c, name=n, **TIGHT)
+
+
 @pytest.mark.gpu
 def test_layers_on_gpu_match_cpu(rng):
     from scratchgan.backend import to_device, to_numpy

@@ -250,3 +250,14 @@ def test_gpu_matches_cpu(key):
     assert g.shape == (3,) + TINY[key][0]
     np.testing.assert_allclose(to_numpy(g), cpu.generate(cpu.sample_noise(3, rng=np.random.default_rng(0))),
                                rtol=1e-6, atol=1e-9)
+
+
+def test_vae_posterior_and_decoder():
+    m = make("vae")
+    x = np.random.default_rng(0).random((4, 1, 6, 6)).astype(np.float32)
+    mu, logvar = m.posterior(x)
+    assert mu.shape == logvar.shape == (4, 3)
+    assert np.array_equal(mu, m.encode(x))
+    logits = m.decode_logits(mu)
+    assert logits.shape == (4, 36)
+    assert np.allclose(1 / (1 + np.exp(-logits)), m.generate({"z": mu}).reshape(4, 36), atol=1e-6)

@@ -17,7 +17,9 @@ Algorithm (``scratchgan.backend.get_conv_algorithm()``):
 
 Precision (``scratchgan.backend.get_conv_precision()``), float32 inputs:
 ``'fp32'`` runs the FP32 FMA kernels, ``'tf32'`` the tensor-core kernels (inputs
-rounded to tf32, fp32 accumulation; relative error ~1e-4..1e-3). float64 inputs
+truncated to tf32 by the tensor cores, fp32 accumulation; relative error ~1e-4..1e-3;
+outputs with <= 8 columns, e.g. 3-channel images, use the narrow FP32 FMA kernels
+in both modes). float64 inputs
 always run double instantiations of the FMA kernels (``..._f64_...``) whatever
 the precision setting, so gradient checks run on the GPU in float64.
 
@@ -68,25 +70,56 @@ def _kind(dtype):
 
 
 # ------------------------------------------------------------------ tile configurations
-# name suffix -> (BM, BN, BK, threads)
+# name suffix -> (BM, BN, BK, threads, stages); must match the entries in kernels/*.cu.
 _GATHER_CFG = {
-    "f32": {"128x128": (128, 128, 8, 256), "128x64": (128, 64, 8, 256), "128x16": (128, 16, 16, 256)},
-    "tf32": {"128x128": (128, 128, 8, 256), "128x64": (128, 64, 16, 256),
-             "128x16": (128, 16, 16, 256)},
-    "f64": {"64x64": (64, 64, 8, 256), "128x16": (128, 16, 16, 256)},
+    "f32": {"128x128": (128, 128, 16, 256, 3), "128x64": (128, 64, 16, 256, 3)},
+    "tf32": {"128x128": (128, 128, 16, 256, 4), "128x64": (128, 64, 32, 256, 3)},
+    "f64": {"64x64": (64, 64, 8, 256, 3)},
 }
 _WGRAD_CFG = {
-    "f32": {"128x128": (128, 128, 8, 256), "64x64": (64, 64, 16, 256)},
-    "tf32": {"128x128": (128, 128, 16, 256), "64x64": (64, 64, 16, 128)},
-    "f64": {"64x64": (64, 64, 16, 256)},
+    "f32": {"128x128": (128, 128, 16, 256, 3), "64x64": (64, 64, 16, 256, 3)},
+    "tf32": {"128x128": (128, 128, 16, 256, 4), "64x64": (64, 64, 16, 128, 4)},
+    "f64": {"64x64": (64, 64, 16, 256, 2)},
 }
+# narrow gather kernels (ncols <= NC): kind -> [(NC, MT)], smallest NC first; 256 threads, KC = 64
+_NARROW = {
+    "f32": [(1, 1), (2, 4), (3, 4), (4, 4), (8, 2)],
+    "f64": [(1, 1), (4, 2), (8, 1)],
+}
+_NARROW_NT, _NARROW_KC = 256, 64
+_SMEM_LIMIT_SET: set = set()
+
+
+def _smem_bytes(kind, BM, BN, BK, ST):
+    """Dynamic shared memory of a tiled kernel: ST stages of BK x (BM + pad) and BK x (BN + pad)
+    (pad 8 words for the tf32 core, 4 for the FMA cores; see kernels/igemm.cuh)."""
+    pad = 8 if kind == "tf32" else 4
+    item = 8 if kind == "f64" else 4
+    return ST * BK * ((BM + pad) + (BN + pad)) * item
+
+
+def _launch(module, name, grid, block, args, smem):
+    """Launch ``name`` with ``smem`` bytes of dynamic shared memory (raising the kernel's limit
+    once per device when it is over the default 48 KB)."""
+    fn = get_function(module, name)
+    key = (cupy().cuda.Device().id, module, name)
+    if smem > 48 * 1024 and key not in _SMEM_LIMIT_SET:
+        fn.max_dynamic_shared_size_bytes = smem
+        _SMEM_LIMIT_SET.add(key)
+    fn(grid, block, args, shared_mem=smem)
+
+
+def _pick_narrow(kind, ncols):
+    """(NC, MT) of the narrow gather kernel for ``ncols`` output columns, or None."""
+    for nc, mt in _NARROW["f64" if kind == "f64" else "f32"]:
+        if ncols <= nc:
+            return nc, mt
+    return None
 
 
 def _pick_gather(kind, ncols):
     if kind == "f64":
-        return "128x16" if ncols <= 16 else "64x64"
-    if ncols <= 16:
-        return "128x16"
+        return "64x64"
     if ncols <= 64:
         return "128x64"
     return "128x128"
@@ -192,12 +225,20 @@ def _launch_gather(module, kind, src, wgt, dst, tables, ncols, src_geom, dst_geo
     """Run the gather kernel of ``module`` ('conv2d_fwd' or 'conv2d_bwd_data') into dst."""
     cp = cupy()
     tab_a, tab_b, phases, gks, mps = tables
-    cfg = _pick_gather(kind, ncols)
-    BM, BN, BK, NT = _GATHER_CFG[kind][cfg]
     nphase = len(mps)
     if nphase == 0 or dst.size == 0:
         dst[...] = 0
         return dst
+    narrow = _pick_narrow(kind, ncols)
+    if narrow is not None:
+        nc, mt = narrow
+        BM, BN, BK, NT, smem = _NARROW_NT * mt, nc, _NARROW_KC // 4, _NARROW_NT, 0
+        name = f"{module}_{'f64' if kind == 'f64' else 'f32'}_nc{nc}_mt{mt}"
+    else:
+        cfg = _pick_gather(kind, ncols)
+        BM, BN, BK, NT, ST = _GATHER_CFG[kind][cfg]
+        smem = _smem_bytes(kind, BM, BN, BK, ST)
+        name = f"{module}_{kind}_{cfg}"
     n_tiles = math.ceil(ncols / BN)
     blocks = n_tiles * sum(math.ceil(m / BM) for m in mps)
     splits = _splits(blocks, max(gks), BK, dst.size, dst.itemsize)
@@ -206,7 +247,7 @@ def _launch_gather(module, kind, src, wgt, dst, tables, ncols, src_geom, dst_geo
     i32 = np.int32
     args = (src, wgt, out, tab_a, tab_b, phases) + tuple(i32(v) for v in src_geom) + \
         (i32(ldb), i32(ncols)) + tuple(i32(v) for v in dst_geom) + (i32(splits), i32(dst.size))
-    get_function(module, f"{module}_{kind}_{cfg}")(grid, (NT,), args)
+    _launch(module, name, grid, (NT,), args, smem)
     if splits > 1:
         _reduce(module, out, dst, splits)
     return dst
@@ -299,7 +340,7 @@ def conv2d_backward_filter(x, dy, w_shape, stride, padding, dilation, out=None):
     _check_int32(x.size, dy.size)
     kind = _kind(x.dtype)
     cfg = _pick_wgrad(kind, K, C * R * S)
-    BM, BN, BK, NT = _WGRAD_CFG[kind][cfg]
+    BM, BN, BK, NT, ST = _WGRAD_CFG[kind][cfg]
     tiles = (math.ceil(C * R * S / BN), math.ceil(K / BM))
     splits = _splits(tiles[0] * tiles[1], N * P * Q, BK, dw.size, dw.itemsize)
     ws = dw if splits == 1 else cp.empty((splits,) + dw.shape, dtype=dw.dtype)
@@ -307,8 +348,8 @@ def conv2d_backward_filter(x, dy, w_shape, stride, padding, dilation, out=None):
     args = (x, dy, ws) + tuple(i32(v) for v in (N, C, H, W, K, R, S, P, Q, stride[0], stride[1],
                                                 padding[0], padding[1], dilation[0], dilation[1],
                                                 splits))
-    get_function("conv2d_bwd_filter", f"conv2d_bwd_filter_{kind}_{cfg}")(
-        tiles + (splits,), (NT,), args)
+    _launch("conv2d_bwd_filter", f"conv2d_bwd_filter_{kind}_{cfg}", tiles + (splits,), (NT,),
+            args, _smem_bytes(kind, BM, BN, BK, ST))
     if splits > 1:
         _reduce("conv2d_bwd_filter", ws, dw, splits)
     return dw

@@ -92,6 +92,17 @@ class VAE(GenerativeModel):
         h = self._eval_forward(self.encoder, self.to_model(x))
         return h[:, :self.hp["latent_dim"]]
 
+    def posterior(self, x):
+        """(mu, log sigma^2) of q(z|x) (eval, no cache): the ``encode`` callable of
+        ``scratchgan.metrics.likelihood``."""
+        h = self._eval_forward(self.encoder, self.to_model(x))
+        k = self.hp["latent_dim"]
+        return h[:, :k], h[:, k:]
+
+    def decode_logits(self, z):
+        """Bernoulli logits of p(x|z), flat (N, D) (eval, no cache)."""
+        return self._eval_forward(self.decoder, z)
+
     def reconstruct(self, x):
         with no_grad():
             return self.generate({"z": self.encode(x)})
