@@ -57,18 +57,21 @@ struct WgradLoader {
         const int dy_base = n * p.dy_nstride + pq;
         const int x_base = n * p.x_nstride;
         const int hb = pp * p.sh, wb = q * p.sw;
+        typedef typename Core::smem_t Sm;
+        const u32 sa = smem_addr(As) + (u32)((kl * Core::PA + rl) * sizeof(Sm));
+        const u32 sb = smem_addr(Bs) + (u32)((kl * Core::PB + rl) * sizeof(Sm));
 #pragma unroll
         for (int e = 0; e < EA; ++e) {
             const bool v = kv && a_off[e] >= 0;
-            cp_async_el(As + kl * Core::PA + rl + e * Map::RSTEP, v ? dy + dy_base + a_off[e] : dy, v);
+            cp_async_s(sa + (u32)(e * Map::RSTEP * sizeof(Sm)), dy + (v ? dy_base + a_off[e] : 0), v);
         }
 #pragma unroll
         for (int e = 0; e < EB; ++e) {
             const int ih = hb + (b_rs[e] >> 16), iw = wb + ((b_rs[e] << 16) >> 16);
             const bool v = kv && b_coff[e] >= 0 && (unsigned)ih < (unsigned)p.H &&
                            (unsigned)iw < (unsigned)p.W;
-            cp_async_el(Bs + kl * Core::PB + rl + e * Map::RSTEP,
-                        v ? x + x_base + b_coff[e] + ih * p.W + iw : x, v);
+            cp_async_s(sb + (u32)(e * Map::RSTEP * sizeof(Sm)),
+                       x + (v ? x_base + b_coff[e] + ih * p.W + iw : 0), v);
         }
     }
     __device__ __forceinline__ int row_base(int ml) const {

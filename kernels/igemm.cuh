@@ -194,6 +194,12 @@ __device__ __forceinline__ void cp_async_el(void* dst, const T* src, bool valid)
     asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(smem_addr(dst)), "l"(src),
                  "n"((int)sizeof(T)), "r"(valid ? (int)sizeof(T) : 0));
 }
+// Same with a shared-memory address (u32) so that per-element offsets fold into immediates.
+template <typename T>
+__device__ __forceinline__ void cp_async_s(u32 dst, const T* src, bool valid) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(dst), "l"(src),
+                 "n"((int)sizeof(T)), "r"(valid ? (int)sizeof(T) : 0));
+}
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
@@ -296,38 +302,44 @@ struct GatherLoader {
         const int n = a_valid ? m / hw : 0;
         const int ij = a_valid ? m - n * hw : 0;
         const int i = ij / p.Wp, j = ij - (ij / p.Wp) * p.Wp;
-        a_h = i * p.ms_h + p.off_h;
+        // rows past Mp get an h that fails every bounds check
+        a_h = a_valid ? i * p.ms_h + p.off_h : -(1 << 30);
         a_w = j * p.ms_w + p.off_w;
-        a_base = n * p.src_nstride + a_h * p.Ws + a_w;
+        a_base = a_valid ? n * p.src_nstride + a_h * p.Ws + a_w : 0;
     }
-    __device__ __forceinline__ void issue(int k0, int kend, typename Core::smem_t* As,
+    // The host pads every phase's tables with >= BK sentinel entries (tabA .y = -2^30,
+    // tabB = -1), so a slice never needs a k < kend test: the padding copies zeros.
+    __device__ __forceinline__ void issue(int k0, int, typename Core::smem_t* As,
                                           typename Core::smem_t* Bs) const {
-        const int ml = threadIdx.x % BM;
-        constexpr int G = EA < 4 ? EA : 4;   // table entries loaded ahead of their copies
+        typedef typename Core::smem_t S;
+        constexpr int KSTEP = NT / BM;   // k distance between a thread's A elements
+        const u32 sa = smem_addr(As) +
+                       (u32)(((threadIdx.x / BM) * Core::PA + threadIdx.x % BM) * sizeof(S));
+        const int4* ta = tabA + k0 + threadIdx.x / BM;
+        constexpr int G = EA < 8 ? EA : 8;   // table entries loaded ahead of their copies
 #pragma unroll
         for (int e0 = 0; e0 < EA; e0 += G) {
             int4 t[G];
 #pragma unroll
-            for (int g = 0; g < G; ++g) {
-                const int kk = k0 + threadIdx.x / BM + (e0 + g) * (NT / BM);
-                t[g] = kk < kend ? __ldg(tabA + kk) : make_int4(0, -(1 << 30), 0, 0);
-            }
+            for (int g = 0; g < G; ++g) t[g] = __ldg(ta + (e0 + g) * KSTEP);
 #pragma unroll
             for (int g = 0; g < G; ++g) {
-                const int kl = threadIdx.x / BM + (e0 + g) * (NT / BM);
-                const bool v = a_valid && (unsigned)(a_h + t[g].y) < (unsigned)p.Hs &&
+                const bool v = (unsigned)(a_h + t[g].y) < (unsigned)p.Hs &&
                                (unsigned)(a_w + t[g].z) < (unsigned)p.Ws;
-                cp_async_el(As + kl * Core::PA + ml, v ? src + a_base + t[g].x : src, v);
+                cp_async_s(sa + (u32)((e0 + g) * KSTEP * Core::PA * sizeof(S)),
+                           src + (v ? a_base + t[g].x : 0), v);
             }
         }
-        const int kl = MapB::k(), kk = k0 + kl;
-        const int boff = kk < kend ? __ldg(tabB + kk) : -1;
+        const int kl = MapB::k(), rl = MapB::row();
+        const int boff = __ldg(tabB + k0 + kl);
+        const u32 sb = smem_addr(Bs) + (u32)((kl * Core::PB + rl) * sizeof(S));
+        const int col0 = n0 + rl;
+        const int off0 = boff + col0 * p.ldb, dstep = MapB::RSTEP * p.ldb;
 #pragma unroll
         for (int e = 0; e < EB; ++e) {
-            const int nl = MapB::row() + e * MapB::RSTEP;
-            const int col = n0 + nl;
-            const bool v = boff >= 0 && col < p.ncols;
-            cp_async_el(Bs + kl * Core::PB + nl, v ? wgt + boff + col * p.ldb : wgt, v);
+            const bool v = boff >= 0 && col0 + e * MapB::RSTEP < p.ncols;
+            cp_async_s(sb + (u32)(e * MapB::RSTEP * sizeof(S)),
+                       wgt + (v ? off0 + e * dstep : 0), v);
         }
     }
     __device__ __forceinline__ int row_base(int ml) const {

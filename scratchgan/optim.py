@@ -133,15 +133,23 @@ def adam_update(w, dw, state, hyper):
     v = _slot(state, "v", w)
     t = int(state.get("t", 0)) + 1
     state["t"] = t
+    # One scratch buffer and in-place updates: the same arithmetic as the
+    # formulas above, with fewer passes over memory.
+    tmp = xp.multiply(g, 1 - b1)
     m *= b1
-    m += (1 - b1) * g
+    m += tmp
+    xp.multiply(g, g, out=tmp)
+    tmp *= 1 - b2
     v *= b2
-    v += (1 - b2) * (g * g)
+    v += tmp
     bc1 = 1.0 - b1 ** t
     bc2 = 1.0 - b2 ** t
-    denom = xp.sqrt(v) / math.sqrt(bc2)
-    denom += eps
-    w -= (lr / bc1) * (m / denom)
+    xp.sqrt(v, out=tmp)
+    tmp /= math.sqrt(bc2)
+    tmp += eps
+    xp.divide(m, tmp, out=tmp)
+    tmp *= lr / bc1
+    w -= tmp
     return w, state
 
 

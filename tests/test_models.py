@@ -261,3 +261,15 @@ def test_vae_posterior_and_decoder():
     logits = m.decode_logits(mu)
     assert logits.shape == (4, 36)
     assert np.allclose(1 / (1 + np.exp(-logits)), m.generate({"z": mu}).reshape(4, 36), atol=1e-6)
+
+
+def test_dcgan_64_variant():
+    m = get_model("dcgan")((3, 64, 64), rng=0, ngf=2, ndf=2, z_dim=4)
+    assert m.arch == "64"
+    convs = [l for l in m.G if type(l).__name__ == "ConvTranspose2d"]
+    assert len(convs) == 5 and convs[0].weight.shape == (4, 16, 4, 4)
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 3, 64, 64)).astype(np.float32)
+    logs = m.train_step(x)
+    assert np.isfinite(logs["loss_d"]) and np.isfinite(logs["loss_g"])
+    g = m.generate(m.sample_noise(2))
+    assert g.shape == (2, 3, 64, 64) and g.min() >= -1 and g.max() <= 1

@@ -142,13 +142,21 @@ def _splits(blocks, gk_max, bk, out_size, itemsize):
 
 
 # ------------------------------------------------------------------ index tables
+# Every phase's segment of tabA / tabB is followed by _TAB_PAD sentinel entries (tabA .y =
+# -2^30: out of bounds; tabB = -1): the tiled kernels read whole BK-wide slices (BK <= 32)
+# past the end of a phase's GEMM_K without a k < GEMM_K test.
+_TAB_PAD = 64
+_SENTINEL_A = (0, -(1 << 30), 0, 0)
+
+
 def forward_tables_np(N, C, H, W, R, S, P, Q, dil):
-    """Host tables of the forward gather: (tabA (CRS, 4), tabB (CRS,), phases (1, 8)) int32."""
+    """Host tables of the forward gather: (tabA (CRS + pad, 4), tabB (CRS + pad,), phases (1, 8))."""
     dh, dw = dil
     c, r, s = np.meshgrid(np.arange(C), np.arange(R), np.arange(S), indexing="ij")
     c, r, s = c.ravel(), r.ravel(), s.ravel()
     tab_a = np.stack([c * H * W + r * dh * W + s * dw, r * dh, s * dw, np.zeros_like(c)], 1)
-    tab_b = np.arange(C * R * S)
+    tab_a = np.concatenate([tab_a, np.tile(_SENTINEL_A, (_TAB_PAD, 1))])
+    tab_b = np.concatenate([np.arange(C * R * S), np.full(_TAB_PAD, -1)])
     phases = np.array([[0, 0, P, Q, 0, C * R * S, N * P * Q, 0]])
     return tab_a.astype(np.int32), tab_b.astype(np.int32), phases.astype(np.int32)
 
@@ -206,10 +214,12 @@ def backward_data_tables_np(N, C, H, W, K, R, S, P, Q, stride, padding, dil):
                         rows_a.append((k * P * Q + dr * Q + ds, dr, ds, 0))
                         rows_b.append(k * C * R * S + r * S + s)
             phases.append((h0, w0, Hp, Wp, off, gk, N * Hp * Wp, 0))
-            off += gk
-    if not rows_a:   # no valid tap anywhere: keep the pointers valid
-        rows_a.append((0, 0, 0, 0))
-        rows_b.append(0)
+            rows_a.extend([_SENTINEL_A] * _TAB_PAD)
+            rows_b.extend([-1] * _TAB_PAD)
+            off += gk + _TAB_PAD
+    if not rows_a:   # no phase at all: keep the pointers valid
+        rows_a.append(_SENTINEL_A)
+        rows_b.append(-1)
     return (np.array(rows_a, dtype=np.int32), np.array(rows_b, dtype=np.int32),
             np.array(phases, dtype=np.int32).reshape(-1, 8))
 
