@@ -55,11 +55,16 @@ def check_positive_int(name: str, label: str, value, allow_zero=False):
 
 def pair(name: str, label: str, value, allow_zero=False):
     """Turn an int or a 2-sequence into a validated (h, w) pair of ints."""
+    given = value
     if isinstance(value, (list, tuple)):
         if len(value) != 2:
             raise ValueError(f"{name}: {label} must be an int or a pair, got {value!r}")
         value = tuple(int(v) if isinstance(v, np.integer) else v for v in value)
     else:
         value = (value, value)
-    check_positive_int(name, label, value, allow_zero=allow_zero)
-    return value
+    try:
+        check_positive_int(name, label, value, allow_zero=allow_zero)
+    except (TypeError, ValueError) as err:
+        # Report the value as the caller wrote it, not the expanded pair.
+        raise type(err)(str(err).replace(repr(value), repr(given))) from None
+    return tuple(int(v) for v in value)

@@ -386,11 +386,11 @@ def test_kernel_larger_than_padded_input():
 
 
 @pytest.mark.parametrize("kwargs, exc, pattern", [
-    (dict(stride=0), ValueError, r"Conv2d\(2, 3\): stride must be >= 1, got \(0, 0\)"),
+    (dict(stride=0), ValueError, r"Conv2d\(2, 3\): stride must be >= 1, got 0$"),
     (dict(stride=(1, -2)), ValueError, r"stride must be >= 1, got \(1, -2\)"),
-    (dict(dilation=0), ValueError, r"dilation must be >= 1, got \(0, 0\)"),
-    (dict(padding=-1), ValueError, r"padding must be >= 0, got \(-1, -1\)"),
-    (dict(stride=1.5), TypeError, r"stride must be an int or a pair of ints, got \(1.5, 1.5\)"),
+    (dict(dilation=0), ValueError, r"dilation must be >= 1, got 0$"),
+    (dict(padding=-1), ValueError, r"padding must be >= 0, got -1$"),
+    (dict(stride=1.5), TypeError, r"stride must be an int or a pair of ints, got 1.5$"),
     (dict(padding=(1, 2, 3)), ValueError, r"padding must be an int or a pair"),
 ])
 def test_bad_hyperparameters(kwargs, exc, pattern):
@@ -399,7 +399,7 @@ def test_bad_hyperparameters(kwargs, exc, pattern):
 
 
 def test_bad_sizes():
-    with pytest.raises(TypeError, match=r"kernel_size must be an int or a pair of ints, got \(2.5, 2.5\)"):
+    with pytest.raises(TypeError, match=r"kernel_size must be an int or a pair of ints, got 2.5$"):
         Conv2d(2, 3, 2.5)
     with pytest.raises(TypeError, match=r"in_channels must be an int.*got '3'"):
         Conv2d("3", 3, 3)
