@@ -38,6 +38,8 @@ struct SimtCore {
     static constexpr int PB = BN + 4;   // row pitch of Bs[BK][PB]
     static constexpr int SMEM_A = BK * PA;
     static constexpr int SMEM_B = BK * PB;
+    static constexpr bool B_NMAJOR = false;
+    static constexpr int PBN = 0;
     T acc[TM][TN];
 
     __device__ __forceinline__ void zero() {
@@ -47,6 +49,7 @@ struct SimtCore {
             for (int j = 0; j < TN; ++j) acc[i][j] = T(0);
     }
     __device__ __forceinline__ static smem_t convert(T v) { return v; }
+    __device__ __forceinline__ static int a_slot(int r) { return r; }
 
     // Thread (tx, ty) owns rows ty*TM/2 + i and BM/2 + ty*TM/2 + i (i < TM/2), and
     // columns likewise: neighbouring threads read neighbouring 16-byte words of a
@@ -72,6 +75,38 @@ struct SimtCore {
             for (int i = 0; i < TM; ++i)
 #pragma unroll
                 for (int j = 0; j < TN; ++j) acc[i][j] = fma(a[i], b[j], acc[i][j]);
+        }
+    }
+
+    // Epilogue through shared memory (gather kernels, whose columns are channel planes
+    // dst_cstride apart): in two halves of BN/2 columns the tile is written to S[col][row]
+    // and read back so that consecutive lanes store consecutive rows (pixels): one
+    // 128-byte line per warp store instead of 32 scattered sectors. S needs
+    // BN/2 * (BM + 1) elements; the caller has synchronised nothing.
+    template <class L>
+    __device__ __forceinline__ void store_staged(const L& ld, T* out, T* S) const {
+        constexpr int CW = BN / 2, PS = BM + 1;
+        static_assert(NT % BM == 0, "staged store needs NT to be a multiple of BM");
+        const int r = threadIdx.x % BM;
+        const int base = ld.row_base(r);
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            __syncthreads();
+#pragma unroll
+            for (int i = 0; i < TM; ++i)
+#pragma unroll
+                for (int jj = 0; jj < TN / 2; ++jj) {
+                    const int j = h * (TN / 2) + jj;
+                    S[(col_of(j) - h * CW) * PS + row_of(i)] = acc[i][j];
+                }
+            __syncthreads();
+            if (base >= 0) {
+#pragma unroll 4
+                for (int cl = threadIdx.x / BM; cl < CW; cl += NT / BM) {
+                    const int off = ld.col_off(h * CW + cl);
+                    if (off >= 0) out[base + off] = S[cl * PS + r];
+                }
+            }
         }
     }
 
@@ -110,14 +145,28 @@ __device__ __forceinline__ void mma_tf32(float* c, const u32* a, const u32* b) {
 //   C (16x8):      c0 (gid, 2tig), c1 (gid, 2tig+1), c2 (gid+8, 2tig), c3 (gid+8, 2tig+1)
 // Shared tiles are k-major with pitch = width + 8 words, so the 32 lanes of a
 // fragment load ((tig * pitch + gid) mod 32 = 8 tig + gid) hit 32 distinct banks.
-template <int BM, int BN, int BK, int WM, int WN>
+// VA (vector A): the loader stores tile row r = i*16 + h*8 + g (g < 8, h < 2) in
+// slot i*16 + g*2 + h (a_slot), so that a lane's two A rows of one k row (gid and
+// gid + 8 of m-fragment i) are adjacent words: one ld.shared.v2 fills the register
+// pair (a0, a1) or (a2, a3) of the mma operand directly (no moves). In each
+// half-warp the 8-byte addresses tig*pitch + 2*gid fall in 16 distinct bank pairs
+// (pitch = 8 mod 32). The store is unchanged (rows keep their meaning).
+// VA also switches B to an n-major tile Bs[n][k] (pitch BK + 8) and pairs the two
+// k values a lane needs (tig, tig + 4 of the mma) in adjacent k slots 2*tig, 2*tig + 1
+// of both tiles (k slots are labels too, as long as A and B agree): one
+// ld.shared.v2 gives (b0, b1), and A reads k rows 2*tig + h with pitch BM + 4. In each
+// half-warp the 8-byte addresses fall in 16 distinct bank pairs: A 4*tig + gid,
+// B gid*(BK + 8)/2 + tig (mod 16).
+template <int BM, int BN, int BK, int WM, int WN, bool VA = false>
 struct MmaCore {
     typedef u32 smem_t;
     static constexpr int NT = (BM / WM) * (BN / WN) * 32;
-    static constexpr int PA = BM + 8;
-    static constexpr int PB = BN + 8;
+    static constexpr int PA = VA ? BM + 4 : BM + 8;
+    static constexpr int PB = BN + 8;     // k-major B (VA = false)
+    static constexpr int PBN = BK + 8;    // n-major B (VA = true)
+    static constexpr bool B_NMAJOR = VA;
     static constexpr int SMEM_A = BK * PA;
-    static constexpr int SMEM_B = BK * PB;
+    static constexpr int SMEM_B = VA ? BN * PBN : BK * PB;
     static constexpr int MI = WM / 16, NI = WN / 8;
     float acc[MI][NI][4];
 
@@ -130,6 +179,9 @@ struct MmaCore {
                 for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
     }
     __device__ __forceinline__ static smem_t convert(float v) { return to_tf32(v); }
+    __device__ __forceinline__ static int a_slot(int r) {
+        return VA ? (r & ~15) | ((r & 7) << 1) | ((r >> 3) & 1) : r;
+    }
 
     __device__ __forceinline__ void compute(const smem_t* As, const smem_t* Bs) {
         const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -138,19 +190,38 @@ struct MmaCore {
 #pragma unroll
         for (int ks = 0; ks < BK; ks += 8) {
             u32 a[MI][4], b[NI][2];
+            if (VA) {
 #pragma unroll
-            for (int i = 0; i < MI; ++i) {
-                const u32* p = As + (ks + tig) * PA + wm + i * 16 + gid;
-                a[i][0] = p[0];
-                a[i][1] = p[8];
-                a[i][2] = p[4 * PA];
-                a[i][3] = p[4 * PA + 8];
-            }
+                for (int i = 0; i < MI; ++i)
 #pragma unroll
-            for (int j = 0; j < NI; ++j) {
-                const u32* p = Bs + (ks + tig) * PB + wn + j * 8 + gid;
-                b[j][0] = p[0];
-                b[j][1] = p[4 * PB];
+                    for (int h = 0; h < 2; ++h) {   // k slot 2*tig + h holds mma k tig + 4h
+                        const uint2 v = *reinterpret_cast<const uint2*>(
+                            As + (ks + 2 * tig + h) * PA + wm + i * 16 + gid * 2);
+                        a[i][2 * h] = v.x;       // row gid
+                        a[i][2 * h + 1] = v.y;   // row gid + 8
+                    }
+#pragma unroll
+                for (int j = 0; j < NI; ++j) {
+                    const uint2 w = *reinterpret_cast<const uint2*>(
+                        Bs + (wn + j * 8 + gid) * PBN + ks + 2 * tig);
+                    b[j][0] = w.x;
+                    b[j][1] = w.y;
+                }
+            } else {
+#pragma unroll
+                for (int i = 0; i < MI; ++i) {
+                    const u32* p = As + (ks + tig) * PA + wm + i * 16 + gid;
+                    a[i][0] = p[0];
+                    a[i][1] = p[8];
+                    a[i][2] = p[4 * PA];
+                    a[i][3] = p[4 * PA + 8];
+                }
+#pragma unroll
+                for (int j = 0; j < NI; ++j) {
+                    const u32* p = Bs + (ks + tig) * PB + wn + j * 8 + gid;
+                    b[j][0] = p[0];
+                    b[j][1] = p[4 * PB];
+                }
             }
 #pragma unroll
             for (int i = 0; i < MI; ++i)
@@ -283,7 +354,10 @@ template <typename T, class Core, int BM, int BN, int BK, int NT>
 struct GatherLoader {
     static_assert(NT % BM == 0, "gather loader needs NT to be a multiple of BM");
     static constexpr int EA = BM * BK / NT;   // A elements per thread (one row, EA k's)
-    typedef KMajorMap<Core::PB, BK, NT> MapB;
+    // B copies: k-contiguous global reads; the map makes a warp's shared writes
+    // conflict-free for a k-major tile (pitch PB) or, with P = 4 (8 k x 4 columns per
+    // warp), for an n-major tile with pitch PBN = 24 or 8 (mod 32).
+    typedef KMajorMap<Core::B_NMAJOR ? 4 : Core::PB, BK, NT> MapB;
     static constexpr int EB = BN / MapB::RSTEP;   // B elements per thread (one k, EB columns)
     static_assert(EA >= 1 && EB >= 1 && BN % MapB::RSTEP == 0, "tile does not fit the thread count");
     const T* __restrict__ src;
@@ -314,7 +388,7 @@ struct GatherLoader {
         typedef typename Core::smem_t S;
         constexpr int KSTEP = NT / BM;   // k distance between a thread's A elements
         const u32 sa = smem_addr(As) +
-                       (u32)(((threadIdx.x / BM) * Core::PA + threadIdx.x % BM) * sizeof(S));
+                       (u32)(((threadIdx.x / BM) * Core::PA + Core::a_slot(threadIdx.x % BM)) * sizeof(S));
         const int4* ta = tabA + k0 + threadIdx.x / BM;
         constexpr int G = EA < 8 ? EA : 8;   // table entries loaded ahead of their copies
 #pragma unroll
@@ -332,14 +406,15 @@ struct GatherLoader {
         }
         const int kl = MapB::k(), rl = MapB::row();
         const int boff = __ldg(tabB + k0 + kl);
-        const u32 sb = smem_addr(Bs) + (u32)((kl * Core::PB + rl) * sizeof(S));
+        constexpr int BSTEP = Core::B_NMAJOR ? MapB::RSTEP * Core::PBN : MapB::RSTEP;
+        const u32 sb = smem_addr(Bs) +
+                       (u32)((Core::B_NMAJOR ? rl * Core::PBN + kl : kl * Core::PB + rl) * sizeof(S));
         const int col0 = n0 + rl;
         const int off0 = boff + col0 * p.ldb, dstep = MapB::RSTEP * p.ldb;
 #pragma unroll
         for (int e = 0; e < EB; ++e) {
             const bool v = boff >= 0 && col0 + e * MapB::RSTEP < p.ncols;
-            cp_async_s(sb + (u32)(e * MapB::RSTEP * sizeof(S)),
-                       wgt + (v ? off0 + e * dstep : 0), v);
+            cp_async_s(sb + (u32)(e * BSTEP * sizeof(S)), wgt + (v ? off0 + e * dstep : 0), v);
         }
     }
     __device__ __forceinline__ int row_base(int ml) const {
@@ -358,7 +433,7 @@ struct GatherLoader {
 
 // phases: int[nphase][8] = {h_first, w_first, Hp, Wp, tab_offset, GK, Mp, 0}
 // grid = (ceil(max Mp/BM), ceil(ncols/BN), nphase*splits)
-template <typename T, class Core, int BM, int BN, int BK, int ST>
+template <typename T, class Core, int BM, int BN, int BK, int ST, bool STAGED = false>
 __device__ __forceinline__ void gather_gemm(
     const T* src, const T* wgt, T* dst, const int4* tabA, const int* tabB, const int* phases,
     int src_nstride, int Hs, int Ws, int ms_h, int ms_w, int off_h, int off_w,
@@ -389,7 +464,14 @@ __device__ __forceinline__ void gather_gemm(
     ld.init();
     Core core;
     gemm_mainloop<Core, L, BK, ST>(core, ld, kbeg, kend);
-    core.store(ld, dst + (long long)split * out_size);
+    if constexpr (STAGED) {
+        static_assert((BN / 2) * (BM + 1) * (int)sizeof(T) <= Pipe<Core, BK, ST>::BYTES,
+                      "staged epilogue does not fit the pipeline's shared memory");
+        extern __shared__ __align__(16) unsigned char dyn_smem[];
+        core.store_staged(ld, dst + (long long)split * out_size, reinterpret_cast<T*>(dyn_smem));
+    } else {
+        core.store(ld, dst + (long long)split * out_size);
+    }
 }
 
 // ---------------------------------------------------------------- narrow gather (ncols <= NC)
@@ -502,12 +584,13 @@ __device__ __forceinline__ void splitk_reduce(const T* ws, T* out, int n, int sp
 #define GATHER_SIMT_ENTRY(NAME, T, BM, BN, BK, TM, TN, ST)                                      \
     extern "C" __global__ void __launch_bounds__((BM / TM) * (BN / TN), 2)                       \
         NAME(GATHER_ARGS(T)) {                                                                  \
-        gather_gemm<T, SimtCore<T, BM, BN, BK, TM, TN>, BM, BN, BK, ST>(GATHER_PASS);           \
+        gather_gemm<T, SimtCore<T, BM, BN, BK, TM, TN>, BM, BN, BK, ST, sizeof(T) == 4>(        \
+            GATHER_PASS);                                                                       \
     }
 #define GATHER_MMA_ENTRY(NAME, BM, BN, BK, WM, WN, ST)                                          \
     extern "C" __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 2)                 \
         NAME(GATHER_ARGS(float)) {                                                              \
-        gather_gemm<float, MmaCore<BM, BN, BK, WM, WN>, BM, BN, BK, ST>(GATHER_PASS);           \
+        gather_gemm<float, MmaCore<BM, BN, BK, WM, WN, true>, BM, BN, BK, ST>(GATHER_PASS);     \
     }
 // narrow entries: NAME_f32_nc<NC>_mt<MT> and NAME_f64_nc<NC>_mt<MT>, 256 threads, KC = 64
 #define NARROW_ENTRY(NAME, T, NC, MT)                                                           \

@@ -30,6 +30,7 @@ go into a workspace and a reduction kernel writes ``out``.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -90,11 +91,15 @@ _NARROW_NT, _NARROW_KC = 256, 64
 _SMEM_LIMIT_SET: set = set()
 
 
-def _smem_bytes(kind, BM, BN, BK, ST):
-    """Dynamic shared memory of a tiled kernel: ST stages of BK x (BM + pad) and BK x (BN + pad)
-    (pad 8 words for the tf32 core, 4 for the FMA cores; see kernels/igemm.cuh)."""
-    pad = 8 if kind == "tf32" else 4
+def _smem_bytes(kind, BM, BN, BK, ST, gather=False):
+    """Dynamic shared memory of a tiled kernel (mirrors SMEM_A / SMEM_B in kernels/igemm.cuh):
+    ST stages of A (BK x (BM + pad)) and B (BK x (BN + pad)), pad 4 words for the FMA cores
+    and 8 for the tf32 core; the tf32 gather core uses A pitch BM + 4 and an n-major
+    B (BN x (BK + 8))."""
     item = 8 if kind == "f64" else 4
+    if kind == "tf32" and gather:
+        return ST * (BK * (BM + 4) + BN * (BK + 8)) * item
+    pad = 8 if kind == "tf32" else 4
     return ST * BK * ((BM + pad) + (BN + pad)) * item
 
 
@@ -132,13 +137,26 @@ def _pick_wgrad(kind, K, CRS):
 
 
 def _splits(blocks, gk_max, bk, out_size, itemsize):
-    """How many GEMM_K ranges to give each output tile so ~2 waves of blocks run."""
-    target = 2 * sm_count()
-    if blocks >= target or gk_max <= 0:
+    """How many GEMM_K ranges (split-K) to give each output tile; see _split_count."""
+    return _split_count(int(blocks), int(gk_max), int(bk), int(out_size) * int(itemsize),
+                        sm_count())
+
+
+@functools.lru_cache(maxsize=4096)
+def _split_count(blocks, gk_max, bk, out_bytes, sms, per_sm=2):
+    """Split-K factor s for the wave-quantised time t(s) = ceil(blocks*s / slots) / s, with
+    slots = per_sm * sms resident blocks (the tiled kernels run 2 per SM): the smallest s
+    whose t is within 10% of the best t, since every extra split writes and re-reads
+    another output-sized workspace slice. Each split keeps >= 8 BK-slices and the
+    workspace stays under _MAX_WORKSPACE_BYTES."""
+    if gk_max <= 0 or blocks <= 0:
         return 1
-    s = min(math.ceil(target / blocks), max(1, gk_max // (8 * bk)))
-    s = min(s, max(1, _MAX_WORKSPACE_BYTES // max(1, out_size * itemsize)))
-    return max(1, int(s))
+    slots = per_sm * sms
+    s_max = max(1, gk_max // (8 * bk))
+    s_max = min(s_max, max(1, _MAX_WORKSPACE_BYTES // max(1, out_bytes)))
+    t = [math.ceil(blocks * s / slots) / s for s in range(1, s_max + 1)]
+    t_min = min(t)
+    return next(s for s, ts in enumerate(t, 1) if ts <= 1.1 * t_min)
 
 
 # ------------------------------------------------------------------ index tables
@@ -247,7 +265,7 @@ def _launch_gather(module, kind, src, wgt, dst, tables, ncols, src_geom, dst_geo
     else:
         cfg = _pick_gather(kind, ncols)
         BM, BN, BK, NT, ST = _GATHER_CFG[kind][cfg]
-        smem = _smem_bytes(kind, BM, BN, BK, ST)
+        smem = _smem_bytes(kind, BM, BN, BK, ST, gather=True)
         name = f"{module}_{kind}_{cfg}"
     n_tiles = math.ceil(ncols / BN)
     blocks = n_tiles * sum(math.ceil(m / BM) for m in mps)
