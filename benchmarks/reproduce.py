@@ -20,6 +20,7 @@ Protocols (docs/metrics.md):
 from __future__ import annotations
 
 import argparse
+import ast
 import datetime
 import json
 import math
@@ -176,6 +177,12 @@ def run_model(name, args, ev, out_dir):
     x, y = load_dataset("mnist", data_range, args.data_dir, split="train",
                         limit=args.train_limit)
     hyper = {k: v for k, v in defaults.items() if k not in ("batch_size", "epochs", "dataset")}
+    overrides = args.hyper_overrides.get(name, {})
+    unknown = [k for k in overrides if k not in hyper]
+    if unknown:
+        raise ValueError(f"--set {name}.{unknown[0]}: not a hyperparameter of {name}; "
+                         f"valid keys are {', '.join(sorted(hyper))}")
+    hyper.update(overrides)
     model = cls((1, 28, 28), device=args.device, rng=np.random.default_rng(args.seed), **hyper)
     data_range = model.data_range or data_range
     batch = int(defaults.get("batch_size", 100))
@@ -193,12 +200,15 @@ def run_model(name, args, ev, out_dir):
     train_s = time.time() - t0
 
     res = {"model": name, "train_seconds": round(train_s, 1), "steps": int(model.step),
+           "overrides": {k: str(v) for k, v in overrides.items()},
            "epochs": kw.get("epochs"), "paper_epochs": defaults.get("epochs"), "batch_size": batch, "data_range": list(data_range),
            "metrics": {}}
     n = args.n_eval
     labels = None
     if getattr(model, "conditional", False):
-        labels = np.repeat(np.arange(10), n // 10)           # CGAN protocol: n/10 samples per class
+        # CGAN protocol: n/10 samples per class, interleaved so that every Inception-Score
+        # split and every row of the sample grid holds all ten classes.
+        labels = np.tile(np.arange(10), n // 10)
         n = labels.size
     t1 = time.time()
     samples = generate(model, n, labels=labels)
@@ -253,10 +263,12 @@ def table_rows(res):
     return rows
 
 
-def write_report(results, out_dir, args, reference):
+def write_report(results, out_dir, args, reference, commands=None):
     out_dir = pathlib.Path(out_dir)
+    command = f"python benchmarks/reproduce.py {' '.join(sys.argv[1:])}"
+    commands = commands or [command]
     lines = [f"# Reproduction on MNIST ({datetime.date.today().isoformat()})", "",
-             f"Command: `python benchmarks/reproduce.py {' '.join(sys.argv[1:])}`  ",
+             *[f"Command: `{c}`  " for c in commands],
              f"device {args.device}, seed {args.seed}, {args.n_eval} evaluation samples"
              + (" — **QUICK SMOKE RUN: numbers are meaningless**" if args.quick else ""), "",
              "| Model | Metric | Ours | Paper's number | epochs (paper's) | training time | samples |",
@@ -267,6 +279,8 @@ def write_report(results, out_dir, args, reference):
         if res.get("epochs") and res.get("paper_epochs") and res["epochs"] < res["paper_epochs"]:
             ep += " shortened"
         link = f"[grid]({res['grid']})" if "grid" in res else "—"
+        if res.get("overrides"):
+            ep += " · variant: " + ", ".join(f"{k}={v}" for k, v in res["overrides"].items())
         for metric, ours, paper in table_rows(res):
             lines.append(f"| {res['model']} | {metric} | {ours} | {paper} | {ep} | {t} | {link} |")
     if reference:
@@ -277,7 +291,26 @@ def write_report(results, out_dir, args, reference):
     lines += ["", "Protocols: docs/metrics.md. Paper numbers: the papers' own tables, as cited in docs/metrics.md."]
     (out_dir / "reproduction.md").write_text("\n".join(lines) + "\n")
     (out_dir / "reproduction.json").write_text(json.dumps(
-        {"args": vars(args), "results": results, "reference": reference}, indent=2, default=str) + "\n")
+        {"command": commands[0] if len(commands) == 1 else commands, "args": vars(args),
+         "results": results, "reference": reference}, indent=2, default=str) + "\n")
+
+
+def merge_reports(paths, out_dir):
+    """Rebuild reproduction.md/.json from several runs (e.g. one device call per group of models)."""
+    by_model, commands, reference = {}, [], None
+    for path in paths:
+        blob = json.loads(pathlib.Path(path).read_text())
+        cmd = blob.get("command", [])
+        commands += cmd if isinstance(cmd, list) else [cmd]
+        reference = blob.get("reference") or reference
+        for res in blob["results"]:
+            by_model[res["model"]] = res
+    results = [by_model[m] for m in ALL_MODELS if m in by_model]
+    args = argparse.Namespace(**{**json.loads(pathlib.Path(paths[-1]).read_text())["args"],
+                                 "quick": False})
+    write_report(results, out_dir, args, reference, commands=commands)
+    print(pathlib.Path(out_dir, "reproduction.md").read_text())
+    return 0
 
 
 def main(argv=None):
@@ -288,6 +321,11 @@ def main(argv=None):
     p.add_argument("--epochs", action="append", default=[], metavar="MODEL=E",
                    help="train MODEL for E epochs instead of the paper's count (repeatable); "
                         "the table then marks the run as shortened")
+    p.add_argument("--set", dest="hyper", action="append", default=[], metavar="MODEL.KEY=VALUE",
+                   help="override one model hyperparameter (a named variant; shown in the table)")
+    p.add_argument("--from-json", nargs="+", default=None, metavar="JSON",
+                   help="no training: rebuild reproduction.md from earlier runs' JSON files "
+                        "(a later file's entry for a model replaces an earlier one)")
     p.add_argument("--quick", action="store_true", help="a few steps per model and small evaluation sets")
     p.add_argument("--quick-steps", type=int, default=3)
     p.add_argument("--device", default="cuda", choices=["cpu", "cuda"])
@@ -307,6 +345,19 @@ def main(argv=None):
             p.error(f"--epochs expects MODEL=E with MODEL in {', '.join(ALL_MODELS)} and E >= 1, "
                     f"got {item!r}")
         args.epoch_overrides[name] = int(value)
+    args.hyper_overrides = {}
+    for item in args.hyper:
+        key, _, value = item.partition("=")
+        model_name, _, hname = key.partition(".")
+        if model_name not in ALL_MODELS or not hname or not value:
+            p.error(f"--set expects MODEL.KEY=VALUE with MODEL in {', '.join(ALL_MODELS)}, got {item!r}")
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            pass                                        # a bare string such as adam
+        args.hyper_overrides.setdefault(model_name, {})[hname] = value
+    if args.from_json:
+        return merge_reports(args.from_json, args.out_dir or str(REPO / "benchmarks/results"))
     bad = [m for m in models if m not in ALL_MODELS]
     if bad:
         p.error(f"unknown model(s) {bad}; valid choices are {', '.join(ALL_MODELS)}")
