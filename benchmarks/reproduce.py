@@ -53,6 +53,10 @@ PAPER = {
 }
 
 
+# The papers' headline numbers as thresholds: Parzen and ELBO higher is better, code error lower.
+PAPER_TARGET = {"gan": 225.0, "cgan": 132.0, "aae": 340.0, "infogan": 0.05, "vae": -100.0}
+
+
 def _fmt_pm(mean, se, digits=1):
     return f"{mean:.{digits}f} ± {se:.{digits}f}"
 
@@ -245,15 +249,25 @@ def table_rows(res):
     name, m = res["model"], res["metrics"]
     paper = dict(PAPER.get(name, []))
     rows = []
+    target = PAPER_TARGET.get(name)
+
+    def verdict(ours, higher_is_better=True):
+        if target is None or ours is None:
+            return ""
+        met = ours >= target if higher_is_better else ours <= target
+        return " (meets the paper)" if met else " (**short of the paper**)"
+
     if "parzen" in m:
-        rows.append(("Parzen LL (nats)", _fmt_pm(m["parzen"]["mean"], m["parzen"]["se"]),
-                     paper.get("Parzen LL (nats)", "—")))
+        rows.append(("Parzen LL (nats)", _fmt_pm(m["parzen"]["mean"], m["parzen"]["se"])
+                     + verdict(m["parzen"]["mean"]), paper.get("Parzen LL (nats)", "—")))
     if "code_error" in m:
         v = m["code_error"]
-        rows.append(("categorical-code error", "n/a" if v is None else f"{100 * v:.1f}%", "5%"))
+        rows.append(("categorical-code error", ("n/a" if v is None else f"{100 * v:.1f}%")
+                     + verdict(v, higher_is_better=False), "5%"))
     if "vae" in m:
         v = m["vae"]
-        rows.append(("test ELBO (nats)", _fmt_pm(v["elbo"], v["elbo_se"]), paper["test ELBO (nats)"]))
+        rows.append(("test ELBO (nats)", _fmt_pm(v["elbo"], v["elbo_se"]) + verdict(v["elbo"]),
+                     paper["test ELBO (nats)"]))
         rows.append((f"IW log-likelihood, k={v['k']} (nats)", _fmt_pm(v["iw_ll"], v["iw_ll_se"]), "—"))
     if "is" in m:
         rows.append(("LeNet Inception Score", _fmt_pm(*m["is"], digits=2), "—"))
