@@ -154,11 +154,40 @@ def matmul_ceilings(n=8192):
     return out
 
 
+def ab_vector_b(layers, rng, reps, rounds=3):
+    """Median ms of the tf32 passes that run the forward kernel (conv fwd, convT bwd-data)
+    with the 16-byte weight copies (vb) and without (sb), alternating in rounds."""
+    set_conv_precision("tf32")
+    print("\nA/B tf32 forward-kernel passes, ms (vb = 16-byte B copies, sb = scalar B):")
+    tot = {True: 0.0, False: 0.0}
+    for layer in layers:
+        g = geometry(layer)
+        pss = "bwd_data" if g["tr"] else "fwd"
+        sets = [tuple(cp.asarray(rng.standard_normal(g[k]).astype(np.float32)) for k in ("x", "w", "y"))
+                for _ in range(ROT)]
+        f = ours(g, pss)
+        t = {True: [], False: []}
+        for _ in range(rounds):
+            for vb in (True, False):
+                gconv._VECTOR_B = vb
+                t[vb].append(time_cupy(f, sets, reps))
+        gconv._VECTOR_B = True
+        m = {vb: statistics.median(v) for vb, v in t.items()}
+        for vb in m:
+            tot[vb] += m[vb]
+        print(f"{layer[0]:4}{pss:10} vb {m[True]:.4f}  sb {m[False]:.4f}  vb/sb {m[True] / m[False]:.3f}")
+    print(f"sum       vb {tot[True]:.4f}  sb {tot[False]:.4f}  vb/sb {tot[True] / tot[False]:.3f}")
+    set_conv_precision("fp32")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
     ap.add_argument("--reps", type=int, default=25)
     ap.add_argument("--layers", default="")
+    ap.add_argument("--ab-vector-b", action="store_true",
+                    help="also time the tf32 forward-kernel passes with and without 16-byte "
+                         "weight copies, interleaved (A/B in one run)")
     args = ap.parse_args()
     gpu = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)["name"]
     gpu = gpu.decode() if isinstance(gpu, bytes) else gpu
@@ -203,6 +232,8 @@ def main():
             rows.append(r)
             print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                            for k, v in r.items()), flush=True)
+    if args.ab_vector_b:
+        ab_vector_b(layers, rng, args.reps)
     variants = [k for k in rows[0] if re.match(r"(ours|im2col|cudnn)-", k)]
     total_fl = sum(r["gflop"] for r in rows) * 1e9
     totals = {v: sum(r[v] for r in rows) for v in variants}

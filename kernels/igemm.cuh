@@ -350,7 +350,14 @@ struct GatherParams {
     int h_first, w_first, Hp, Wp, Mp;
 };
 
-template <typename T, class Core, int BM, int BN, int BK, int NT>
+// VB (vector B, tf32 core only): B is read as wgt[b_off + col*ldb + k] with 16-byte
+// cp.async copies of 4 consecutive k, valid while k < kend (whole quads: the host uses it
+// for the forward pass, B[kk][k] = w[k*CRS + kk], when CRS % 4 == 0 and w is 16-byte
+// aligned; b_off = the phase's table offset = 0 there; slice starts k0 are multiples of BK).
+// Backward-data taps are not k-contiguous in w, so it keeps the scalar loader. A warp covers
+// 32 / (BK/4) columns x BK/4 quads; each 8-lane phase writes 4 columns x 2 quads, i.e.
+// the 32 banks once for an n-major pitch of 8 or 24 (mod 32).
+template <typename T, class Core, int BM, int BN, int BK, int NT, bool VB = false>
 struct GatherLoader {
     static_assert(NT % BM == 0, "gather loader needs NT to be a multiple of BM");
     static constexpr int EA = BM * BK / NT;   // A elements per thread (one row, EA k's)
@@ -360,12 +367,19 @@ struct GatherLoader {
     typedef KMajorMap<Core::B_NMAJOR ? 4 : Core::PB, BK, NT> MapB;
     static constexpr int EB = BN / MapB::RSTEP;   // B elements per thread (one k, EB columns)
     static_assert(EA >= 1 && EB >= 1 && BN % MapB::RSTEP == 0, "tile does not fit the thread count");
+    static constexpr int QPC = BK / 4;              // k quads per column (VB)
+    static constexpr int VCW = 32 / QPC;            // columns per warp (VB)
+    static constexpr int VCSTEP = VCW * (NT / 32);  // columns between a thread's quads (VB)
+    static constexpr int EQ = BN / VCSTEP;          // 16-byte B copies per thread (VB)
+    static_assert(!VB || (Core::B_NMAJOR && (QPC == 4 || QPC == 8) && BN % VCSTEP == 0 &&
+                          (Core::PBN % 32 == 8 || Core::PBN % 32 == 24)),
+                  "vector B needs the n-major tf32 tile, BK 16 or 32, BN a multiple of the warp map");
     const T* __restrict__ src;
     const T* __restrict__ wgt;
     const int4* __restrict__ tabA;
     const int* __restrict__ tabB;
     GatherParams p;
-    int m0, n0;
+    int m0, n0, b_off;
     bool a_valid;
     int a_base, a_h, a_w;
 
@@ -383,7 +397,7 @@ struct GatherLoader {
     }
     // The host pads every phase's tables with >= BK sentinel entries (tabA .y = -2^30,
     // tabB = -1), so a slice never needs a k < kend test: the padding copies zeros.
-    __device__ __forceinline__ void issue(int k0, int, typename Core::smem_t* As,
+    __device__ __forceinline__ void issue(int k0, int kend, typename Core::smem_t* As,
                                           typename Core::smem_t* Bs) const {
         typedef typename Core::smem_t S;
         constexpr int KSTEP = NT / BM;   // k distance between a thread's A elements
@@ -403,6 +417,24 @@ struct GatherLoader {
                 cp_async_s(sa + (u32)((e0 + g) * KSTEP * Core::PA * sizeof(S)),
                            src + (v ? a_base + t[g].x : 0), v);
             }
+        }
+        if constexpr (VB) {
+            const int lane = threadIdx.x % 32, g = lane / 8;
+            const int kq = (g % (QPC / 2)) * 2 + lane % 2;
+            const int nl = (threadIdx.x / 32) * VCW + (g / (QPC / 2)) * 4 + (lane % 8) / 2;
+            const u32 sbv = smem_addr(Bs) + (u32)((nl * Core::PBN + 4 * kq) * sizeof(S));
+            const int kk = k0 + 4 * kq;
+            const bool kv = kk < kend;
+            const int col0 = n0 + nl;
+            const T* gb = wgt + b_off + kk + col0 * p.ldb;
+#pragma unroll
+            for (int e = 0; e < EQ; ++e) {
+                const bool v = kv && col0 + e * VCSTEP < p.ncols;
+                asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(
+                                 sbv + (u32)(e * VCSTEP * Core::PBN * sizeof(S))),
+                             "l"(v ? gb + e * VCSTEP * p.ldb : wgt), "r"(v ? 16 : 0));
+            }
+            return;
         }
         const int kl = MapB::k(), rl = MapB::row();
         const int boff = __ldg(tabB + k0 + kl);
@@ -433,7 +465,8 @@ struct GatherLoader {
 
 // phases: int[nphase][8] = {h_first, w_first, Hp, Wp, tab_offset, GK, Mp, 0}
 // grid = (ceil(max Mp/BM), ceil(ncols/BN), nphase*splits)
-template <typename T, class Core, int BM, int BN, int BK, int ST, bool STAGED = false>
+template <typename T, class Core, int BM, int BN, int BK, int ST, bool STAGED = false,
+          bool VB = false>
 __device__ __forceinline__ void gather_gemm(
     const T* src, const T* wgt, T* dst, const int4* tabA, const int* tabB, const int* phases,
     int src_nstride, int Hs, int Ws, int ms_h, int ms_w, int off_h, int off_w,
@@ -443,14 +476,14 @@ __device__ __forceinline__ void gather_gemm(
     const int z = blockIdx.z;
     const int phase = z / splits, split = z - phase * splits;
     const int* ph = phases + phase * 8;
-    typedef GatherLoader<T, Core, BM, BN, BK, Core::NT> L;
+    typedef GatherLoader<T, Core, BM, BN, BK, Core::NT, VB> L;
     L ld;
     ld.p.Mp = ph[6];
     ld.m0 = blockIdx.x * BM;
     if (ld.m0 >= ld.p.Mp) return;
     ld.n0 = blockIdx.y * BN;
     ld.src = src; ld.wgt = wgt;
-    ld.tabA = tabA + ph[4]; ld.tabB = tabB + ph[4];
+    ld.tabA = tabA + ph[4]; ld.tabB = tabB + ph[4]; ld.b_off = ph[4];
     ld.p.src_nstride = src_nstride; ld.p.Hs = Hs; ld.p.Ws = Ws;
     ld.p.ms_h = ms_h; ld.p.ms_w = ms_w; ld.p.off_h = off_h; ld.p.off_w = off_w;
     ld.p.ldb = ldb; ld.p.ncols = ncols;
@@ -587,10 +620,12 @@ __device__ __forceinline__ void splitk_reduce(const T* ws, T* out, int n, int sp
         gather_gemm<T, SimtCore<T, BM, BN, BK, TM, TN>, BM, BN, BK, ST, sizeof(T) == 4>(        \
             GATHER_PASS);                                                                       \
     }
-#define GATHER_MMA_ENTRY(NAME, BM, BN, BK, WM, WN, ST)                                          \
+// VB: vector-B loader (16-byte weight copies; the host checks ldb % 4 == 0 and alignment)
+#define GATHER_MMA_ENTRY(NAME, BM, BN, BK, WM, WN, ST, VB)                                      \
     extern "C" __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 2)                 \
         NAME(GATHER_ARGS(float)) {                                                              \
-        gather_gemm<float, MmaCore<BM, BN, BK, WM, WN, true>, BM, BN, BK, ST>(GATHER_PASS);     \
+        gather_gemm<float, MmaCore<BM, BN, BK, WM, WN, true>, BM, BN, BK, ST, false, VB>(        \
+            GATHER_PASS);                                                                       \
     }
 // narrow entries: NAME_f32_nc<NC>_mt<MT> and NAME_f64_nc<NC>_mt<MT>, 256 threads, KC = 64
 #define NARROW_ENTRY(NAME, T, NC, MT)                                                           \

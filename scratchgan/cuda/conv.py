@@ -89,6 +89,9 @@ _NARROW = {
 }
 _NARROW_NT, _NARROW_KC = 256, 64
 _SMEM_LIMIT_SET: set = set()
+# tf32 forward kernels with 16-byte weight copies (..._vb) when C*R*S % 4 == 0; a switch for
+# the benchmark's A/B comparison (benchmarks/bench_kernels.py --ab-vector-b)
+_VECTOR_B = True
 
 
 def _smem_bytes(kind, BM, BN, BK, ST, gather=False):
@@ -267,6 +270,9 @@ def _launch_gather(module, kind, src, wgt, dst, tables, ncols, src_geom, dst_geo
         BM, BN, BK, NT, ST = _GATHER_CFG[kind][cfg]
         smem = _smem_bytes(kind, BM, BN, BK, ST, gather=True)
         name = f"{module}_{kind}_{cfg}"
+        if (kind == "tf32" and module == "conv2d_fwd" and _VECTOR_B and ldb % 4 == 0
+                and wgt.data.ptr % 16 == 0):
+            name += "_vb"   # B = w[k*CRS + kk] is k-contiguous: 16-byte weight copies
     n_tiles = math.ceil(ncols / BN)
     blocks = n_tiles * sum(math.ceil(m / BM) for m in mps)
     splits = _splits(blocks, max(gks), BK, dst.size, dst.itemsize)
