@@ -68,3 +68,12 @@ def pair(name: str, label: str, value, allow_zero=False):
         # Report the value as the caller wrote it, not the expanded pair.
         raise type(err)(str(err).replace(repr(value), repr(given))) from None
     return tuple(int(v) for v in value)
+
+
+def check_features(name: str, x, in_features: int, *, dtype=None, device=None):
+    """Validate a 2-D (N, in_features) input of a fully connected layer."""
+    check_array(name, x, ndim=2, dtype=dtype, device=device, what=f"input (N, {in_features})")
+    if x.shape[1] != in_features:
+        raise ValueError(f"{name}: expected an input of shape (N, {in_features}), "
+                         f"got shape {tuple(x.shape)} ({x.shape[1]} features)")
+    return x

@@ -21,7 +21,7 @@ from ..backend import DEFAULT_DTYPE, get_array_module
 from ..nn.module import Module, Parameter
 from ..ops.linear import linear_backward, linear_forward
 from ..rng import get_rng
-from ..validate import check_array
+from ..validate import check_features
 
 
 def maxout_forward(x, w, b, pieces):
@@ -71,11 +71,7 @@ class Maxout(Module):
 
     def forward(self, x):
         name = self._label()
-        check_array(name, x, ndim=2, dtype=self.weight.dtype, device=self.device,
-                    what=f"input (N, {self.in_features})")
-        if x.shape[1] != self.in_features:
-            raise ValueError(f"{name}: expected an input of shape (N, {self.in_features}), got "
-                             f"shape {tuple(x.shape)}")
+        check_features(name, x, self.in_features, dtype=self.weight.dtype, device=self.device)
         h, cache = maxout_forward(x, self.weight.data, self.bias.data, self.pieces)
         self._save_cache(cache)
         return h

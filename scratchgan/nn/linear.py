@@ -6,7 +6,7 @@ import math
 from ..backend import DEFAULT_DTYPE
 from ..ops.linear import linear_backward, linear_forward
 from ..rng import get_rng
-from ..validate import check_array, check_positive_int
+from ..validate import check_features, check_positive_int
 from .module import Module, Parameter
 
 
@@ -43,11 +43,7 @@ class Linear(Module):
 
     def forward(self, x):
         name = self._label()
-        check_array(name, x, ndim=2, dtype=self.weight.dtype, device=self.device,
-                    what=f"input (N, {self.in_features})")
-        if x.shape[1] != self.in_features:
-            raise ValueError(f"{name}: expected an input of shape (N, {self.in_features}), "
-                             f"got shape {tuple(x.shape)} ({x.shape[1]} features)")
+        check_features(name, x, self.in_features, dtype=self.weight.dtype, device=self.device)
         y, cache = linear_forward(x, self.weight.data,
                                   None if self.bias is None else self.bias.data)
         self._save_cache(cache)
