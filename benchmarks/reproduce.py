@@ -296,7 +296,8 @@ def write_report(results, out_dir, args, reference, commands=None):
     commands = commands or [command]
     lines = [f"# Reproduction on MNIST ({datetime.date.today().isoformat()})", "",
              *[f"Command: `{c}`  " for c in commands],
-             f"device {args.device}, seed {args.seed}, {args.n_eval} evaluation samples"
+             (f"device {args.device}, " if len(commands) == 1 else "device as in each command, ")
+             + f"seed {args.seed}, {args.n_eval} evaluation samples"
              + (" — **QUICK SMOKE RUN: numbers are meaningless**" if args.quick else ""), "",
              "| Model | Metric | Ours | Paper's number | epochs (paper's) | training time | samples |",
              "|---|---|---|---|---|---|---|"]
