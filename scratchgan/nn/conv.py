@@ -19,6 +19,22 @@ def _init_uniform(gen, shape, fan_in):
 
 
 class _ConvBase(Module):
+    def _set_geometry(self, name, in_channels, out_channels, kernel_size, stride, padding,
+                      dilation):
+        """Validate and store the channel counts and the (h, w) pairs both layers share."""
+        check_positive_int(name, "in_channels", in_channels)
+        check_positive_int(name, "out_channels", out_channels)
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = pair(name, "kernel_size", kernel_size)
+        self.stride = pair(name, "stride", stride)
+        self.padding = pair(name, "padding", padding, allow_zero=True)
+        self.dilation = pair(name, "dilation", dilation)
+
+    def _init_parameters(self, gen, weight_shape, fan_in, bias):
+        """Weight, then bias, from U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+        self.weight = Parameter(_init_uniform(gen, weight_shape, fan_in))
+        self.bias = Parameter(_init_uniform(gen, (self.out_channels,), fan_in)) if bias else None
+
     def _check_input(self, x):
         name = self._label()
         check_array(name, x, ndim=4, dtype=self.weight.dtype, device=self.device,
@@ -54,19 +70,10 @@ class Conv2d(_ConvBase):
                  bias=True, rng=None):
         super().__init__()
         name = f"Conv2d({in_channels!r}, {out_channels!r})"
-        check_positive_int(name, "in_channels", in_channels)
-        check_positive_int(name, "out_channels", out_channels)
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = pair(name, "kernel_size", kernel_size)
-        self.stride = pair(name, "stride", stride)
-        self.padding = pair(name, "padding", padding, allow_zero=True)
-        self.dilation = pair(name, "dilation", dilation)
-        gen = get_rng(rng)
+        self._set_geometry(name, in_channels, out_channels, kernel_size, stride, padding, dilation)
         kh, kw = self.kernel_size
-        fan_in = self.in_channels * kh * kw
-        self.weight = Parameter(_init_uniform(gen, (self.out_channels, self.in_channels, kh, kw),
-                                              fan_in))
-        self.bias = Parameter(_init_uniform(gen, (self.out_channels,), fan_in)) if bias else None
+        self._init_parameters(get_rng(rng), (self.out_channels, self.in_channels, kh, kw),
+                              fan_in=self.in_channels * kh * kw, bias=bias)
 
     def _label(self):
         return (f"Conv2d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -118,26 +125,17 @@ class ConvTranspose2d(_ConvBase):
                  output_padding=0, dilation=1, bias=True, rng=None):
         super().__init__()
         name = f"ConvTranspose2d({in_channels!r}, {out_channels!r})"
-        check_positive_int(name, "in_channels", in_channels)
-        check_positive_int(name, "out_channels", out_channels)
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = pair(name, "kernel_size", kernel_size)
-        self.stride = pair(name, "stride", stride)
-        self.padding = pair(name, "padding", padding, allow_zero=True)
+        self._set_geometry(name, in_channels, out_channels, kernel_size, stride, padding, dilation)
         self.output_padding = pair(name, "output_padding", output_padding, allow_zero=True)
-        self.dilation = pair(name, "dilation", dilation)
         for ax, (op, s, d) in enumerate(zip(self.output_padding, self.stride, self.dilation)):
             if op >= max(s, d):
                 raise ValueError(f"{name}: output_padding must be smaller than stride or dilation "
                                  f"(< max(stride, dilation) = {max(s, d)} on axis {ax}), got "
                                  f"output_padding={self.output_padding}, stride={self.stride}, "
                                  f"dilation={self.dilation}")
-        gen = get_rng(rng)
         kh, kw = self.kernel_size
-        fan_in = self.out_channels * kh * kw
-        self.weight = Parameter(_init_uniform(gen, (self.in_channels, self.out_channels, kh, kw),
-                                              fan_in))
-        self.bias = Parameter(_init_uniform(gen, (self.out_channels,), fan_in)) if bias else None
+        self._init_parameters(get_rng(rng), (self.in_channels, self.out_channels, kh, kw),
+                              fan_in=self.out_channels * kh * kw, bias=bias)
 
     def _label(self):
         return (f"ConvTranspose2d({self.in_channels}, {self.out_channels}, "
