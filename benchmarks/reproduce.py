@@ -210,11 +210,22 @@ def run_model(name, args, ev, out_dir):
     else:
         kw["epochs"] = args.epoch_overrides.get(
             name, max(1, int(round(defaults.get("epochs", 25) * args.epochs_scale))))
+    resumed_from = None
+    if args.resume and (run_dir / "last.ckpt.npz").exists():
+        # --resume: continue the run in --runs-dir (to extend its --epochs); the time
+        # reported is this run's part, and the step it started from is recorded.
+        kw["resume"] = True
     t0 = time.time()
-    Trainer(model, x, y, **kw).fit()
+    trainer = Trainer(model, x, y, **kw)
+    if kw.get("resume"):
+        from scratchgan.checkpoint import load_latest
+        resumed_from = int(load_latest(trainer.checkpoint_path)[0]["trainer"]["step"])
+    trainer.fit()
     train_s = time.time() - t0
 
     res = {"model": name, "train_seconds": round(train_s, 1), "steps": int(model.step),
+           **({"resumed_from_step": resumed_from} if resumed_from is not None else {}),
+           "hyper": {k: str(v) for k, v in hyper.items()},
            "overrides": {**{k: str(v) for k, v in overrides.items()},
                          **({"data": "binarized"} if binarize else {})},
            "epochs": kw.get("epochs"), "paper_epochs": defaults.get("epochs"), "batch_size": batch, "data_range": list(data_range),
@@ -290,8 +301,34 @@ def table_rows(res):
     return rows
 
 
-def write_report(results, out_dir, args, reference, commands=None):
+def variant_of(res):
+    """The overrides of a run that differ from its model's current defaults (a run made with
+    --set before a default changed to that value is no longer a variant)."""
+    from scratchgan.models import get_model
+    defaults = get_model(res["model"]).defaults
+    out = {}
+    # "hyper" (every hyperparameter the run used) where recorded, else its --set overrides
+    for k, v in (res.get("hyper") or res.get("overrides") or {}).items():
+        if k == "data":
+            continue
+        try:
+            same = k in defaults and ast.literal_eval(str(v)) == defaults[k]
+        except (ValueError, SyntaxError):
+            same = str(v) == str(defaults.get(k))
+        if not same:
+            out[k] = v
+    return out
+
+
+def headline(res):
+    """One line for a run: its first table row."""
+    rows = table_rows(res)
+    return f"{rows[0][0]} {rows[0][1]}" if rows else "no metric"
+
+
+def write_report(results, out_dir, args, reference, commands=None, superseded=()):
     out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     command = f"python benchmarks/reproduce.py {' '.join(sys.argv[1:])}"
     commands = commands or [command]
     lines = [f"# Reproduction on MNIST ({datetime.date.today().isoformat()})", "",
@@ -307,9 +344,12 @@ def write_report(results, out_dir, args, reference, commands=None):
         if res.get("epochs") and res.get("paper_epochs") and res["epochs"] < res["paper_epochs"]:
             ep += " shortened"
         link = f"[grid]({res['grid']})" if "grid" in res else "—"
-        variant = {k: v for k, v in (res.get("overrides") or {}).items() if k != "data"}
+        variant = variant_of(res)
         if variant:
             ep += " · variant: " + ", ".join(f"{k}={v}" for k, v in variant.items())
+        if res.get("resumed_from_step") is not None:
+            ep += f" · resumed at step {res['resumed_from_step']}"
+            t += " (resumed part)"
         if (res.get("overrides") or {}).get("data") == "binarized":
             ep += " · binarized MNIST, as the VAE literature"
         for metric, ours, paper in table_rows(res):
@@ -319,6 +359,15 @@ def write_report(results, out_dir, args, reference, commands=None):
                   f"{reference['is_real_test'][0]:.2f} ± {reference['is_real_test'][1]:.2f} (ceiling), "
                   f"FD(train subset, test) {reference['fd_train_vs_test']:.2f} (floor), "
                   f"test accuracy {100 * reference['test_accuracy']:.2f}%."]
+    if superseded:
+        lines += ["", "Earlier and alternative runs (superseded in the table above, kept for the record):", ""]
+        for res in superseded:
+            var = variant_of(res)
+            lines.append(f"- {res['model']}, {res.get('epochs')} epochs"
+                         + (", variant " + ", ".join(f"{k}={v}" for k, v in var.items()) if var else "")
+                         + (f", resumed at step {res['resumed_from_step']}"
+                            if res.get("resumed_from_step") is not None else "")
+                         + f": {headline(res)}")
     lines += ["", "Protocols: docs/metrics.md. Paper numbers: the papers' own tables, as cited in docs/metrics.md."]
     (out_dir / "reproduction.md").write_text("\n".join(lines) + "\n")
     (out_dir / "reproduction.json").write_text(json.dumps(
@@ -328,18 +377,20 @@ def write_report(results, out_dir, args, reference, commands=None):
 
 def merge_reports(paths, out_dir):
     """Rebuild reproduction.md/.json from several runs (e.g. one device call per group of models)."""
-    by_model, commands, reference = {}, [], None
+    by_model, commands, reference, superseded = {}, [], None, []
     for path in paths:
         blob = json.loads(pathlib.Path(path).read_text())
         cmd = blob.get("command", [])
         commands += cmd if isinstance(cmd, list) else [cmd]
         reference = blob.get("reference") or reference
         for res in blob["results"]:
+            if res["model"] in by_model:
+                superseded.append(by_model[res["model"]])
             by_model[res["model"]] = res
     results = [by_model[m] for m in ALL_MODELS if m in by_model]
     args = argparse.Namespace(**{**json.loads(pathlib.Path(paths[-1]).read_text())["args"],
                                  "quick": False})
-    write_report(results, out_dir, args, reference, commands=commands)
+    write_report(results, out_dir, args, reference, commands=commands, superseded=superseded)
     print(pathlib.Path(out_dir, "reproduction.md").read_text())
     return 0
 
@@ -359,6 +410,8 @@ def main(argv=None):
                         "(a later file's entry for a model replaces an earlier one)")
     p.add_argument("--binarize-vae", action="store_true",
                    help="train and score the VAE on stochastically binarized MNIST, as its literature does")
+    p.add_argument("--resume", action="store_true",
+                   help="continue each model from its checkpoint in --runs-dir (to extend --epochs)")
     p.add_argument("--quick", action="store_true", help="a few steps per model and small evaluation sets")
     p.add_argument("--quick-steps", type=int, default=3)
     p.add_argument("--device", default="cuda", choices=["cpu", "cuda"])

@@ -381,6 +381,42 @@ def test_reproduce_quick_smoke(data_dir, tmp_path):
     assert "| gan | Parzen LL (nats) |" in md and (tmp_path / "grids" / "gan.png").exists()
 
 
+def _load_reproduce():
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "reproduce.py"
+    spec = importlib.util.spec_from_file_location("reproduce", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_reproduce_merge_names_variants_and_keeps_superseded_runs(tmp_path):
+    """--from-json: the last run of a model wins the table, earlier ones are listed below it;
+    a run is a variant only where its hyperparameters differ from the current defaults."""
+    import json
+    mod = _load_reproduce()
+    from scratchgan.models import get_model
+    lr = get_model("aae").defaults["lr_recon"]
+
+    def run(parzen, hyper_lr, epochs):
+        return {"model": "aae", "epochs": epochs, "paper_epochs": 100, "train_seconds": 60,
+                "hyper": {"lr_recon": str(hyper_lr)}, "overrides": {},
+                "metrics": {"parzen": {"mean": parzen, "se": 1.0}}}
+    args = {"device": "cuda", "seed": 0, "n_eval": 10000, "quick": False}
+    for i, res in enumerate([run(-258.3, lr * 5, 100), run(309.8, lr, 100)]):
+        (tmp_path / f"r{i}.json").write_text(json.dumps(
+            {"command": f"cmd{i}", "args": args, "results": [res], "reference": None}))
+    assert mod.merge_reports([str(tmp_path / "r0.json"), str(tmp_path / "r1.json")],
+                             str(tmp_path / "out")) == 0
+    md = (tmp_path / "out" / "reproduction.md").read_text()
+    table = md.split("Earlier and alternative runs")[0]
+    assert "| aae | Parzen LL (nats) | 309.8 ± 1.0" in table and "variant" not in table
+    assert "-258.3" not in table
+    assert f"aae, 100 epochs, variant lr_recon={lr * 5}: Parzen LL (nats) -258.3 ± 1.0" in md
+    assert "Command: `cmd0`" in md and "Command: `cmd1`" in md
+
+
 # -- GPU (CuPy) paths agree with NumPy ------------------------------------------------------------------------
 @pytest.mark.gpu
 def test_gpu_metrics_match_cpu(rng):

@@ -12,9 +12,18 @@ Networks (MNIST, Appendix): encoder and decoder 2x1000 ReLU, linear code of size
 the visual 2-D priors), decoder output sigmoid (``output="linear"`` for real-valued data
 such as toy sets), D 2x1000 ReLU; weights N(0, 0.01^2); batch 100.
 Optimizer: the paper's step sizes are not in this project's reference notes, so the default
-is a documented choice, Adam (beta1 0.5) with lr_recon 1e-3 and lr_reg 2e-4, which trains
-stably on MNIST. ``optimizer="sgd"`` (momentum 0.9) is available; with lr_recon 0.01 and
-lr_reg 0.1 it diverged (NaN reconstruction loss at step 59 on MNIST, H100, 2026-11-22).
+is a documented, measured choice: Adam (beta1 0.5) with lr_recon = lr_reg = 2e-4. Measured
+over the full 100 epochs on MNIST (H100, 2026-11-22, benchmarks/results/reproduction.md):
+  * lr_recon 2e-4: D(codes) stays near 0.5 and the codes' std near the prior's 1 for the whole
+    run; Parzen 309.8 +- 1.7;
+  * lr_recon 1e-3 (the earlier default; also with betas (0.9, 0.999)): fine for ~10 epochs
+    (Parzen 215.8), then the reconstruction phase spreads the codes faster than the
+    regularization phase pulls them back; D separates codes from prior perfectly (D(codes)
+    ~ 1e-18), its saturated logits stop steering the encoder, the codes' std grows to 50-100
+    and every prior sample decodes to the same stroke (Parzen -258, Inception Score 1.01).
+  The generator step's ``code_std`` log is the early warning (docs/images/aae-code-spread.png).
+``optimizer="sgd"`` (momentum 0.9) is available; with lr_recon 0.01 and lr_reg 0.1 it diverged
+(NaN reconstruction loss at step 59 on MNIST, H100, 2026-11-22).
 
 Priors: "gaussian" N(0, prior_std^2 I) (any code size), "mixture10" (10 2-D Gaussians),
 "swissroll" (2-D) -- the last two from ``scratchgan.data.toy``.
@@ -62,7 +71,7 @@ class AAE(GenerativeModel):
         "prior": "gaussian", "prior_std": 1.0, "label_prior": False,
         "output": "sigmoid",            # "sigmoid" (MNIST) | "linear"
         "init_std": 0.01,
-        "optimizer": "adam", "lr_recon": 1e-3, "lr_reg": 2e-4, "momentum": 0.9,
+        "optimizer": "adam", "lr_recon": 2e-4, "lr_reg": 2e-4, "momentum": 0.9,
         "betas": (0.5, 0.999),
     }
 
@@ -176,7 +185,8 @@ class AAE(GenerativeModel):
         loss, c = L.generator_nonsaturating_loss_forward(logits)
         dz = self.D.backward(L.generator_nonsaturating_loss_backward(1.0, c))
         self.encoder.backward(dz)
-        return {"loss_g": float(loss)}
+        # code_std: spread of the codes against prior_std, the first sign of a lost D
+        return {"loss_g": float(loss), "code_std": float(z.std())}
 
     def train_step(self, x, y=None):
         x = self._check_x(x)
