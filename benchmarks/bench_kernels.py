@@ -128,6 +128,129 @@ def time_torch(fn, sets, reps):
     return statistics.median(ts)
 
 
+REPLAYS = 10   # graph replays per timing sample
+
+
+def time_graph_cupy(fn, sets, reps):
+    """Median ms per call with each input set's call captured once in a CUDA graph and
+    replayed REPLAYS times between two events: the kernels' own time, without the host's
+    per-call work (argument checks, launch) that the eager timing includes."""
+    stream = cp.cuda.Stream(non_blocking=True)
+    keep, graphs = [], []
+    with stream:
+        for args in sets:
+            keep.append(fn(*args))      # warm-up: the memory pool holds the blocks to reuse
+        stream.synchronize()
+        for args in sets:
+            stream.begin_capture()
+            keep.append(fn(*args))      # outputs stay referenced while the graphs live
+            graphs.append(stream.end_capture())
+    for g in graphs:
+        g.launch(stream)
+    stream.synchronize()
+    ts = []
+    for i in range(reps):
+        a, b = cp.cuda.Event(), cp.cuda.Event()
+        a.record(stream)
+        for j in range(REPLAYS):
+            graphs[(i * REPLAYS + j) % len(graphs)].launch(stream)
+        b.record(stream)
+        b.synchronize()
+        ts.append(cp.cuda.get_elapsed_time(a, b) / REPLAYS)
+    return statistics.median(ts)
+
+
+def time_graph_torch(fn, sets, reps):
+    """As time_graph_cupy, for PyTorch (torch.cuda.CUDAGraph)."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for args in sets:
+            fn(*args)
+    torch.cuda.current_stream().wait_stream(side)
+    keep, graphs = [], []
+    for args in sets:
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g):
+            keep.append(fn(*args))
+        graphs.append(g)
+    torch.cuda.synchronize()
+    ts = []
+    for i in range(reps):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        for j in range(REPLAYS):
+            graphs[(i * REPLAYS + j) % len(graphs)].replay()
+        b.record()
+        b.synchronize()
+        ts.append(a.elapsed_time(b) / REPLAYS)
+    return statistics.median(ts)
+
+
+def host_us(fn, sets, calls=200, sync=None):
+    """Host microseconds per call, issuing `calls` calls without waiting (the GPU queue
+    absorbs them, so this is the host's own per-call work)."""
+    import time
+    sync = sync or cp.cuda.Device().synchronize
+    for i in range(3):
+        fn(*sets[i % len(sets)])
+    sync()
+    t0 = time.perf_counter()
+    for i in range(calls):
+        fn(*sets[i % len(sets)])
+    t1 = time.perf_counter()
+    sync()
+    return (t1 - t0) / calls * 1e6
+
+
+def _or_nan(timer, *a):
+    try:
+        return timer(*a)
+    except Exception as e:   # a capture that fails is reported, not fatal
+        print(f"  ({timer.__name__} failed: {type(e).__name__}: {e})", flush=True)
+        return float("nan")
+
+
+def overhead_table(layers, rng, reps):
+    """Eager vs graph-replayed time and host us per call, ours and cuDNN, fp32 and tf32."""
+    print("\nlaunch overhead: eager ms | graph-replay ms | host us per call", flush=True)
+    rows = []
+    for layer in layers:
+        g = geometry(layer)
+        sets = [tuple(cp.asarray(rng.standard_normal(g[k]).astype(np.float32)) for k in ("x", "w", "y"))
+                for _ in range(ROT)]
+        tsets = [tuple(torch.as_tensor(a, device="cuda") for a in s) for s in sets] if HAVE_TORCH else None
+        for pss in PASSES:
+            r = {"layer": layer[0], "pass": pss}
+            f = ours(g, pss)
+            for prec in ("fp32", "tf32"):
+                set_conv_precision(prec)
+                r[f"ours-{prec}"] = time_cupy(f, sets, reps)
+                r[f"ours-{prec}-graph"] = _or_nan(time_graph_cupy, f, sets, reps)
+                r[f"ours-{prec}-host_us"] = host_us(f, sets)
+            set_conv_precision("fp32")
+            if HAVE_TORCH:
+                c = cudnn(g, pss)
+                for prec in ("fp32", "tf32"):
+                    set_torch_tf32(prec == "tf32")
+                    r[f"cudnn-{prec}"] = time_torch(c, tsets, reps)
+                    r[f"cudnn-{prec}-graph"] = _or_nan(time_graph_torch, c, tsets, reps)
+                    r[f"cudnn-{prec}-host_us"] = host_us(c, tsets, sync=torch.cuda.synchronize)
+                set_torch_tf32(False)
+            rows.append(r)
+            print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                           for k, v in r.items()), flush=True)
+    keys = [k for k in rows[0] if k not in ("layer", "pass")]
+    totals = {k: sum(r[k] for r in rows) for k in keys}
+    print("totals: " + ", ".join(f"{k} {v:.3f}" for k, v in totals.items()))
+    for prec in ("fp32", "tf32"):
+        if HAVE_TORCH:
+            print(f"{prec}: eager ours/cudnn {totals[f'ours-{prec}'] / totals[f'cudnn-{prec}']:.3f}, "
+                  f"graph-replay ours/cudnn "
+                  f"{totals[f'ours-{prec}-graph'] / totals[f'cudnn-{prec}-graph']:.3f}")
+    return {"rows": rows, "totals": totals, "replays_per_sample": REPLAYS}
+
+
 def set_torch_tf32(on):
     torch.backends.cudnn.allow_tf32 = on
     torch.backends.cuda.matmul.allow_tf32 = on
@@ -180,6 +303,29 @@ def ab_vector_b(layers, rng, reps, rounds=3):
     set_conv_precision("fp32")
 
 
+def ab_s2k4(layers, rng, reps, rounds=3):
+    """Median ms (fp32 mode) of the backward-data passes into <= 4 channels with the
+    stride-2 4x4 narrow kernel (s2k4) and with the phase-split narrow kernel (phases),
+    alternating in rounds."""
+    print("\nA/B backward-data into <= 4 channels, ms (s2k4 kernel vs phase-split narrow):")
+    for layer in layers:
+        g = geometry(layer)
+        pss = "fwd" if g["tr"] else "bwd_data"
+        if (g["y"][1] if g["tr"] else g["x"][1]) > 4:
+            continue
+        sets = [tuple(cp.asarray(rng.standard_normal(g[k]).astype(np.float32)) for k in ("x", "w", "y"))
+                for _ in range(ROT)]
+        f = ours(g, pss)
+        t = {True: [], False: []}
+        for _ in range(rounds):
+            for on in (True, False):
+                gconv._S2K4 = on
+                t[on].append(time_cupy(f, sets, reps))
+        gconv._S2K4 = True
+        m = {on: statistics.median(v) for on, v in t.items()}
+        print(f"{layer[0]:4}{pss:10} s2k4 {m[True]:.4f}  phases {m[False]:.4f}  ratio {m[True] / m[False]:.3f}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
@@ -188,6 +334,12 @@ def main():
     ap.add_argument("--ab-vector-b", action="store_true",
                     help="also time the tf32 forward-kernel passes with and without 16-byte "
                          "weight copies, interleaved (A/B in one run)")
+    ap.add_argument("--ab-s2k4", action="store_true",
+                    help="also time backward-data into <= 4 channels with and without the "
+                         "stride-2 4x4 narrow kernel, interleaved")
+    ap.add_argument("--overhead", action="store_true",
+                    help="also time ours and cuDNN with each call replayed from a CUDA graph, "
+                         "and the host's microseconds per call (launch-overhead split)")
     args = ap.parse_args()
     gpu = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)["name"]
     gpu = gpu.decode() if isinstance(gpu, bytes) else gpu
@@ -234,6 +386,9 @@ def main():
                            for k, v in r.items()), flush=True)
     if args.ab_vector_b:
         ab_vector_b(layers, rng, args.reps)
+    if args.ab_s2k4:
+        ab_s2k4(layers, rng, args.reps)
+    overhead = overhead_table(layers, rng, args.reps) if args.overhead else None
     variants = [k for k in rows[0] if re.match(r"(ours|im2col|cudnn)-", k)]
     total_fl = sum(r["gflop"] for r in rows) * 1e9
     totals = {v: sum(r[v] for r in rows) for v in variants}
@@ -261,6 +416,7 @@ def main():
     with open(path, "w") as fh:
         json.dump({"gpu": gpu, "date": date, "batch": N, "matmul_ceilings_tflops": ceil,
                    "rows": rows, "totals_ms": totals, "summary": summary,
+                   **({"overhead": overhead} if overhead else {}),
                    "torch": torch.__version__ if torch else None, "cupy": cp.__version__}, fh, indent=1)
     print("wrote", path)
 

@@ -110,17 +110,22 @@ __device__ __forceinline__ void wgrad_gemm(
     core.store(ld, dw + (long long)split * (K * C * R * S));
 }
 
-#define WGRAD_ARGS(T)                                                                           \
-    const T *x, const T *dy, T *dw, int N, int C, int H, int W, int K, int R, int S, int P,    \
-        int Q, int sh, int sw, int ph, int pw, int dh, int dwl, int splits
+// geometry as one int32 device array prm (see GATHER_ARGS in igemm.cuh)
+#define WGRAD_ARGS(T) const T *x, const T *dy, T *dw, const int *__restrict__ prm
+#define WGRAD_UNPACK                                                                            \
+    const int N = prm[0], C = prm[1], H = prm[2], W = prm[3], K = prm[4], R = prm[5];          \
+    const int S = prm[6], P = prm[7], Q = prm[8], sh = prm[9], sw = prm[10], ph = prm[11];     \
+    const int pw = prm[12], dh = prm[13], dwl = prm[14], splits = prm[15];
 #define WGRAD_PASS x, dy, dw, N, C, H, W, K, R, S, P, Q, sh, sw, ph, pw, dh, dwl, splits
 #define WGRAD_SIMT_ENTRY(NAME, T, BM, BN, BK, TM, TN, ST)                                       \
     extern "C" __global__ void __launch_bounds__((BM / TM) * (BN / TN), 2) NAME(WGRAD_ARGS(T)) {\
+        WGRAD_UNPACK                                                                            \
         wgrad_gemm<T, SimtCore<T, BM, BN, BK, TM, TN>, BM, BN, BK, ST>(WGRAD_PASS);            \
     }
 #define WGRAD_MMA_ENTRY(NAME, BM, BN, BK, WM, WN, ST)                                           \
     extern "C" __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 2)                 \
         NAME(WGRAD_ARGS(float)) {                                                               \
+        WGRAD_UNPACK                                                                            \
         wgrad_gemm<float, MmaCore<BM, BN, BK, WM, WN>, BM, BN, BK, ST>(WGRAD_PASS);             \
     }
 

@@ -605,11 +605,17 @@ __device__ __forceinline__ void splitk_reduce(const T* ws, T* out, int n, int sp
 }
 
 // Entry-point generators (extern "C" names for CuPy's RawModule).
+// The 16 geometry integers travel as one int32 device array prm (built once per launch
+// plan on the host, scratchgan/cuda/conv.py): one kernel argument instead of sixteen
+// roughly halves the host's per-launch work, which the eager timings include.
 #define GATHER_ARGS(T)                                                                          \
     const T *src, const T *wgt, T *dst, const int4 *tabA, const int *tabB, const int *phases,  \
-        int src_nstride, int Hs, int Ws, int ms_h, int ms_w, int off_h, int off_w, int ldb,    \
-        int ncols, int dst_nstride, int dst_cstride, int Wd, int os_h, int os_w, int splits,   \
-        int out_size
+        const int *__restrict__ prm
+#define GATHER_UNPACK                                                                           \
+    const int src_nstride = prm[0], Hs = prm[1], Ws = prm[2], ms_h = prm[3], ms_w = prm[4];   \
+    const int off_h = prm[5], off_w = prm[6], ldb = prm[7], ncols = prm[8];                    \
+    const int dst_nstride = prm[9], dst_cstride = prm[10], Wd = prm[11], os_h = prm[12];       \
+    const int os_w = prm[13], splits = prm[14], out_size = prm[15];
 #define GATHER_PASS                                                                             \
     src, wgt, dst, tabA, tabB, phases, src_nstride, Hs, Ws, ms_h, ms_w, off_h, off_w, ldb,      \
         ncols, dst_nstride, dst_cstride, Wd, os_h, os_w, splits, out_size
@@ -617,6 +623,7 @@ __device__ __forceinline__ void splitk_reduce(const T* ws, T* out, int n, int sp
 #define GATHER_SIMT_ENTRY(NAME, T, BM, BN, BK, TM, TN, ST)                                      \
     extern "C" __global__ void __launch_bounds__((BM / TM) * (BN / TN), 2)                       \
         NAME(GATHER_ARGS(T)) {                                                                  \
+        GATHER_UNPACK                                                                           \
         gather_gemm<T, SimtCore<T, BM, BN, BK, TM, TN>, BM, BN, BK, ST, sizeof(T) == 4>(        \
             GATHER_PASS);                                                                       \
     }
@@ -624,12 +631,14 @@ __device__ __forceinline__ void splitk_reduce(const T* ws, T* out, int n, int sp
 #define GATHER_MMA_ENTRY(NAME, BM, BN, BK, WM, WN, ST, VB)                                      \
     extern "C" __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 2)                 \
         NAME(GATHER_ARGS(float)) {                                                              \
+        GATHER_UNPACK                                                                           \
         gather_gemm<float, MmaCore<BM, BN, BK, WM, WN, true>, BM, BN, BK, ST, false, VB>(        \
             GATHER_PASS);                                                                       \
     }
 // narrow entries: NAME_f32_nc<NC>_mt<MT> and NAME_f64_nc<NC>_mt<MT>, 256 threads, KC = 64
 #define NARROW_ENTRY(NAME, T, NC, MT)                                                           \
     extern "C" __global__ void __launch_bounds__(256) NAME(GATHER_ARGS(T)) {                    \
+        GATHER_UNPACK                                                                           \
         narrow_gather<T, NC, MT, 64, 256>(GATHER_PASS);                                         \
     }
 #define NARROW_ENTRIES(PREFIX)                                                                  \

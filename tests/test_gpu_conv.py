@@ -96,6 +96,36 @@ def test_conv_kernels_fp32_tf32(case, precision):
     run_three(case, precision)
 
 
+# backward-data's stride-2 4x4 narrow kernel (C <= 4, H = 2P, W = 2Q): odd P, Q, batch 1,
+# K not a multiple of its 64-wide weight chunk, P = Q = 1; plus near misses that must take
+# the general path (odd H, C = 5)
+S2K4 = [(n, c, h, w, k, 4, 4, (2, 2), (1, 1), (1, 1)) for n, c, h, w, k in [
+    (1, 1, 10, 14, 70), (3, 2, 6, 22, 64), (2, 3, 64, 64, 64), (1, 4, 2, 2, 130), (5, 3, 18, 6, 1)]]
+S2K4_GENERAL = [(2, 3, 11, 10, 9, 4, 4, (2, 2), (1, 1), (1, 1)),
+                (2, 5, 10, 10, 9, 4, 4, (2, 2), (1, 1), (1, 1))]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "tf32"])
+@pytest.mark.parametrize("case", S2K4 + S2K4_GENERAL, ids=str)
+def test_backward_data_s2k4_narrow(case, precision):
+    from scratchgan.cuda import conv as gconv
+    N, C, H, W, K = case[:5]
+    P, Q = out_len(H, 4, 2, 1, 1), out_len(W, 4, 2, 1, 1)
+    dx = cp.empty((N, C, H, W), dtype=np.float32)
+    assert gconv.s2k4_narrow_applies(dx, K, 4, 4, P, Q, (2, 2), (1, 1), (1, 1)) == (case in S2K4)
+    run_three(case, precision)
+    if case in S2K4:   # FP32 FMAs in both modes: the fp32 tolerance holds in tf32 mode too
+        rng, seed = fresh_rng()
+        w, dy = rng.standard_normal((K, C, 4, 4)), rng.standard_normal((N, K, P, Q))
+        ref = cpu_conv.conv2d_core_backward_data(dy, w, (N, C, H, W), (2, 2), (1, 1), (1, 1))
+        set_conv_precision(precision)
+        out = cp.full((N, C, H, W), np.nan, dtype=np.float32)
+        gconv.conv2d_backward_data(cp.asarray(dy, np.float32), cp.asarray(w, np.float32),
+                                   (N, C, H, W), 2, 1, 1, out=out)
+        e = rel_err(out, ref)
+        assert e <= TOL["fp32"], f"s2k4 {precision}: rel err {e:.3e}, case {case}, seed {seed}"
+
+
 @pytest.mark.parametrize("case", GRID[::3] + MIXED[:2], ids=str)
 def test_conv_kernels_float64(case):
     run_three(case, "fp32", dtype=np.float64)
@@ -158,3 +188,37 @@ def test_conv_transpose2d_layer_gradcheck_gpu_float64():
                             rng=rng).astype(np.float64).to("cuda")
     x = cp.asarray(rng.standard_normal((2, 3, 4, 3)))
     gradcheck_module(layer, x)
+
+
+def test_cached_launch_plans_follow_settings_and_arguments():
+    """Repeated calls reuse a launch plan (and skip the argument checks) only when shapes,
+    dtypes, geometry and settings all repeat: switching precision switches kernels, list
+    arguments take the checked path, and a wrong shape still raises."""
+    from scratchgan.cuda import conv as gconv
+    rng, seed = fresh_rng()
+    x = cp.asarray(rng.standard_normal((3, 8, 9, 9)), dtype=cp.float32)
+    w = cp.asarray(rng.standard_normal((16, 8, 4, 4)), dtype=cp.float32)
+    ref = cpu_conv.conv2d_core_forward(cp.asnumpy(x).astype(np.float64),
+                                       cp.asnumpy(w).astype(np.float64), (2, 2), (1, 1), (1, 1))
+    set_conv_precision("fp32")
+    a = gconv.conv2d_forward(x, w, 2, 1, 1)
+    b = gconv.conv2d_forward(x, w, 2, 1, 1)              # the cached path
+    set_conv_precision("tf32")
+    t = gconv.conv2d_forward(x, w, 2, 1, 1)
+    set_conv_precision("fp32")
+    c = gconv.conv2d_forward(x, w, [2, 2], [1, 1], [1, 1])   # lists: the checked path
+    assert bool((a == b).all()) and bool((a == c).all()), f"seed {seed}"
+    assert rel_err(a, ref) <= TOL["fp32"] and TOL["fp32"] < rel_err(t, ref) <= TOL["tf32"], \
+        f"fp32 {rel_err(a, ref):.2e}, tf32 {rel_err(t, ref):.2e}, seed {seed}"
+    with pytest.raises(ValueError):
+        gconv.conv2d_forward(x[:, :4], w, 2, 1, 1)       # C mismatch: never a cache hit
+    dy = cp.asarray(rng.standard_normal(a.shape), dtype=cp.float32)
+    for _ in range(2):
+        dx = gconv.conv2d_backward_data(dy, w, x.shape, 2, 1, 1)
+        dw = gconv.conv2d_backward_filter(x, dy, w.shape, 2, 1, 1)
+        assert rel_err(dx, cpu_conv.conv2d_core_backward_data(
+            cp.asnumpy(dy).astype(np.float64), cp.asnumpy(w).astype(np.float64), x.shape,
+            (2, 2), (1, 1), (1, 1))) <= TOL["fp32"]
+        assert rel_err(dw, cpu_conv.conv2d_core_backward_filter(
+            cp.asnumpy(x).astype(np.float64), cp.asnumpy(dy).astype(np.float64), w.shape,
+            (2, 2), (1, 1), (1, 1))) <= TOL["fp32"]
