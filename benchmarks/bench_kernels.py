@@ -12,6 +12,10 @@ ours-fp32 and ours-tf32 against cuDNN-fp32 (relative error), prints a table and 
 <out>/kernels-<gpu>-<date>.json.
 
     PYTHONPATH=. python benchmarks/bench_kernels.py [--out benchmarks/results] [--reps 25]
+        [--overhead]      also: each pass replayed from a CUDA graph (the kernels' own time)
+                          and the host's microseconds per call, ours and cuDNN
+        [--ab-s2k4]       A/B of the stride-2 narrow backward-data kernel, same run
+        [--ab-vector-b]   A/B of the 16-byte weight copies of the tf32 forward kernel
 """
 from __future__ import annotations
 
