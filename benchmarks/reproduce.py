@@ -3,6 +3,8 @@
     python benchmarks/reproduce.py                      # all models, GPU, full epochs (hours)
     python benchmarks/reproduce.py --models gan,aae --epochs-scale 0.5
     python benchmarks/reproduce.py --quick --device cpu # a few steps per model: a smoke test
+    python benchmarks/reproduce.py --models gan --epochs gan=200 --resume   # extend a run
+    python benchmarks/reproduce.py --from-json run1.json run2.json          # merge runs
 
 Writes ``<out-dir>/reproduction.md`` (Model | Metric | Ours | Paper | training time |
 samples) and ``<out-dir>/reproduction.json`` with every number behind it, plus
