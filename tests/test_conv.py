@@ -429,3 +429,27 @@ def test_backward_checks_dy_shape(cls):
     y = layer(np.zeros((1, 1, 4, 4), np.float32))
     with pytest.raises(ValueError, match=r"backward expected dy of shape " + str(tuple(y.shape)).replace("(", r"\(").replace(")", r"\)")):
         layer.backward(np.zeros((1, 2, 1, 1), np.float32))
+
+
+def test_s2k4_tap_table_matches_backward_data():
+    """The index map of kernels/conv2d_bwd_data.cu's stride-2 4x4 narrow kernel, replayed in
+    NumPy: output (2i + a, 2j + b) takes taps r = 1, 3 (dy rows i, i - 1) for a = 0 and
+    r = 0, 2 (rows i + 1, i) for a = 1 (the same for columns), from the zero-padded 3x3
+    neighbourhood of dy around (i, j). It must equal backward-data with padding 1."""
+    rng = np.random.default_rng(7)
+    N, K, Ch, P, Q = 2, 5, 3, 4, 6
+    w = rng.standard_normal((K, Ch, 4, 4))
+    dy = rng.standard_normal((N, K, P, Q))
+    taps = {0: ((1, 1), (3, 0)), 1: ((0, 2), (2, 1))}   # a -> ((r, row of the 3x3), ...)
+    pad = np.pad(dy, ((0, 0), (0, 0), (1, 1), (1, 1)))  # 3x3 neighbourhood of (i, j): pad[i:i+3, j:j+3]
+    dx = np.zeros((N, Ch, 2 * P, 2 * Q))
+    for i in range(P):
+        for j in range(Q):
+            nb = pad[:, :, i:i + 3, j:j + 3]                 # (N, K, 3, 3)
+            for a in (0, 1):
+                for b in (0, 1):
+                    for r, u in taps[a]:
+                        for s, v in taps[b]:
+                            dx[:, :, 2 * i + a, 2 * j + b] += nb[:, :, u, v] @ w[:, :, r, s]
+    ref = C.conv2d_core_backward_data(dy, w, (N, Ch, 2 * P, 2 * Q), (2, 2), (1, 1), (1, 1))
+    np.testing.assert_allclose(dx, ref, rtol=1e-12, atol=1e-12)

@@ -24,6 +24,12 @@ padding 1) has its own narrow kernel that computes all four stride phases per th
 always run double instantiations of the FMA kernels (``..._f64_...``) whatever
 the precision setting, so gradient checks run on the GPU in float64.
 
+Launch plans: what a call derives from shapes alone (kernel, grid, shared memory, split-K
+factor, index tables, the int32 parameter array the kernels read their geometry from) is
+built once per shape and setting and cached, and a repeated ``out=None`` call with the
+same arguments skips the checks its first call passed; the host's work per call is
+then ~25 us (``benchmarks/host_profile.py``).
+
 Every function takes an optional ``out=`` array (C-contiguous, exact shape and
 dtype) and writes every element of it, so tests can poison ``out`` with NaN.
 Large GEMM_K with few output tiles is split over blocks (split-K): partial tiles
