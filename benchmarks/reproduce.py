@@ -212,17 +212,19 @@ def run_model(name, args, ev, out_dir):
     else:
         kw["epochs"] = args.epoch_overrides.get(
             name, max(1, int(round(defaults.get("epochs", 25) * args.epochs_scale))))
-    resumed_from = None
-    if args.resume and (run_dir / "last.ckpt.npz").exists():
+    if args.resume:
         # --resume: continue the run in --runs-dir (to extend its --epochs); the time
         # reported is this run's part, and the step it started from is recorded.
-        kw["resume"] = True
+        from scratchgan.checkpoint import previous_path
+        ckpt = run_dir / "last.ckpt.npz"
+        if ckpt.exists() or previous_path(ckpt).exists():
+            kw["resume"] = True
+        else:
+            print(f"{name}: --resume, but no checkpoint in {run_dir}: training from step 0",
+                  file=sys.stderr)
     t0 = time.time()
-    trainer = Trainer(model, x, y, **kw)
-    if kw.get("resume"):
-        from scratchgan.checkpoint import load_latest
-        resumed_from = int(load_latest(trainer.checkpoint_path)[0]["trainer"]["step"])
-    trainer.fit()
+    summary = Trainer(model, x, y, **kw).fit()
+    resumed_from = summary["start_step"] if kw.get("resume") else None
     train_s = time.time() - t0
 
     res = {"model": name, "train_seconds": round(train_s, 1), "steps": int(model.step),

@@ -255,7 +255,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def fit(self):
-        """Run to ``steps``; returns a summary dict (step, last losses, paths)."""
+        """Run to ``steps``; returns a summary dict (step, the step it started from, last
+        losses, paths)."""
         from tqdm import tqdm
         self.out_dir.mkdir(parents=True, exist_ok=True)
         if self.resume:
@@ -324,6 +325,7 @@ class Trainer:
         if saved_at != self.step:
             self.save()
         self._write_plots()
-        return {"step": self.step, "epochs": self.step / per_epoch, "losses": self.last_losses,
+        return {"step": self.step, "start_step": start, "epochs": self.step / per_epoch,
+                "losses": self.last_losses,
                 "out_dir": str(self.out_dir), "samples": str(self.out_dir / "samples.png"),
                 "checkpoint": str(self.checkpoint_path), "time": time.time() - t0}

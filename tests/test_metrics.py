@@ -391,6 +391,19 @@ def _load_reproduce():
     return mod
 
 
+def test_reproduce_resume_extends_a_run(data_dir, tmp_path):
+    """--resume continues from the run's checkpoint and records the step it started from."""
+    import json
+    mod = _load_reproduce()
+    common = ["--quick", "--device", "cpu", "--no-progress", "--models", "gan", "--n-eval", "40",
+              "--data-dir", data_dir, "--out-dir", str(tmp_path), "--runs-dir", str(tmp_path / "r")]
+    assert mod.main(common + ["--quick-steps", "2"]) == 0
+    assert mod.main(common + ["--quick-steps", "5", "--resume"]) == 0
+    res = json.loads((tmp_path / "reproduction.json").read_text())["results"][0]
+    assert (res["steps"], res["resumed_from_step"]) == (5, 2)
+    assert "resumed at step 2" in (tmp_path / "reproduction.md").read_text()
+
+
 def test_reproduce_merge_names_variants_and_keeps_superseded_runs(tmp_path):
     """--from-json: the last run of a model wins the table, earlier ones are listed below it;
     a run is a variant only where its hyperparameters differ from the current defaults."""

@@ -28,7 +28,8 @@ Launch plans: what a call derives from shapes alone (kernel, grid, shared memory
 factor, index tables, the int32 parameter array the kernels read their geometry from) is
 built once per shape and setting and cached, and a repeated ``out=None`` call with the
 same arguments skips the checks its first call passed; the host's work per call is
-then ~25 us (``benchmarks/host_profile.py``).
+then 28 us on the H100's host (``benchmarks/host_profile.py``,
+``benchmarks/results/host-profile-v15-2026-11-22.txt``).
 
 Every function takes an optional ``out=`` array (C-contiguous, exact shape and
 dtype) and writes every element of it, so tests can poison ``out`` with NaN.
@@ -342,9 +343,11 @@ def _params(values):
 _FAST: dict = {}
 
 
-def _fast_key(op, a, b, extra, stride, padding, dilation):
+def _fast_key(op, a, b, extra, stride, padding, dilation, out):
+    """The _FAST key of a call, or None where the call must take the checked path (an out=
+    array, non-CuPy or non-contiguous operands, unhashable arguments)."""
     cp = cupy()
-    if type(a) is not cp.ndarray or type(b) is not cp.ndarray or not a.flags.c_contiguous \
+    if out is not None or type(a) is not cp.ndarray or type(b) is not cp.ndarray or not a.flags.c_contiguous \
             or not b.flags.c_contiguous:
         return None
     key = (op, a.shape, b.shape, a.dtype, b.dtype, extra, stride, padding, dilation,
@@ -363,6 +366,16 @@ def _fast_run(key, a, b):
         return None
     plan, shape = hit
     return plan.run(a, b, cupy().empty(shape, dtype=a.dtype))
+
+
+def _run_planned(key, build, fast, a, b, dst):
+    """Run the plan of ``key`` (built on first use) into dst, and remember it under the
+    call's fast key. dst is fresh from cp.empty whenever fast is set, so the alignment a
+    plan was chosen for (16-byte weights, 8-byte s2k4 outputs) holds on every fast hit."""
+    plan = _cached_plan(key, build)
+    if fast is not None:
+        _FAST[fast] = (plan, dst.shape)
+    return plan.run(a, b, dst)
 
 
 def _cached_plan(key, build):
@@ -392,7 +405,7 @@ def s2k4_narrow_applies(dx, K, R, S, P, Q, stride, padding, dilation):
 # ------------------------------------------------------------------ public primitives
 def conv2d_forward(x, w, stride, padding, dilation, out=None):
     """``y[n,k,p,q] = sum_{c,r,s} w[k,c,r,s] x[n,c,p*sh-ph+r*dh,q*sw-pw+s*dw]`` (zero padding)."""
-    fast = _fast_key("fwd", x, w, None, stride, padding, dilation) if out is None else None
+    fast = _fast_key("fwd", x, w, None, stride, padding, dilation, out)
     y = _fast_run(fast, x, w)
     if y is not None:
         return y
@@ -424,16 +437,12 @@ def conv2d_forward(x, w, stride, padding, dilation, out=None):
         dst_geom = (K * P * Q, P * Q, Q, 1, 1)
         return _gather_plan("conv2d_fwd", kind, aligned, tables, K, src_geom, dst_geom,
                             C * R * S, y.size, y.itemsize)
-    plan = _cached_plan(key, build)
-    if fast is not None:
-        _FAST[fast] = (plan, y.shape)
-    return plan.run(x, w, y)
+    return _run_planned(key, build, fast, x, w, y)
 
 
 def conv2d_backward_data(dy, w, x_shape, stride, padding, dilation, out=None):
     """``dx[n,c,h,v] = sum w[k,c,r,s] dy[n,k,p,q]`` over h = p*sh-ph+r*dh, v = q*sw-pw+s*dw."""
-    fast = _fast_key("bwd_data", dy, w, tuple(x_shape), stride, padding, dilation) \
-        if out is None else None
+    fast = _fast_key("bwd_data", dy, w, tuple(x_shape), stride, padding, dilation, out)
     dx = _fast_run(fast, dy, w)
     if dx is not None:
         return dx
@@ -468,16 +477,12 @@ def conv2d_backward_data(dy, w, x_shape, stride, padding, dilation, out=None):
         dst_geom = (C * H * W, H * W, W, stride[0], stride[1])
         return _gather_plan("conv2d_bwd_data", kind, False, tables, C, src_geom, dst_geom,
                             R * S, dx.size, dx.itemsize)
-    plan = _cached_plan(key, build)
-    if fast is not None and dx.data.ptr % 8 == 0:   # fresh outputs are aligned, as s2k4 needs
-        _FAST[fast] = (plan, dx.shape)
-    return plan.run(dy, w, dx)
+    return _run_planned(key, build, fast, dy, w, dx)
 
 
 def conv2d_backward_filter(x, dy, w_shape, stride, padding, dilation, out=None):
     """``dw[k,c,r,s] = sum_{n,p,q} dy[n,k,p,q] x[n,c,p*sh-ph+r*dh,q*sw-pw+s*dw]``."""
-    fast = _fast_key("bwd_filter", x, dy, tuple(w_shape), stride, padding, dilation) \
-        if out is None else None
+    fast = _fast_key("bwd_filter", x, dy, tuple(w_shape), stride, padding, dilation, out)
     dw = _fast_run(fast, x, dy)
     if dw is not None:
         return dw
@@ -512,10 +517,7 @@ def conv2d_backward_filter(x, dy, w_shape, stride, padding, dilation, out=None):
                      tiles + (splits,), (NT,), smem, (prm,), (), splits,
                      reduce=("conv2d_bwd_filter", dw.size, "f64" if kind == "f64" else "f32")
                      if splits > 1 else None)
-    plan = _cached_plan(key, build)
-    if fast is not None:
-        _FAST[fast] = (plan, dw.shape)
-    return plan.run(x, dy, dw)
+    return _run_planned(key, build, fast, x, dy, dw)
 
 
 # ------------------------------------------------------------------ im2col + cuBLAS comparison path

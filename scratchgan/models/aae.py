@@ -17,7 +17,8 @@ over the full 100 epochs on MNIST (H100, 2026-11-22, benchmarks/results/reproduc
   * lr_recon 2e-4: D(codes) stays near 0.5 and the codes' std near the prior's 1 for the whole
     run; Parzen 309.8 +- 1.7;
   * lr_recon 1e-3 (the earlier default; also with betas (0.9, 0.999)): fine for ~10 epochs
-    (Parzen 215.8), then the reconstruction phase spreads the codes faster than the
+    (Parzen 215.8 after 10 epochs,
+    benchmarks/results/reproduction-run2.json), then the reconstruction phase spreads the codes faster than the
     regularization phase pulls them back; D separates codes from prior perfectly (D(codes)
     ~ 1e-18), its saturated logits stop steering the encoder, the codes' std grows to 50-100
     and every prior sample decodes to the same stroke (Parzen -258, Inception Score 1.01).
