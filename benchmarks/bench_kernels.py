@@ -6,12 +6,17 @@ times, with CUDA events after warm-up, rotating among several input sets, the
 median of:
   ours-fp32, ours-tf32       the implicit-GEMM kernels of kernels/conv2d_*.cu
   im2col-fp32, im2col-tf32   im2col + cuBLAS through CuPy (comparison algorithm)
-  cudnn-fp32, cudnn-tf32     PyTorch / cuDNN (allow_tf32 off / on), when torch imports
+  cudnn-fp32, cudnn-tf32     PyTorch / cuDNN (allow_tf32 off / on), when torch imports, with
+                             torch.backends.cudnn.benchmark = True as PyTorch users run it
+                             (cuDNN times its algorithms on the first call of each shape and
+                             keeps the fastest); --no-cudnn-benchmark: cuDNN's heuristic pick
 It also measures the FP32 and TF32 matrix-product ceilings in the same run, checks
 ours-fp32 and ours-tf32 against cuDNN-fp32 (relative error), prints a table and writes
 <out>/kernels-<gpu>-<date>.json.
 
     PYTHONPATH=. python benchmarks/bench_kernels.py [--out benchmarks/results] [--reps 25]
+        [--no-cudnn-benchmark]   cuDNN baseline without torch.backends.cudnn.benchmark
+                                 (the earlier default)
         [--overhead]      also: each pass replayed from a CUDA graph (the kernels' own time)
                           and the host's microseconds per call, ours and cuDNN
         [--ab-s2k4]       A/B of the stride-2 narrow backward-data kernel, same run
@@ -344,7 +349,14 @@ def main():
     ap.add_argument("--overhead", action="store_true",
                     help="also time ours and cuDNN with each call replayed from a CUDA graph, "
                          "and the host's microseconds per call (launch-overhead split)")
+    ap.add_argument("--no-cudnn-benchmark", action="store_true",
+                    help="leave torch.backends.cudnn.benchmark off for the cuDNN baseline "
+                         "(default: on, as PyTorch users run it)")
     args = ap.parse_args()
+    cudnn_benchmark = not args.no_cudnn_benchmark
+    if HAVE_TORCH:
+        torch.backends.cudnn.benchmark = cudnn_benchmark
+        print(f"cuDNN baseline: torch.backends.cudnn.benchmark = {cudnn_benchmark}", flush=True)
     gpu = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)["name"]
     gpu = gpu.decode() if isinstance(gpu, bytes) else gpu
     ceil = matmul_ceilings()
@@ -421,6 +433,8 @@ def main():
         json.dump({"gpu": gpu, "date": date, "batch": N, "matmul_ceilings_tflops": ceil,
                    "rows": rows, "totals_ms": totals, "summary": summary,
                    **({"overhead": overhead} if overhead else {}),
+                   "cudnn_benchmark": cudnn_benchmark if HAVE_TORCH else None,
+                   "command": "python " + " ".join(sys.argv),
                    "torch": torch.__version__ if torch else None, "cupy": cp.__version__}, fh, indent=1)
     print("wrote", path)
 

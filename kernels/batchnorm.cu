@@ -1,131 +1,278 @@
 // Batch normalization over every axis but the channel axis of an (N, C, HW)
-// tensor (HW = 1 for (N, C) inputs). Channel c's M = N*HW values sit at
-// x[n*C*HW + c*HW + t], n < N, t < HW.
+// tensor (HW = 1 for (N, C) inputs), optionally fused with the ReLU/LeakyReLU
+// that follows it. Channel c's M = N*HW values sit at x[(n*C + c)*HW + t].
 //
-// forward (training):  bn_stats  -> per-channel mean, biased var, inv_std = 1/sqrt(var+eps)
-//                      bn_apply  -> xhat = (x - mean) * inv_std, y = gamma * xhat + beta
-// backward:            bn_bwd_reduce -> dbeta = sum dy, dgamma = sum dy * xhat   (one fused pass)
-//                      bn_bwd_dx     -> training: dx = gamma*inv_std/M * (M dy - dbeta - xhat dgamma)
-//                                       eval:     dx = gamma*inv_std * dy
-// One block per channel for the reductions (two passes for the variance: the
-// centred sum of squares, not E[x^2] - E[x]^2, so no cancellation); a grid-stride
-// element-wise kernel for the rest. Entry points are suffixed _f32 / _f64.
-
-template <typename T, int NT>
-__device__ __forceinline__ T block_sum(T v, T* sh) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    const int w = threadIdx.x / 32, l = threadIdx.x % 32;
-    __syncthreads();
-    if (l == 0) sh[w] = v;
-    __syncthreads();
-    T s = T(0);
-    if (threadIdx.x < 32) {
-        s = threadIdx.x < NT / 32 ? sh[threadIdx.x] : T(0);
-        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-        if (threadIdx.x == 0) sh[0] = s;
-    }
-    __syncthreads();
-    return sh[0];
-}
+// Forward (training), three launches whatever the size:
+//   bn_partial   grid (C, S): block (c, s) sums a contiguous share of channel c's
+//                M values, shifted by K_c = x[c*HW] (the channel's first value):
+//                S1 = sum (x - K), S2 = sum (x - K)^2, accumulated in double.
+//   bn_finalize  one thread per channel: adds the S partials,
+//                mean = K + S1/M, var = S2/M - (S1/M)^2 (biased, clamped >= 0),
+//                inv_std = 1/sqrt(var + eps), and updates the running statistics
+//                in place: rm = (1-mom) rm + mom mean, rv = (1-mom) rv + mom var M/(M-1).
+//   bn_apply     element-wise: xhat = (x - mean) inv_std, h = gamma xhat + beta,
+//                y = act(h) with act in {identity, relu, leaky_relu(slope)}.
+// (N, C) inputs (HW = 1) use bn_stats_rows instead of the first two: one thread
+// per channel walks the N rows (reads coalesced across channels) and finalizes.
+// Shifting by a value of the channel keeps the one-pass sums free of the
+// cancellation of E[x^2] - E[x]^2 when |mean| >> std.
+//
+// Backward, three launches (two for HW = 1):
+//   bn_bwd_partial grid (C, S): partial sums of g and g*xhat in double, where
+//                g = dy * act'(h), h = gamma xhat + beta recomputed from xhat
+//                (act' = 1 for h > 0, else 0 (relu) or slope (leaky); 1 without act).
+//   bn_bwd_finalize one thread per channel: dbeta = sum g, dgamma = sum g xhat.
+//   bn_bwd_dx    training: dx = gamma inv_std / M (M g - dbeta - xhat dgamma)
+//                eval:     dx = gamma inv_std g
+// The derivation is in docs/derivations/batchnorm.md. Entry points are suffixed
+// _f32 / _f64; indices are 32-bit (the host checks total < 2^31).
 
 #define BN_NT 256
 
-// Sum over channel c of f(value) for the NT threads of the block.
+template <typename A>
+__device__ __forceinline__ A warp_sum(A v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+// Sum of a and b over the block (BN_NT threads); thread 0 gets the result.
+__device__ __forceinline__ void block_sum2(double& a, double& b) {
+    __shared__ double sa[BN_NT / 32], sb[BN_NT / 32];
+    a = warp_sum(a);
+    b = warp_sum(b);
+    const int w = threadIdx.x >> 5, l = threadIdx.x & 31;
+    if (l == 0) { sa[w] = a; sb[w] = b; }
+    __syncthreads();
+    if (w == 0) {
+        a = l < BN_NT / 32 ? sa[l] : 0.0;
+        b = l < BN_NT / 32 ? sb[l] : 0.0;
+        a = warp_sum(a);
+        b = warp_sum(b);
+    }
+}
+
+// act'(h) as a multiplier: 0 identity, 1 relu, 2 leaky relu
 template <typename T>
-__device__ __forceinline__ void bn_stats_impl(const T* x, int N, int C, int HW, T eps,
-                                              T* mean, T* var, T* inv_std) {
-    __shared__ T sh[32];
-    const int c = blockIdx.x;
-    const long long M = (long long)N * HW;
-    T s = T(0);
-    for (long long e = threadIdx.x; e < M; e += BN_NT) {
-        const long long n = e / HW, t = e - n * HW;
-        s += x[(n * C + c) * HW + t];
+__device__ __forceinline__ T act_grad(T h, int act, T slope) {
+    return act == 0 ? T(1) : (h > T(0) ? T(1) : (act == 1 ? T(0) : slope));
+}
+
+template <typename T>
+__device__ __forceinline__ void bn_partial_impl(const T* __restrict__ x, int N, int C, int HW,
+                                                double* __restrict__ part) {
+    const int c = blockIdx.x, s = blockIdx.y, S = gridDim.y;
+    const unsigned M = (unsigned)N * (unsigned)HW;
+    const unsigned per = (M + S - 1) / S;
+    const unsigned lo = s * per, hi = min(M, lo + per);
+    const double K = (double)x[(size_t)c * HW];
+    double s1 = 0.0, s2 = 0.0;
+    for (unsigned e = lo + threadIdx.x; e < hi; e += BN_NT) {
+        const unsigned n = e / (unsigned)HW, t = e - n * (unsigned)HW;
+        const double d = (double)x[(n * (unsigned)C + c) * (unsigned)HW + t] - K;
+        s1 += d;
+        s2 += d * d;
     }
-    const T mu = block_sum<T, BN_NT>(s, sh) / T(M);
-    T q = T(0);
-    for (long long e = threadIdx.x; e < M; e += BN_NT) {
-        const long long n = e / HW, t = e - n * HW;
-        const T d = x[(n * C + c) * HW + t] - mu;
-        q += d * d;
-    }
-    const T v = block_sum<T, BN_NT>(q, sh) / T(M);
+    block_sum2(s1, s2);
     if (threadIdx.x == 0) {
-        mean[c] = mu;
-        var[c] = v;
-        inv_std[c] = T(1) / sqrt(v + eps);
+        part[2 * ((size_t)c * S + s)] = s1;
+        part[2 * ((size_t)c * S + s) + 1] = s2;
     }
 }
 
 template <typename T>
-__device__ __forceinline__ void bn_apply_impl(const T* x, const T* mean, const T* inv_std,
-                                              const T* gamma, const T* beta, T* xhat, T* y,
-                                              long long total, int C, int HW) {
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
-         i += (long long)gridDim.x * blockDim.x) {
-        const int c = (int)((i / HW) % C);
+__device__ __forceinline__ void bn_finish_channel(int c, double mean, double var, double M, T eps,
+                                                  T momentum, int update, T* mean_out,
+                                                  T* var_out, T* inv_std, T* run_mean,
+                                                  T* run_var) {
+    var = var > 0.0 ? var : 0.0;
+    mean_out[c] = (T)mean;
+    var_out[c] = (T)var;
+    inv_std[c] = T(1) / sqrt((T)var + eps);
+    if (update) {
+        run_mean[c] = (T(1) - momentum) * run_mean[c] + momentum * (T)mean;
+        run_var[c] = (T(1) - momentum) * run_var[c] + momentum * (T)(var * (M / (M - 1.0)));
+    }
+}
+
+template <typename T>
+__device__ __forceinline__ void bn_finalize_impl(const T* __restrict__ x, const double* part,
+                                                 int N, int C, int HW, int S, T eps, T momentum,
+                                                 int update, T* mean, T* var, T* inv_std,
+                                                 T* run_mean, T* run_var) {
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    double s1 = 0.0, s2 = 0.0;
+    for (int s = 0; s < S; ++s) {
+        s1 += part[2 * ((size_t)c * S + s)];
+        s2 += part[2 * ((size_t)c * S + s) + 1];
+    }
+    const double M = (double)N * HW;
+    const double m1 = s1 / M;
+    bn_finish_channel<T>(c, (double)x[(size_t)c * HW] + m1, s2 / M - m1 * m1, M, eps, momentum,
+                         update, mean, var, inv_std, run_mean, run_var);
+}
+
+// HW = 1: one thread per channel over the N rows; statistics and running update in one launch.
+template <typename T>
+__device__ __forceinline__ void bn_stats_rows_impl(const T* __restrict__ x, int N, int C, T eps,
+                                                   T momentum, int update, T* mean, T* var,
+                                                   T* inv_std, T* run_mean, T* run_var) {
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    const double K = (double)x[c];
+    double s1 = 0.0, s2 = 0.0;
+    for (int n = 0; n < N; ++n) {
+        const double d = (double)x[(size_t)n * C + c] - K;
+        s1 += d;
+        s2 += d * d;
+    }
+    const double M = (double)N, m1 = s1 / M;
+    bn_finish_channel<T>(c, K + m1, s2 / M - m1 * m1, M, eps, momentum, update, mean, var,
+                         inv_std, run_mean, run_var);
+}
+
+template <typename T>
+__device__ __forceinline__ void bn_apply_impl(const T* __restrict__ x, const T* __restrict__ mean,
+                                              const T* __restrict__ inv_std,
+                                              const T* __restrict__ gamma,
+                                              const T* __restrict__ beta, T* __restrict__ xhat,
+                                              T* __restrict__ y, unsigned total, int C, int HW,
+                                              int act, T slope) {
+    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += gridDim.x * blockDim.x) {
+        const unsigned c = (i / (unsigned)HW) % (unsigned)C;
         const T h = (x[i] - mean[c]) * inv_std[c];
         xhat[i] = h;
-        y[i] = gamma[c] * h + beta[c];
+        const T v = gamma[c] * h + beta[c];
+        y[i] = act == 0 ? v : (v > T(0) ? v : (act == 1 ? T(0) : slope * v));
     }
 }
 
 template <typename T>
-__device__ __forceinline__ void bn_bwd_reduce_impl(const T* dy, const T* xhat, int N, int C,
-                                                   int HW, T* dbeta, T* dgamma) {
-    __shared__ T sh[32];
-    const int c = blockIdx.x;
-    const long long M = (long long)N * HW;
-    T sb = T(0), sg = T(0);
-    for (long long e = threadIdx.x; e < M; e += BN_NT) {
-        const long long n = e / HW, t = e - n * HW;
-        const long long i = (n * C + c) * HW + t;
-        const T g = dy[i];
-        sb += g;
-        sg += g * xhat[i];
+__device__ __forceinline__ void bn_bwd_partial_impl(const T* __restrict__ dy,
+                                                    const T* __restrict__ xhat,
+                                                    const T* __restrict__ gamma,
+                                                    const T* __restrict__ beta, int N, int C,
+                                                    int HW, int act, T slope, double* part) {
+    const int c = blockIdx.x, s = blockIdx.y, S = gridDim.y;
+    const unsigned M = (unsigned)N * (unsigned)HW;
+    const unsigned per = (M + S - 1) / S;
+    const unsigned lo = s * per, hi = min(M, lo + per);
+    const T gm = gamma[c], bt = beta[c];
+    double sb = 0.0, sg = 0.0;
+    for (unsigned e = lo + threadIdx.x; e < hi; e += BN_NT) {
+        const unsigned n = e / (unsigned)HW, t = e - n * (unsigned)HW;
+        const unsigned i = (n * (unsigned)C + c) * (unsigned)HW + t;
+        const T xh = xhat[i];
+        const T g = dy[i] * act_grad<T>(gm * xh + bt, act, slope);
+        sb += (double)g;
+        sg += (double)g * (double)xh;
     }
-    sb = block_sum<T, BN_NT>(sb, sh);
-    sg = block_sum<T, BN_NT>(sg, sh);
+    block_sum2(sb, sg);
     if (threadIdx.x == 0) {
-        dbeta[c] = sb;
-        dgamma[c] = sg;
+        part[2 * ((size_t)c * S + s)] = sb;
+        part[2 * ((size_t)c * S + s) + 1] = sg;
     }
 }
 
 template <typename T>
-__device__ __forceinline__ void bn_bwd_dx_impl(const T* dy, const T* xhat, const T* gamma,
-                                               const T* inv_std, const T* dbeta, const T* dgamma,
-                                               T* dx, long long total, int C, int HW, T M,
-                                               int training) {
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
-         i += (long long)gridDim.x * blockDim.x) {
-        const int c = (int)((i / HW) % C);
+__device__ __forceinline__ void bn_bwd_finalize_impl(const double* part, int C, int S, T* dbeta,
+                                                     T* dgamma) {
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    double sb = 0.0, sg = 0.0;
+    for (int s = 0; s < S; ++s) {
+        sb += part[2 * ((size_t)c * S + s)];
+        sg += part[2 * ((size_t)c * S + s) + 1];
+    }
+    dbeta[c] = (T)sb;
+    dgamma[c] = (T)sg;
+}
+
+// HW = 1: one thread per channel over the N rows.
+template <typename T>
+__device__ __forceinline__ void bn_bwd_rows_impl(const T* __restrict__ dy,
+                                                 const T* __restrict__ xhat,
+                                                 const T* __restrict__ gamma,
+                                                 const T* __restrict__ beta, int N, int C,
+                                                 int act, T slope, T* dbeta, T* dgamma) {
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    const T gm = gamma[c], bt = beta[c];
+    double sb = 0.0, sg = 0.0;
+    for (int n = 0; n < N; ++n) {
+        const size_t i = (size_t)n * C + c;
+        const T xh = xhat[i];
+        const T g = dy[i] * act_grad<T>(gm * xh + bt, act, slope);
+        sb += (double)g;
+        sg += (double)g * (double)xh;
+    }
+    dbeta[c] = (T)sb;
+    dgamma[c] = (T)sg;
+}
+
+template <typename T>
+__device__ __forceinline__ void bn_bwd_dx_impl(const T* __restrict__ dy, const T* __restrict__ xhat,
+                                               const T* __restrict__ gamma,
+                                               const T* __restrict__ beta,
+                                               const T* __restrict__ inv_std,
+                                               const T* __restrict__ dbeta,
+                                               const T* __restrict__ dgamma, T* __restrict__ dx,
+                                               unsigned total, int C, int HW, T M, int training,
+                                               int act, T slope) {
+    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += gridDim.x * blockDim.x) {
+        const unsigned c = (i / (unsigned)HW) % (unsigned)C;
+        const T xh = xhat[i];
+        const T g = dy[i] * act_grad<T>(gamma[c] * xh + beta[c], act, slope);
         const T scale = gamma[c] * inv_std[c];
-        dx[i] = training ? scale / M * (M * dy[i] - dbeta[c] - xhat[i] * dgamma[c])
-                         : scale * dy[i];
+        dx[i] = training ? scale / M * (M * g - dbeta[c] - xh * dgamma[c]) : scale * g;
     }
 }
 
 #define BN_ENTRIES(SUF, T)                                                                       \
-    extern "C" __global__ void __launch_bounds__(BN_NT) bn_stats_##SUF(                          \
-        const T* x, int N, int C, int HW, T eps, T* mean, T* var, T* inv_std) {                 \
-        bn_stats_impl<T>(x, N, C, HW, eps, mean, var, inv_std);                                  \
+    extern "C" __global__ void __launch_bounds__(BN_NT) bn_partial_##SUF(                        \
+        const T* x, int N, int C, int HW, double* part) {                                        \
+        bn_partial_impl<T>(x, N, C, HW, part);                                                   \
+    }                                                                                            \
+    extern "C" __global__ void bn_finalize_##SUF(const T* x, const double* part, int N, int C,   \
+                                                 int HW, int S, T eps, T momentum, int update,   \
+                                                 T* mean, T* var, T* inv_std, T* run_mean,       \
+                                                 T* run_var) {                                   \
+        bn_finalize_impl<T>(x, part, N, C, HW, S, eps, momentum, update, mean, var, inv_std,     \
+                            run_mean, run_var);                                                  \
+    }                                                                                            \
+    extern "C" __global__ void bn_stats_rows_##SUF(const T* x, int N, int C, T eps, T momentum,  \
+                                                   int update, T* mean, T* var, T* inv_std,      \
+                                                   T* run_mean, T* run_var) {                    \
+        bn_stats_rows_impl<T>(x, N, C, eps, momentum, update, mean, var, inv_std, run_mean,      \
+                              run_var);                                                          \
     }                                                                                            \
     extern "C" __global__ void bn_apply_##SUF(const T* x, const T* mean, const T* inv_std,       \
                                               const T* gamma, const T* beta, T* xhat, T* y,      \
-                                              long long total, int C, int HW) {                 \
-        bn_apply_impl<T>(x, mean, inv_std, gamma, beta, xhat, y, total, C, HW);                  \
+                                              unsigned total, int C, int HW, int act, T slope) { \
+        bn_apply_impl<T>(x, mean, inv_std, gamma, beta, xhat, y, total, C, HW, act, slope);      \
     }                                                                                            \
-    extern "C" __global__ void __launch_bounds__(BN_NT) bn_bwd_reduce_##SUF(                     \
-        const T* dy, const T* xhat, int N, int C, int HW, T* dbeta, T* dgamma) {                \
-        bn_bwd_reduce_impl<T>(dy, xhat, N, C, HW, dbeta, dgamma);                                \
+    extern "C" __global__ void __launch_bounds__(BN_NT) bn_bwd_partial_##SUF(                    \
+        const T* dy, const T* xhat, const T* gamma, const T* beta, int N, int C, int HW,         \
+        int act, T slope, double* part) {                                                        \
+        bn_bwd_partial_impl<T>(dy, xhat, gamma, beta, N, C, HW, act, slope, part);               \
+    }                                                                                            \
+    extern "C" __global__ void bn_bwd_finalize_##SUF(const double* part, int C, int S, T* dbeta, \
+                                                     T* dgamma) {                                \
+        bn_bwd_finalize_impl<T>(part, C, S, dbeta, dgamma);                                      \
+    }                                                                                            \
+    extern "C" __global__ void bn_bwd_rows_##SUF(const T* dy, const T* xhat, const T* gamma,     \
+                                                 const T* beta, int N, int C, int act, T slope,  \
+                                                 T* dbeta, T* dgamma) {                          \
+        bn_bwd_rows_impl<T>(dy, xhat, gamma, beta, N, C, act, slope, dbeta, dgamma);             \
     }                                                                                            \
     extern "C" __global__ void bn_bwd_dx_##SUF(const T* dy, const T* xhat, const T* gamma,       \
-                                               const T* inv_std, const T* dbeta,                 \
-                                               const T* dgamma, T* dx, long long total, int C,   \
-                                               int HW, T M, int training) {                      \
-        bn_bwd_dx_impl<T>(dy, xhat, gamma, inv_std, dbeta, dgamma, dx, total, C, HW, M,          \
-                          training);                                                             \
+                                               const T* beta, const T* inv_std, const T* dbeta,  \
+                                               const T* dgamma, T* dx, unsigned total, int C,    \
+                                               int HW, T M, int training, int act, T slope) {    \
+        bn_bwd_dx_impl<T>(dy, xhat, gamma, beta, inv_std, dbeta, dgamma, dx, total, C, HW, M,    \
+                          training, act, slope);                                                 \
     }
 
 BN_ENTRIES(f32, float)

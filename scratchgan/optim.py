@@ -24,15 +24,47 @@ entry per parameter, in order), e.g. for Adam
 dtype, after checking the type, the number of parameters and every shape.
 Before the first step the slots hold zeros, which is exactly the lazy initial
 state, so saving and restoring at any point continues bit-identically.
+
+Fused updates over flat parameter groups
+----------------------------------------
+When an optimizer's parameters include **all** the parameters of a flattened
+module (:func:`scratchgan.nn.flat.flatten_parameters`, still intact), ``step()``
+updates that whole group at once: on the GPU with **one** launch of a kernel of
+``kernels/optim.cu`` per group, on the CPU with whole-array in-place NumPy ops
+over the flat arrays (``*_update_flat``: the same operations in the same order
+as the per-parameter rules, so the results are bit-identical to them). Other
+parameters take the per-parameter rules. The state of a fused group lives in
+flat buffers of the group's size (allocated when the group is found, at
+construction or at the first ``step``/``sync_hyper`` after a flatten), and
+``self.state[i][slot]`` are views into them, so both paths share one storage and
+``state_dict`` keeps its per-parameter format. If a group stops being intact
+(``Module.to``/``astype`` after flattening) its parameters fall back to the
+per-parameter rules with the same state.
+
+CUDA graphs. A captured launch replays its scalar arguments frozen, so the GPU
+kernels read every hyperparameter from a small float64 device array of the
+optimizer, written by :meth:`Optimizer.sync_hyper` only when a value changed
+since the last upload (``step()`` calls it, except during a capture), and
+Adam's step count ``t`` of a fused group is a device int64 the kernel advances
+itself; the bias corrections ``1 - b^t`` are computed on the device in float64.
+The steady-state fused GPU ``step()`` does no host synchronisation, no
+host-to-device copy and no allocation. A graph runtime wraps its capture in
+``with capture_guard():``; inside it ``step()`` refuses (``RuntimeError``) a
+hyperparameter changed since the last ``sync_hyper()``, a re-planning of the
+groups, or GPU parameters outside intact flat groups (whose per-parameter update
+would bake in host scalars and a host ``t``).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
+import threading
 
 import numpy as np
 
 from .backend import get_array_module, device_of, to_numpy
+from .nn import flat as _flat
 
 
 # -- hyperparameter checks --------------------------------------------------------------
@@ -202,12 +234,261 @@ def adagrad_update(w, dw, state, hyper):
     return w, state
 
 
+# -- fused updates over flat arrays (the fast path; the rules above are the reference) ----
+# Each takes the flat weight, gradient and state arrays of a whole group and applies the
+# rule with whole-array in-place operations into preallocated ``scratch`` arrays of the
+# same length. They perform exactly the element-wise operations of the per-parameter
+# rule, in its order and in the array's precision (a Python-float hyperparameter is
+# rounded to the array dtype as NumPy does), so on the CPU a flat update equals the
+# per-parameter updates bit for bit. They are also the reference the CUDA kernels of
+# ``kernels/optim.cu`` are tested against.
+def sgd_update_flat(w, dw, state, hyper, scratch, counter=None):
+    """Flat SGD: ``state["velocity"]``, two scratch arrays.
+
+        g' = dw + wd w              (wd != 0; scratch[1])
+        v  = mu v + g'              (mu != 0)
+        s  = g' + mu v (Nesterov) | v | g'
+        w -= lr s                   (lr s in scratch[0])
+    """
+    xp = get_array_module(w)
+    lr = hyper["lr"]
+    mom = hyper.get("momentum", 0.0)
+    wd = hyper.get("weight_decay", 0.0)
+    tmp, gbuf = scratch[0], scratch[1]
+    g = dw
+    if wd != 0:
+        xp.multiply(w, wd, out=gbuf)
+        gbuf += dw
+        g = gbuf
+    if mom != 0:
+        v = state["velocity"]
+        v *= mom
+        v += g
+        if hyper.get("nesterov", False):
+            xp.multiply(v, mom, out=tmp)
+            tmp += g
+            step = tmp
+        else:
+            step = v
+    else:
+        step = g
+    xp.multiply(step, lr, out=tmp)
+    w -= tmp
+    return w
+
+
+def adam_update_flat(w, dw, state, hyper, scratch, counter):
+    """Flat Adam: ``state["m"]``, ``state["v"]``, two scratch arrays and the step count
+    ``counter[0]`` (an int64 array ``[t, 0]``, advanced here).
+
+        g' = dw + wd w ;  t = t + 1
+        m = b1 m + (1 - b1) g' ;  v = b2 v + (1 - b2) g'^2
+        w -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+    """
+    xp = get_array_module(w)
+    lr = hyper["lr"]
+    b1, b2 = hyper.get("betas", (0.9, 0.999))
+    eps = hyper.get("eps", 1e-8)
+    wd = hyper.get("weight_decay", 0.0)
+    tmp, gbuf = scratch[0], scratch[1]
+    g = dw
+    if wd != 0:
+        xp.multiply(w, wd, out=gbuf)
+        gbuf += dw
+        g = gbuf
+    m, v = state["m"], state["v"]
+    t = int(counter[0]) + 1
+    counter[0] = t
+    xp.multiply(g, 1 - b1, out=tmp)
+    m *= b1
+    m += tmp
+    xp.multiply(g, g, out=tmp)
+    tmp *= 1 - b2
+    v *= b2
+    v += tmp
+    bc1 = 1.0 - b1 ** t
+    bc2 = 1.0 - b2 ** t
+    xp.sqrt(v, out=tmp)
+    tmp /= math.sqrt(bc2)
+    tmp += eps
+    xp.divide(m, tmp, out=tmp)
+    tmp *= lr / bc1
+    w -= tmp
+    return w
+
+
+def rmsprop_update_flat(w, dw, state, hyper, scratch, counter=None):
+    """Flat RMSprop: ``state["square_avg"]``, ``state["velocity"]``, one scratch array.
+
+        s = alpha s + (1 - alpha) dw^2 ;  u = dw / (sqrt(s) + eps)
+        b = mu b + u, u = b   (mu != 0) ;  w -= lr u
+    """
+    xp = get_array_module(w)
+    lr = hyper["lr"]
+    alpha = hyper.get("alpha", 0.99)
+    eps = hyper.get("eps", 1e-8)
+    mom = hyper.get("momentum", 0.0)
+    tmp = scratch[0]
+    s = state["square_avg"]
+    s *= alpha
+    xp.multiply(dw, dw, out=tmp)
+    tmp *= 1 - alpha
+    s += tmp
+    xp.sqrt(s, out=tmp)
+    tmp += eps
+    xp.divide(dw, tmp, out=tmp)
+    u = tmp
+    if mom != 0:
+        b = state["velocity"]
+        b *= mom
+        b += tmp
+        u = b
+    xp.multiply(u, lr, out=tmp)
+    w -= tmp
+    return w
+
+
+def adagrad_update_flat(w, dw, state, hyper, scratch, counter=None):
+    """Flat Adagrad: ``state["sum"]``, one scratch array.
+
+        G += dw^2 ;  w -= lr * (dw / (sqrt(G) + eps))
+    """
+    xp = get_array_module(w)
+    lr = hyper["lr"]
+    eps = hyper.get("eps", 1e-10)
+    tmp = scratch[0]
+    acc = state["sum"]
+    xp.multiply(dw, dw, out=tmp)
+    acc += tmp
+    xp.sqrt(acc, out=tmp)
+    tmp += eps
+    xp.divide(dw, tmp, out=tmp)
+    tmp *= lr
+    w -= tmp
+    return w
+
+
+# -- the CUDA kernels of kernels/optim.cu ------------------------------------------------------
+#: device hyperparameter vector length (float64); each rule uses a prefix (see optim.cu)
+HYPER_LEN = 8
+_KERNEL_NT = 256
+_KERNEL_SLOTS = {"sgd": 1, "adam": 2, "rmsprop": 2, "adagrad": 1}
+
+
+def fused_kernel(rule, w, dw, slots, hyper_dev, counter=None, vector=None):
+    """The RawKernel, launch geometry and argument tuple of one fused update.
+
+    ``rule``: 'sgd', 'adam', 'rmsprop' or 'adagrad'. ``w``, ``dw`` and ``slots`` (the
+    state buffers in the optimizer's slot order) are 1-D C-contiguous CuPy arrays of one
+    dtype (float32 or float64) and length; ``hyper_dev`` a float64 CuPy array of
+    :data:`HYPER_LEN`; ``counter`` Adam's int64 ``[t, blocks_done]``. ``vector``: use the
+    16-byte-vector kernel (default: when every pointer is 16-byte aligned). Returns
+    ``(kernel, grid, block, args)``: launch with ``kernel(grid, block, args)``. Nothing is
+    copied: a launch updates ``w`` and the slots (and Adam's counter) in place.
+    """
+    from .cuda.loader import dtype_suffix, get_function, sm_count
+    from .backend import cupy
+
+    cp = cupy()
+    if rule not in _KERNEL_SLOTS:
+        raise ValueError(f"fused_kernel: unknown rule {rule!r}; expected one of "
+                         f"{sorted(_KERNEL_SLOTS)}")
+    if len(slots) != _KERNEL_SLOTS[rule]:
+        raise ValueError(f"fused_kernel: {rule} takes {_KERNEL_SLOTS[rule]} state buffer(s), "
+                         f"got {len(slots)}")
+    arrays = [("w", w), ("dw", dw)] + [(f"slots[{k}]", s) for k, s in enumerate(slots)]
+    for label, a in arrays:
+        if not isinstance(a, cp.ndarray) or a.ndim != 1 or not a.flags.c_contiguous \
+                or a.dtype != w.dtype or a.size != w.size:
+            raise ValueError(f"fused_kernel: {label} must be a 1-D C-contiguous cupy array of "
+                             f"dtype {w.dtype} and length {w.size}, got "
+                             f"{type(a).__name__} {getattr(a, 'shape', None)} "
+                             f"{getattr(a, 'dtype', None)}")
+    suf = dtype_suffix(w.dtype)
+    if not (isinstance(hyper_dev, cp.ndarray) and hyper_dev.dtype == np.float64
+            and hyper_dev.size >= HYPER_LEN and hyper_dev.flags.c_contiguous):
+        raise ValueError(f"fused_kernel: hyper_dev must be a C-contiguous float64 cupy array of "
+                         f"length >= {HYPER_LEN}, got {getattr(hyper_dev, 'dtype', None)} "
+                         f"{getattr(hyper_dev, 'shape', None)}")
+    if rule == "adam" and not (isinstance(counter, cp.ndarray) and counter.dtype == np.int64
+                               and counter.size == 2 and counter.flags.c_contiguous):
+        raise ValueError("fused_kernel: adam needs counter, a C-contiguous int64 cupy array "
+                         f"[t, 0], got {getattr(counter, 'dtype', None)} "
+                         f"{getattr(counter, 'shape', None)}")
+    if vector is None:
+        vector = all(a.data.ptr % 16 == 0 for _, a in arrays)
+    width = 16 // w.itemsize if vector else 1
+    name = f"{rule}_step_{suf}" if vector else f"{rule}_step_scalar_{suf}"
+    kern = get_function("optim", name)
+    packs = max(1, -(-int(w.size) // width))
+    grid = (max(1, min(-(-packs // _KERNEL_NT), 8 * sm_count())),)
+    args = (w, dw, *slots, hyper_dev) + ((counter,) if rule == "adam" else ()) \
+        + (np.int64(w.size),)
+    return kern, grid, (_KERNEL_NT,), args
+
+
+def launch_fused(rule, w, dw, slots, hyper_dev, counter=None, vector=None):
+    """One launch of the fused ``rule`` update on flat CuPy arrays (see :func:`fused_kernel`)."""
+    kern, grid, block, args = fused_kernel(rule, w, dw, slots, hyper_dev, counter, vector)
+    kern(grid, block, args)
+    return w
+
+
+# -- CUDA graph capture flag ---------------------------------------------------------------------
+_capture = {"depth": 0}
+_capture_lock = threading.Lock()
+
+
+def capturing() -> bool:
+    """True inside ``with capture_guard():`` (a CUDA graph capture is in progress)."""
+    return _capture["depth"] > 0
+
+
+@contextlib.contextmanager
+def capture_guard():
+    """Mark a CUDA graph capture in progress (process-wide; nests).
+
+    Inside it ``Optimizer.step()`` does not upload hyperparameters (a host-to-device
+    copy cannot be captured) and raises ``RuntimeError`` instead when one changed
+    since the last ``sync_hyper()``, when its flat groups would have to be rebuilt,
+    or when GPU parameters would take the per-parameter path. Call ``sync_hyper()``
+    on every optimizer (or run one eager step) before capturing.
+    """
+    with _capture_lock:
+        _capture["depth"] += 1
+    try:
+        yield
+    finally:
+        with _capture_lock:
+            _capture["depth"] -= 1
+
+
 def clip_weights(params, c):
     """Clamp every parameter to ``[-c, c]`` in place (WGAN's Lipschitz constraint).
 
-    ``params``: an iterable of Parameters (or arrays), e.g. ``critic.parameters()``.
+    ``params``: an iterable of Parameters (or arrays), e.g. ``critic.parameters()``; or
+    a Module, or a :class:`~scratchgan.nn.flat.FlatParameters`. For a module with an
+    intact flat buffer (or an intact FlatParameters) this is one clip over the flat
+    data buffer (its zero padding is unaffected) plus one per parameter added after
+    flattening.
     """
+    from .nn.module import Module
+
     c = _positive("clip_weights", "c", c)
+    if isinstance(params, _flat.FlatParameters):
+        if params.is_intact():
+            xp = get_array_module(params.data)
+            xp.clip(params.data, -c, c, out=params.data)
+            return
+        params = params.params
+    elif isinstance(params, Module):
+        fl = params.__dict__.get("_flat")
+        plist = params.parameters()
+        if fl is not None and fl.is_intact():
+            xp = get_array_module(fl.data)
+            xp.clip(fl.data, -c, c, out=fl.data)
+            plist = [p for p in plist if not fl.owns(p)]
+        params = plist
     for i, p in enumerate(params):
         a = p
         try:
@@ -224,16 +505,43 @@ def clip_weights(params, c):
 
 
 # -- optimizer classes ---------------------------------------------------------------------
+class _FusedGroup:
+    """One flat parameter group updated at once: its flat state and (GPU) launch."""
+
+    def __init__(self, flat, opt_index):
+        self.flat = flat
+        self.opt_index = opt_index      # optimizer parameter index of flat.params[j]
+        self.slots = {}                 # slot name -> flat state array (group size)
+        self.counter = None             # int64 [t, blocks_done] (Adam), host or device
+        self.scratch = []               # CPU: flat scratch arrays
+        self.launch = None              # GPU: (kernel, grid, block, args)
+        self.gpu = device_of(flat.data) == "cuda"
+
+
+class _Plan:
+    """Which parameters are updated per fused group and which one by one."""
+
+    def __init__(self, generation, fused, rest):
+        self.generation = generation
+        self.fused = fused
+        self.rest = rest
+
+
 class Optimizer:
     """Base class: a list of Parameters, one state dict per parameter and a rule.
 
-    Subclasses set ``_update`` (a pure rule), ``_slots`` (the state arrays'
-    names), ``_hyper_names`` and ``hyper()``.
+    Subclasses set ``_update`` (a pure rule), ``_flat_update`` (its flat form),
+    ``_rule`` (the kernel name in ``kernels/optim.cu``), ``_slots`` (the state
+    arrays' names), ``_hyper_names``, ``_hyper_layout`` (the device hyper vector)
+    and ``hyper()``.
     """
 
     _slots: tuple = ()
     _counters: tuple = ()      # integer per-parameter state (Adam's t)
     _hyper_names: tuple = ()
+    _hyper_layout: tuple = ()  # names of the entries of the device hyper vector
+    _rule: str = ""
+    _n_scratch: int = 2
 
     def __init__(self, params):
         name = type(self).__name__
@@ -256,6 +564,10 @@ class Optimizer:
             seen.add(id(p))
         self.params = params
         self.state = [dict() for _ in params]
+        self._plan = None
+        self._synced = None      # hyper vector of the last upload (None: never)
+        self._hyper_dev = {}     # CUDA device id -> float64 device array of HYPER_LEN
+        self._current_plan()     # find flat groups now: their state is allocated here
 
     # hyperparameters ---------------------------------------------------------------------
     @property
@@ -269,30 +581,251 @@ class Optimizer:
     def hyper(self) -> dict:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _hyper_vector(self) -> tuple:
+        """The values of ``_hyper_layout`` as Python floats (what the kernels read).
+
+        The default flattens ``hyper()`` (tuples expanded, booleans as 0/1); the four
+        optimizers here spell their layout out."""
+        out = []
+        for v in self.hyper().values():
+            for x in (v if isinstance(v, (tuple, list)) else (v,)):
+                out.append(float(x))
+        return tuple(out)
+
+    def sync_hyper(self) -> bool:
+        """Upload the hyperparameters to the device arrays the fused kernels read, if changed.
+
+        Compares the current values (``lr``, momentum, betas, ...) with those of the last
+        upload on the host; only when one differs does it copy the float64 vector to each
+        device holding a fused group (on the current stream: call it on the stream the
+        steps run on). Also (re)builds the flat groups when they changed, allocating their
+        state. ``step()`` calls it itself except during a capture, so call it before
+        capturing a step in a CUDA graph. Returns True when it uploaded (or recorded, on
+        the CPU) new values. Raises ``RuntimeError`` inside :func:`capture_guard`.
+        """
+        if capturing():
+            raise RuntimeError(f"{type(self).__name__}.sync_hyper() called during CUDA graph "
+                               "capture: a host-to-device copy cannot be captured; call it "
+                               "before capture")
+        self._current_plan()
+        return self._upload_if_changed()
+
+    def _upload_if_changed(self) -> bool:
+        vals = self._hyper_vector()
+        if vals == self._synced:
+            return False
+        if self._hyper_dev:
+            from .backend import cupy
+            cp = cupy()
+            host = np.zeros(HYPER_LEN, dtype=np.float64)
+            host[:len(vals)] = vals
+            for dev_id, arr in self._hyper_dev.items():
+                with cp.cuda.Device(dev_id):   # stream-ordered after earlier launches
+                    arr.set(host, stream=cp.cuda.get_current_stream())
+        self._synced = vals
+        return True
+
+    def _check_hyper_clean(self):
+        """During capture: the device hyper vector must hold the current values."""
+        vals = self._hyper_vector()
+        if vals == self._synced:
+            return
+        name = type(self).__name__
+        if self._synced is None:
+            which = self._hyper_layout[0] if self._hyper_layout else "#0"
+            how = "never uploaded"
+        else:
+            k = next((k for k, (a, b) in enumerate(zip(vals, self._synced)) if a != b), 0)
+            which = self._hyper_layout[k] if k < len(self._hyper_layout) else f"#{k}"
+            how = (f"uploaded {self._synced[k]!r}, now {vals[k]!r}"
+                   if k < min(len(vals), len(self._synced)) else "layout changed")
+        raise RuntimeError(f"{name}: hyperparameter {which!r} changed during CUDA graph capture "
+                           f"({how}); call sync_hyper() before capture")
+
+    # flat groups ---------------------------------------------------------------------------
+    def _plan_valid(self, plan) -> bool:
+        if plan is None or plan.generation != _flat.generation():
+            return False
+        return all(g.flat.is_intact() for g in plan.fused)
+
+    def _current_plan(self):
+        """The plan, rebuilt when a flatten happened or a group stopped being intact."""
+        plan = self._plan
+        if self._plan_valid(plan):
+            return plan
+        if capturing():
+            raise RuntimeError(
+                f"{type(self).__name__}: its flat parameter groups changed (a flatten, or a "
+                "group no longer intact) during CUDA graph capture; flatten first and call "
+                "sync_hyper() (or step()) before capture")
+        self._plan = self._build_plan(plan)
+        return self._plan
+
+    def _fusable_dtype(self, flat) -> bool:
+        """A group can be fused: a rule with a flat form and kernel, a float dtype (GPU:
+        float32 or float64)."""
+        if self._rule not in _KERNEL_SLOTS or getattr(self, "_flat_update", None) is None:
+            return False
+        if flat.dtype.kind != "f":
+            return False
+        return not (device_of(flat.data) == "cuda"
+                    and flat.dtype not in (np.dtype(np.float32), np.dtype(np.float64)))
+
+    def _build_plan(self, old):
+        """Group this optimizer's parameters by the intact flat buffers they wholly cover.
+
+        A group of the old plan whose flat buffer is unchanged keeps its state buffers
+        (so CUDA graphs captured over them stay valid); groups that are no longer fused
+        first hand their step counts back to the per-parameter state, which the new
+        groups then read.
+        """
+        old_groups = {id(g.flat): g for g in old.fused} if old is not None else {}
+        eligible = []
+        for i, p in enumerate(self.params):
+            fl = _flat.flat_group_of(p)
+            if fl is not None:
+                eligible.append((fl, i))
+        by_flat = {}
+        for fl, i in eligible:
+            by_flat.setdefault(id(fl), (fl, {}))[1][fl.index(self.params[i])] = i
+        chosen, reused = [], {}
+        for fid, (fl, by_j) in by_flat.items():
+            if len(by_j) != len(fl.params) or not fl.is_intact() or not self._fusable_dtype(fl):
+                continue
+            opt_index = [by_j[j] for j in range(len(fl.params))]
+            g = old_groups.get(fid)
+            if g is not None and g.flat is fl and g.opt_index == opt_index:
+                reused[fid] = g
+            chosen.append((fid, fl, opt_index))
+        for fid, g in old_groups.items():   # groups not kept hand their t back
+            if fid not in reused:
+                self._pull_counters(g)
+        fused, taken = [], set()
+        for fid, fl, opt_index in chosen:
+            g = reused.get(fid)
+            if g is None:
+                if self._counters and len({int(self.state[i].get(k, 0)) for i in opt_index
+                                           for k in self._counters}) > 1:
+                    continue   # parameters at different step counts: update them one by one
+                g = self._make_group(fl, opt_index)
+                if g is None:
+                    continue
+            fused.append(g)
+            taken.update(opt_index)
+        self._synced = None              # upload to every (possibly new) device array
+        rest = [i for i in range(len(self.params)) if i not in taken]
+        return _Plan(_flat.generation(), fused, rest)
+
+    def _make_group(self, fl, opt_index):
+        """Allocate a group's flat state, copy any existing per-parameter state in, and
+        rebind ``self.state[i][slot]`` to views of it. None when the existing state does
+        not fit (another device or shape): those parameters stay per-parameter."""
+        xp = get_array_module(fl.data)
+        dev = device_of(fl.data)
+        for i in opt_index:
+            for k in self._slots:
+                a = self.state[i].get(k)
+                if a is not None and (device_of(a) != dev or a.shape != self.params[i].data.shape):
+                    return None
+        g = _FusedGroup(fl, opt_index)
+        ctx = xp.cuda.Device(fl.data.device.id) if g.gpu else contextlib.nullcontext()
+        with ctx:
+            for k in self._slots:
+                buf = xp.zeros(fl.size, dtype=fl.dtype)
+                for j, i in enumerate(opt_index):
+                    view = fl.view(buf, j)
+                    old = self.state[i].get(k)
+                    if old is not None:
+                        view[...] = old
+                    self.state[i][k] = view
+                g.slots[k] = buf
+            t = int(self.state[opt_index[0]].get("t", 0)) if self._counters else 0
+            g.counter = xp.asarray(np.array([t, 0], dtype=np.int64))
+            if g.gpu:
+                dev_id = int(fl.data.device.id)
+                hd = self._hyper_dev.get(dev_id)
+                if hd is None:
+                    hd = xp.zeros(HYPER_LEN, dtype=np.float64)
+                    self._hyper_dev[dev_id] = hd
+                g.launch = fused_kernel(self._rule, fl.data, fl.grad,
+                                        [g.slots[k] for k in self._slots], hd,
+                                        g.counter if self._counters else None)
+            else:
+                g.scratch = [np.empty(fl.size, dtype=fl.dtype) for _ in range(self._n_scratch)]
+        return g
+
+    def _pull_counters(self, g):
+        """Copy a fused group's step count into its parameters' state (a device read)."""
+        if self._counters:
+            t = int(to_numpy(g.counter)[0])
+            for i in g.opt_index:
+                for k in self._counters:
+                    self.state[i][k] = t
+
     # stepping ------------------------------------------------------------------------------
     def zero_grad(self):
-        for p in self.params:
-            p.zero_grad()
+        """Zero the gradients: one fill per fused flat group, one per other parameter."""
+        plan = self._plan if self._plan_valid(self._plan) else None
+        if plan is None:
+            for p in self.params:
+                p.zero_grad()
+            return
+        for g in plan.fused:
+            g.flat.zero_grad()
+        for i in plan.rest:
+            self.params[i].zero_grad()
 
     def step(self):
-        """Apply one update to every parameter from its ``.grad``."""
-        hyper = self.hyper()
-        for i, (p, st) in enumerate(zip(self.params, self.state)):
-            dev = device_of(p.data)
-            if device_of(p.grad) != dev:
-                raise ValueError(f"{type(self).__name__}: parameter {i} is on {dev!r} but its "
-                                 f"grad is on {device_of(p.grad)!r}")
-            for k in self._slots:
-                a = st.get(k)
-                if a is not None and (device_of(a) != dev or a.shape != p.data.shape):
-                    raise ValueError(
-                        f"{type(self).__name__}: state {k!r} of parameter {i} is on "
-                        f"{device_of(a)!r} with shape {tuple(a.shape)} but the parameter is on "
-                        f"{dev!r} with shape {tuple(p.data.shape)}; move the model before "
-                        "creating the optimizer, or save state_dict() and load it into a new one")
-            w, _ = self._update(p.data, p.grad, st, hyper)
-            if w is not p.data:  # the rules update in place; keep that promise checked
-                p.data[...] = w
+        """Apply one update to every parameter from its ``.grad``.
+
+        Fused flat groups: one kernel launch each (GPU) or one flat NumPy update each
+        (CPU); the other parameters: the per-parameter rule. Outside a capture this first
+        calls :meth:`sync_hyper` (a host comparison; an upload only when a value changed).
+        """
+        plan = self._current_plan()
+        if capturing():
+            self._check_hyper_clean()
+            for i in plan.rest:
+                if device_of(self.params[i].data) == "cuda":
+                    raise RuntimeError(
+                        f"{type(self).__name__}: parameter {i} is not in an intact flat group "
+                        "this optimizer wholly covers, so its update would be captured with "
+                        "frozen host scalars; flatten_parameters() its module (after any "
+                        "astype()/to()) before capturing")
+        else:
+            self._upload_if_changed()
+        hyper = None
+        for g in plan.fused:
+            if g.gpu:
+                kern, grid, block, args = g.launch
+                kern(grid, block, args)
+            else:
+                if hyper is None:
+                    hyper = self.hyper()
+                self._flat_update(g.flat.data, g.flat.grad, g.slots, hyper, g.scratch, g.counter)
+        if plan.rest:
+            hyper = self.hyper() if hyper is None else hyper
+            for i in plan.rest:
+                self._step_param(i, hyper)
+
+    def _step_param(self, i, hyper):
+        """The per-parameter rule on parameter ``i`` (the reference path)."""
+        p, st = self.params[i], self.state[i]
+        dev = device_of(p.data)
+        if device_of(p.grad) != dev:
+            raise ValueError(f"{type(self).__name__}: parameter {i} is on {dev!r} but its "
+                             f"grad is on {device_of(p.grad)!r}")
+        for k in self._slots:
+            a = st.get(k)
+            if a is not None and (device_of(a) != dev or a.shape != p.data.shape):
+                raise ValueError(
+                    f"{type(self).__name__}: state {k!r} of parameter {i} is on "
+                    f"{device_of(a)!r} with shape {tuple(a.shape)} but the parameter is on "
+                    f"{dev!r} with shape {tuple(p.data.shape)}; move the model before "
+                    "creating the optimizer, or save state_dict() and load it into a new one")
+        w, _ = self._update(p.data, p.grad, st, hyper)
+        if w is not p.data:  # the rules update in place; keep that promise checked
+            p.data[...] = w
 
     # state ----------------------------------------------------------------------------------
     def _hyper_state(self) -> dict:
@@ -302,7 +835,13 @@ class Optimizer:
         return out
 
     def state_dict(self) -> dict:
-        """Plain Python scalars and lists of host NumPy arrays (one per parameter)."""
+        """Plain Python scalars and lists of host NumPy arrays (one per parameter).
+
+        Fused groups' step counts are read back from the device (a synchronisation:
+        checkpoints only)."""
+        if self._plan is not None:
+            for g in self._plan.fused:
+                self._pull_counters(g)
         sd = {"type": type(self).__name__}
         sd.update(self._hyper_state())
         for k in self._counters:
@@ -314,7 +853,12 @@ class Optimizer:
         return sd
 
     def load_state_dict(self, sd):
-        """Restore hyperparameters and state; arrays go to each parameter's device and dtype."""
+        """Restore hyperparameters and state; arrays go to each parameter's device and dtype.
+
+        State arrays that already exist with the right device, dtype and shape (fused
+        groups' views among them) are overwritten in place, so flat state buffers (and
+        CUDA graphs captured over them) stay valid; fused groups' device step counts
+        are written back."""
         name = type(self).__name__
         if not isinstance(sd, dict):
             raise TypeError(f"{name}.load_state_dict: expected a dict, got {type(sd).__name__}")
@@ -339,12 +883,26 @@ class Optimizer:
         self._set_hyper({k: sd[k] for k in self._hyper_names})
         for i, p in enumerate(self.params):
             xp = get_array_module(p.data)
-            st = {}
+            st = self.state[i]
             for k in self._counters:
                 st[k] = int(sd[k][i])
             for k in self._slots:
-                st[k] = xp.array(np.asarray(sd[k][i]), dtype=p.data.dtype)
-            self.state[i] = st
+                cur = st.get(k)
+                if cur is not None and device_of(cur) == device_of(p.data) \
+                        and cur.dtype == p.data.dtype and cur.shape == p.data.shape:
+                    cur[...] = xp.asarray(np.asarray(sd[k][i]), dtype=p.data.dtype)
+                else:
+                    st[k] = xp.array(np.asarray(sd[k][i]), dtype=p.data.dtype)
+        plan = self._plan
+        if plan is not None and self._counters:
+            for g in list(plan.fused):
+                ts = {int(self.state[i][k]) for i in g.opt_index for k in self._counters}
+                if len(ts) == 1:
+                    g.counter[...] = get_array_module(g.counter).asarray(
+                        np.array([ts.pop(), 0], dtype=np.int64))
+                else:  # different step counts in one group: update it per parameter
+                    plan.fused.remove(g)
+                    plan.rest = sorted(plan.rest + g.opt_index)
         return self
 
     def _set_hyper(self, h):  # pragma: no cover - abstract
@@ -393,7 +951,15 @@ class SGD(Optimizer):
         return dict(lr=self.lr, momentum=self.momentum, nesterov=self.nesterov,
                     weight_decay=self.weight_decay)
 
+    _hyper_layout = ("lr", "momentum", "nesterov", "weight_decay")
+
+    def _hyper_vector(self):
+        return (self.lr, self.momentum, 1.0 if self.nesterov else 0.0, self.weight_decay)
+
     _update = staticmethod(sgd_update)
+    _flat_update = staticmethod(sgd_update_flat)
+    _rule = "sgd"
+    _n_scratch = 2
 
 
 class Adam(Optimizer):
@@ -428,7 +994,15 @@ class Adam(Optimizer):
     def hyper(self):
         return dict(lr=self.lr, betas=self.betas, eps=self.eps, weight_decay=self.weight_decay)
 
+    _hyper_layout = ("lr", "beta1", "beta2", "eps", "weight_decay")
+
+    def _hyper_vector(self):
+        return (self.lr, self.betas[0], self.betas[1], self.eps, self.weight_decay)
+
     _update = staticmethod(adam_update)
+    _flat_update = staticmethod(adam_update_flat)
+    _rule = "adam"
+    _n_scratch = 2
 
 
 class RMSprop(Optimizer):
@@ -458,7 +1032,15 @@ class RMSprop(Optimizer):
     def hyper(self):
         return dict(lr=self.lr, alpha=self.alpha, eps=self.eps, momentum=self.momentum)
 
+    _hyper_layout = ("lr", "alpha", "eps", "momentum")
+
+    def _hyper_vector(self):
+        return (self.lr, self.alpha, self.eps, self.momentum)
+
     _update = staticmethod(rmsprop_update)
+    _flat_update = staticmethod(rmsprop_update_flat)
+    _rule = "rmsprop"
+    _n_scratch = 1
 
 
 class Adagrad(Optimizer):
@@ -478,10 +1060,20 @@ class Adagrad(Optimizer):
     def hyper(self):
         return dict(lr=self.lr, eps=self.eps)
 
+    _hyper_layout = ("lr", "eps")
+
+    def _hyper_vector(self):
+        return (self.lr, self.eps)
+
     _update = staticmethod(adagrad_update)
+    _flat_update = staticmethod(adagrad_update_flat)
+    _rule = "adagrad"
+    _n_scratch = 1
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop, "adagrad": Adagrad}
 
-__all__ = ["sgd_update", "adam_update", "rmsprop_update", "adagrad_update", "clip_weights",
-           "Optimizer", "SGD", "Adam", "RMSprop", "Adagrad", "OPTIMIZERS"]
+__all__ = ["sgd_update", "adam_update", "rmsprop_update", "adagrad_update", "sgd_update_flat",
+           "adam_update_flat", "rmsprop_update_flat", "adagrad_update_flat", "fused_kernel",
+           "launch_fused", "capture_guard", "capturing", "clip_weights", "Optimizer", "SGD",
+           "Adam", "RMSprop", "Adagrad", "OPTIMIZERS", "HYPER_LEN"]

@@ -22,6 +22,15 @@ are done, and around it:
   :class:`NonFiniteLossError` naming the step and the loss; no checkpoint is
   written after it, so the last good one stays on disk.
 
+Steps run through :class:`scratchgan.runtime.StepRunner` (``step_mode``): on the
+GPU each step is replayed from a captured CUDA graph where the model allows it.
+A step returns its losses as device arrays and nothing in it waits for the GPU;
+the trainer reads them back every ``log_every`` steps (one synchronisation),
+and always before it writes a checkpoint, so the NaN guard sees every logged
+step and no checkpoint is written after a non-finite loss. A non-finite value
+is named with the step it was read at (a GPU run reads every ``log_every``-th
+step's losses; set ``log_every=1`` to check every step).
+
 Drawing samples has no side effect on training: the random generators' states
 and the networks' buffers (BatchNorm running statistics) are restored after.
 """
@@ -82,6 +91,30 @@ def _buffers(model):
     return out
 
 
+def _read_losses(losses):
+    """A step's logs as host values: 0-d arrays (device or host) become floats (one
+    synchronisation for all of a GPU step's values), ints and strings stay."""
+    out = {}
+    arrays = {k: v for k, v in (losses or {}).items() if hasattr(v, "__cuda_array_interface__")}
+    if arrays:
+        from .backend import cupy
+        cp = cupy()
+        host = cp.stack([a.reshape(()).astype(cp.float64) for a in arrays.values()]).get()
+        vals = dict(zip(arrays, (float(v) for v in host)))
+    else:
+        vals = {}
+    for k, v in (losses or {}).items():
+        if k in vals:
+            out[k] = vals[k]
+        elif isinstance(v, (str, bool)):
+            out[k] = v
+        elif isinstance(v, (int, np.integer)):
+            out[k] = int(v)
+        else:
+            out[k] = float(v)
+    return out
+
+
 def _format_losses(losses):
     return " ".join(f"{k}={v:.4g}" for k, v in losses.items()
                     if isinstance(v, (int, float)) and not isinstance(v, bool))
@@ -99,7 +132,7 @@ class Trainer:
     def __init__(self, model, x, y=None, *, batch_size=64, epochs=None, steps=None,
                  out_dir="runs/run", seed=0, sample_every=None, checkpoint_every=None,
                  log_every=10, n_samples=None, progress=True, config=None, resume=False,
-                 plot_data=None, modes=None):
+                 plot_data=None, modes=None, step_mode="auto"):
         if epochs is not None and steps is not None:
             raise ValueError("Trainer: give either epochs or steps, not both")
         for name, v in (("epochs", epochs), ("steps", steps), ("sample_every", sample_every),
@@ -108,7 +141,15 @@ class Trainer:
                                   or v <= 0):
                 raise ValueError(f"Trainer: {name} must be a positive int, got {v!r}")
         from .data.batches import BatchIterator
+        from .runtime import StepRunner
         self.model = model
+        if y is not None and (getattr(model, "conditional", False) or
+                              getattr(model, "uses_labels", False)):
+            from .models.base import check_label_range
+            # checked once here, so that a step on the GPU need not read labels back
+            check_label_range(f"Trainer({type(model).__name__})", y,
+                              int(getattr(model, "num_classes", 10)))
+        self.runner = StepRunner(model, mode=step_mode)
         self.x, self.y = x, y
         self.batches = BatchIterator(x, y, batch_size=batch_size,
                                      rng=np.random.default_rng([int(seed), 1]))
@@ -278,10 +319,22 @@ class Trainer:
                 while self.step < self.steps:
                     before = self._batches_done()
                     xb, yb = self._next_step_batches()
-                    losses = self.model.train_step(xb, yb)
+                    device_losses = self.runner(xb, yb)
                     self.step += 1
-                    losses = {k: (float(v) if not isinstance(v, (str, bool)) else v)
-                              for k, v in (losses or {}).items()}
+                    done = self._batches_done() // per_epoch
+                    epoch_end = done > before // per_epoch
+                    will_save = epoch_end or (self.checkpoint_every and
+                                              self.step % self.checkpoint_every == 0)
+                    read = (self.step % self.log_every == 0 or self.step == self.steps
+                            or will_save or self.device == "cpu")   # a CPU read costs nothing
+                    if not read:       # the losses stay on the device: no synchronisation
+                        bar.update(1)
+                        if self.sample_every and self.step % self.sample_every == 0:
+                            self._write_plots(f"step_{self.step:07d}", curves=False)
+                        continue
+                    losses = _read_losses(device_losses)
+                    losses.update(self.model.host_logs() if hasattr(self.model, "host_logs")
+                                  else {})
                     bad = [(k, v) for k, v in losses.items()
                            if isinstance(v, float) and not math.isfinite(v)]
                     epoch = self._batches_done() / per_epoch
@@ -302,14 +355,11 @@ class Trainer:
                     if self.step % self.log_every == 0 or self.step == self.steps:
                         bar.set_postfix_str(_format_losses(losses), refresh=False)
                     bar.update(1)
-                    done = self._batches_done() // per_epoch
-                    epoch_end = done > before // per_epoch
                     if self.sample_every and self.step % self.sample_every == 0:
                         self._write_plots(f"step_{self.step:07d}", curves=False)
                     if epoch_end:
                         self._write_plots(f"epoch_{done:03d}", curves=None)
-                    if epoch_end or (self.checkpoint_every and
-                                     self.step % self.checkpoint_every == 0):
+                    if will_save:
                         self.save()
                         saved_at = self.step
         except BaseException:

@@ -22,10 +22,12 @@ def rel(a, b):
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300))
 
 
-@pytest.mark.parametrize("shape", [(4, 3, 5, 7), (128, 64, 16, 16), (7, 5), (1, 513, 3, 1)])
+@pytest.mark.parametrize("shape", [(4, 3, 5, 7), (128, 64, 16, 16), (7, 5), (1, 513, 3, 1),
+                                   (128, 8, 64, 64), (256, 1024)])
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_batchnorm_kernels_match_cpu(shape, training, dtype):
+@pytest.mark.parametrize("act,slope", [(None, 0.0), ("relu", 0.0), ("leaky_relu", 0.2)])
+def test_batchnorm_kernels_match_cpu(shape, training, dtype, act, slope):
     from scratchgan.cuda import norm as gnorm
     rng, seed = fresh_rng()
     C = shape[1]
@@ -39,11 +41,14 @@ def test_batchnorm_kernels_match_cpu(shape, training, dtype):
     rm, rv = q(rng.standard_normal(C)), q(0.5 + rng.random(C))
     dy = q(rng.standard_normal(shape))
     rm_c, rv_c = rm.copy(), rv.copy()
-    y_ref, cache = cpu_norm.batchnorm_forward(x, gamma, beta, rm_c, rv_c, 0.1, 1e-5, training)
+    y_ref, cache = cpu_norm.batchnorm_forward(x, gamma, beta, rm_c, rv_c, 0.1, 1e-5, training,
+                                              act, slope)
     dx_ref, dg_ref, db_ref = cpu_norm.batchnorm_backward(dy, cache)
     g = lambda a: cp.asarray(a.astype(dtype))
     rm_g, rv_g = g(rm), g(rv)
-    y, gcache = gnorm.batchnorm_forward(g(x), g(gamma), g(beta), rm_g, rv_g, 0.1, 1e-5, training)
+    y = cp.full(shape, cp.nan, dtype=dtype)           # poisoned: every element must be written
+    y[...], gcache = gnorm.batchnorm_forward(g(x), g(gamma), g(beta), rm_g, rv_g, 0.1, 1e-5,
+                                             training, act, slope)
     dx, dg, db = gnorm.batchnorm_backward(g(dy), gcache)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     for name, a, b in [("y", y, y_ref), ("dx", dx, dx_ref), ("dgamma", dg, dg_ref),
@@ -77,3 +82,51 @@ def test_batchnorm2d_layer_gradcheck_gpu_float64(training):
         layer.eval()
     x = cp.asarray(rng.standard_normal((4, 3, 3, 2)))
     gradcheck_module(layer, x)
+
+
+def test_batchnorm_statistics_far_from_zero():
+    """Shifted one-pass sums: a channel with |mean| = 1e4 and std 1 still gives the variance
+    to float32 accuracy (the unshifted E[x^2] - E[x]^2 would lose every digit)."""
+    from scratchgan.cuda import norm as gnorm
+    rng, seed = fresh_rng()
+    x = (1e4 + rng.standard_normal((64, 4, 32, 32))).astype(np.float32)
+    rm, rv = cp.zeros(4, np.float32), cp.ones(4, np.float32)
+    _, cache = gnorm.batchnorm_forward(cp.asarray(x), cp.ones(4, np.float32),
+                                       cp.zeros(4, np.float32), rm, rv, 1.0, 1e-5, True)
+    var_ref = x.astype(np.float64).var(axis=(0, 2, 3))
+    inv_std = cp.asnumpy(cache[2]).astype(np.float64)
+    e = np.abs(1 / inv_std ** 2 - 1e-5 - var_ref).max() / var_ref.max()
+    assert e < 1e-5, f"variance rel err {e:.3e} (seed {seed})"
+
+
+@pytest.mark.parametrize("act", ["relu", "leaky"])
+def test_sequential_fuses_batchnorm_and_activation_on_gpu(act):
+    """A GPU Sequential runs BN+ReLU/LeakyReLU as one fused layer; outputs and every gradient
+    equal the CPU's unfused layers (float64)."""
+    from scratchgan import nn
+    from scratchgan.backend import to_numpy
+    rng, seed = fresh_rng()
+    make_act = (lambda: nn.ReLU()) if act == "relu" else (lambda: nn.LeakyReLU(0.2))
+    cpu = nn.Sequential(nn.Conv2d(3, 4, 3, 1, 1, rng=rng), nn.BatchNorm2d(4), make_act(),
+                        nn.Flatten(), nn.Linear(4 * 25, 6, rng=rng), nn.BatchNorm1d(6), make_act())
+    cpu.astype(np.float64)
+    for m in cpu.modules():
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            m.weight.data[...] = 1 + 0.3 * rng.standard_normal(m.weight.shape)
+            m.bias.data[...] = 0.3 * rng.standard_normal(m.bias.shape)
+    gpu = nn.Sequential(nn.Conv2d(3, 4, 3, 1, 1, rng=rng), nn.BatchNorm2d(4), make_act(),
+                        nn.Flatten(), nn.Linear(4 * 25, 6, rng=rng), nn.BatchNorm1d(6), make_act())
+    gpu.astype(np.float64)
+    gpu.load_state_dict(cpu.state_dict())
+    gpu.to("cuda")
+    x = rng.standard_normal((8, 3, 5, 5))
+    dy = rng.standard_normal((8, 6))
+    y_c, y_g = cpu(x), gpu(cp.asarray(x))
+    assert gpu[2]._cache is not None and gpu[2]._cache[0].startswith("fused")
+    dx_c, dx_g = cpu.backward(dy), gpu.backward(cp.asarray(dy))
+    assert rel(y_g, y_c) < 1e-12 and rel(dx_g, dx_c) < 1e-12, f"seed {seed}"
+    for (n, pc), (_, pg) in zip(cpu.named_parameters(), gpu.named_parameters()):
+        e = rel(pg.grad, to_numpy(pc.grad))
+        assert e < 1e-11, f"{n}.grad rel err {e:.3e} (seed {seed})"
+    for (n, bc), (_, bg) in zip(cpu.named_buffers(), gpu.named_buffers()):
+        assert rel(bg, bc) < 1e-12, f"{n} (seed {seed})"

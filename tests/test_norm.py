@@ -224,3 +224,40 @@ def test_cupy_matches_numpy(cls, shape, training, rng):
     assert_close(to_numpy(gpu.running_var), cpu.running_var, name="running_var")
     f32 = cls(shape[1]).to("cuda").train(training)
     assert f32(to_device(x.astype(np.float32), "cuda")).dtype == np.float32
+
+
+@pytest.mark.parametrize("act,slope", [("relu", 0.0), ("leaky_relu", 0.2), ("leaky_relu", -0.5)])
+@pytest.mark.parametrize("training", [True, False])
+def test_batchnorm_fused_activation_equals_two_layers_and_gradchecks(act, slope, training):
+    """``batchnorm_forward(..., act)`` is BN followed by the activation, value and gradient;
+    the gradient is also checked against central differences (float64, no input within
+    1e-3 of the kink)."""
+    from scratchgan.gradcheck import gradcheck
+    from scratchgan.ops import activation as A
+    from scratchgan.ops import norm as N
+    g = np.random.default_rng(7)
+    x = g.standard_normal((6, 3, 2, 2))
+    gamma, beta = 1 + 0.3 * g.standard_normal(3), 0.3 * g.standard_normal(3)
+    rm, rv = g.standard_normal(3), 0.5 + g.random(3)
+    y, cache = N.batchnorm_forward(x, gamma, beta, rm.copy(), rv.copy(), 0.1, 1e-5, training,
+                                   act, slope)
+    h, c1 = N.batchnorm_forward(x, gamma, beta, rm.copy(), rv.copy(), 0.1, 1e-5, training)
+    assert np.abs(h).min() > 1e-3, "test input sits at the activation's kink"
+    if act == "relu":
+        ref, c2 = A.relu_forward(h)
+        bwd = A.relu_backward
+    else:
+        ref, c2 = A.leaky_relu_forward(h, slope)
+        bwd = A.leaky_relu_backward
+    np.testing.assert_array_equal(y, ref)
+    dy = g.standard_normal(x.shape)
+    got = N.batchnorm_backward(dy, cache)
+    want = N.batchnorm_backward(bwd(dy, c2), c1)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
+
+    def fwd(x_, gamma_, beta_):
+        return N.batchnorm_forward(x_, gamma_, beta_, rm.copy(), rv.copy(), 0.1, 1e-5, training,
+                                   act, slope)
+
+    gradcheck(fwd, N.batchnorm_backward, [x.copy(), gamma.copy(), beta.copy()])

@@ -1,11 +1,15 @@
 """Batch normalization on the GPU with the kernels of ``kernels/batchnorm.cu``.
 
 Same contract and cache layout as :mod:`scratchgan.ops.norm` (``cache = (xhat,
-gamma, inv_std, training, has_beta)``), so either backward can consume either
-forward's cache. Per-channel reductions (mean, centred variance; dbeta, dgamma)
-are one block per channel; normalisation and dx are element-wise kernels.
-The running statistics are updated in place in training mode (unbiased
-variance), as on the CPU.
+gamma, inv_std, training, has_beta, beta, act, slope)``), so either backward can
+consume either forward's cache.
+
+A training-mode forward is three launches (per-block partial sums over a grid of
+channels x shares, a per-channel finalize that also updates the running
+statistics in place, and the element-wise apply), two for (N, C) inputs; the
+backward is three (two for (N, C)). ``act`` fuses the ReLU/LeakyReLU that
+follows the normalisation into the apply kernel and its derivative into the
+backward kernels (``scratchgan.nn.Sequential`` does this on the GPU).
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from ..backend import cupy
 from .loader import contiguous, dtype_suffix, get_function, scalar, sm_count
 
 _NT = 256
+ACT_CODES = {None: 0, "identity": 0, "relu": 1, "leaky_relu": 2}
 
 
 def _geom(x):
@@ -29,15 +34,35 @@ def _ew_grid(total):
     return (max(1, min(math.ceil(total / _NT), 16 * sm_count())),)
 
 
+def _shares(C, M):
+    """Blocks per channel for the partial sums: about four blocks per SM in all, each
+    with at least 1024 values."""
+    return max(1, min(math.ceil(4 * sm_count() / C), math.ceil(M / 1024)))
+
+
+def _check_size(x):
+    if x.size >= 2**31:
+        raise ValueError(f"batchnorm (GPU): {x.size} elements exceed the kernels' 32-bit "
+                         "indexing (2^31); split the batch")
+
+
+def _act(act):
+    if act not in ACT_CODES:
+        raise ValueError(f"batchnorm: act must be None, 'relu' or 'leaky_relu', got {act!r}")
+    return np.int32(ACT_CODES[act])
+
+
 def batchnorm_forward(x, gamma, beta, running_mean, running_var, momentum=0.1, eps=1e-5,
-                      training=True):
-    """GPU ``y = gamma * (x - mu) / sqrt(var + eps) + beta``; returns ``(y, cache)``."""
+                      training=True, act=None, slope=0.0):
+    """GPU ``y = act(gamma * (x - mu) / sqrt(var + eps) + beta)``; returns ``(y, cache)``."""
     cp = cupy()
     x = contiguous(x)
+    _check_size(x)
     suf = dtype_suffix(x.dtype)
     N, C, HW = _geom(x)
     m = N * HW
     dt = x.dtype
+    code = _act(act)
     if training:
         if m < 2:
             raise ValueError(f"batchnorm_forward: expected more than 1 value per channel in "
@@ -45,13 +70,28 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, momentum=0.1, e
         mean = cp.empty(C, dtype=dt)
         var = cp.empty(C, dtype=dt)
         inv_std = cp.empty(C, dtype=dt)
-        get_function("batchnorm", f"bn_stats_{suf}")(
-            (C,), (_NT,), (x, np.int32(N), np.int32(C), np.int32(HW), scalar(dt, eps), mean, var,
-                           inv_std))
-        if running_mean is not None:
-            running_mean[...] = (1 - momentum) * running_mean + momentum * mean
-        if running_var is not None:
-            running_var[...] = (1 - momentum) * running_var + momentum * var * (m / (m - 1))
+        update = running_mean is not None and running_var is not None
+        if update and (running_mean.dtype != dt or running_var.dtype != dt
+                       or not running_mean.flags.c_contiguous
+                       or not running_var.flags.c_contiguous):
+            raise TypeError("batchnorm_forward (GPU): running statistics must be C-contiguous "
+                            f"arrays of the input's dtype {dt}")
+        rm = running_mean if update else mean
+        rv = running_var if update else var
+        tb = (math.ceil(C / _NT),)
+        if HW == 1:
+            get_function("batchnorm", f"bn_stats_rows_{suf}")(
+                tb, (_NT,), (x, np.int32(N), np.int32(C), scalar(dt, eps), scalar(dt, momentum),
+                             np.int32(update), mean, var, inv_std, rm, rv))
+        else:
+            S = _shares(C, m)
+            part = cp.empty(2 * C * S, dtype=cp.float64)
+            get_function("batchnorm", f"bn_partial_{suf}")(
+                (C, S), (_NT,), (x, np.int32(N), np.int32(C), np.int32(HW), part))
+            get_function("batchnorm", f"bn_finalize_{suf}")(
+                tb, (_NT,), (x, part, np.int32(N), np.int32(C), np.int32(HW), np.int32(S),
+                             scalar(dt, eps), scalar(dt, momentum), np.int32(update), mean, var,
+                             inv_std, rm, rv))
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batchnorm_forward: eval mode needs running_mean and running_var")
@@ -63,29 +103,44 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, momentum=0.1, e
     y = cp.empty_like(x)
     total = x.size
     get_function("batchnorm", f"bn_apply_{suf}")(
-        _ew_grid(total), (_NT,), (x, mean, inv_std, g, b, xhat, y, np.int64(total), np.int32(C),
-                                  np.int32(HW)))
-    return y, (xhat, gamma, inv_std, bool(training), beta is not None)
+        _ew_grid(total), (_NT,), (x, mean, inv_std, g, b, xhat, y, np.uint32(total), np.int32(C),
+                                  np.int32(HW), code, scalar(dt, slope)))
+    return y, (xhat, gamma, inv_std, bool(training), beta is not None, beta, act, float(slope))
 
 
 def batchnorm_backward(dy, cache):
     """GPU gradients ``(dx, dgamma, dbeta)``; same formulas as scratchgan.ops.norm."""
     cp = cupy()
-    xhat, gamma, inv_std, training, has_beta = cache
+    xhat, gamma, inv_std, training, has_beta, beta, act, slope = cache
     dy = contiguous(dy)
     xhat = contiguous(xhat)
+    _check_size(dy)
     suf = dtype_suffix(dy.dtype)
     dt = dy.dtype
     N, C, HW = _geom(dy)
+    code = _act(act)
+    g = cp.ones(C, dtype=dt) if gamma is None else contiguous(gamma.astype(dt, copy=False))
+    b = cp.zeros(C, dtype=dt) if beta is None else contiguous(beta.astype(dt, copy=False))
     dbeta = cp.empty(C, dtype=dt)
     dgamma = cp.empty(C, dtype=dt)
-    get_function("batchnorm", f"bn_bwd_reduce_{suf}")(
-        (C,), (_NT,), (dy, xhat, np.int32(N), np.int32(C), np.int32(HW), dbeta, dgamma))
-    g = cp.ones(C, dtype=dt) if gamma is None else contiguous(gamma.astype(dt, copy=False))
+    tb = (math.ceil(C / _NT),)
+    if HW == 1:
+        get_function("batchnorm", f"bn_bwd_rows_{suf}")(
+            tb, (_NT,), (dy, xhat, g, b, np.int32(N), np.int32(C), code, scalar(dt, slope),
+                         dbeta, dgamma))
+    else:
+        S = _shares(C, N * HW)
+        part = cp.empty(2 * C * S, dtype=cp.float64)
+        get_function("batchnorm", f"bn_bwd_partial_{suf}")(
+            (C, S), (_NT,), (dy, xhat, g, b, np.int32(N), np.int32(C), np.int32(HW), code,
+                             scalar(dt, slope), part))
+        get_function("batchnorm", f"bn_bwd_finalize_{suf}")(
+            tb, (_NT,), (part, np.int32(C), np.int32(S), dbeta, dgamma))
     dx = cp.empty_like(dy)
     total = dy.size
     get_function("batchnorm", f"bn_bwd_dx_{suf}")(
-        _ew_grid(total), (_NT,), (dy, xhat, g, contiguous(inv_std.astype(dt, copy=False)), dbeta,
-                                  dgamma, dx, np.int64(total), np.int32(C), np.int32(HW),
-                                  scalar(dt, N * HW), np.int32(1 if training else 0)))
+        _ew_grid(total), (_NT,), (dy, xhat, g, b, contiguous(inv_std.astype(dt, copy=False)),
+                                  dbeta, dgamma, dx, np.uint32(total), np.int32(C), np.int32(HW),
+                                  scalar(dt, N * HW), np.int32(1 if training else 0), code,
+                                  scalar(dt, slope)))
     return dx, (dgamma if gamma is not None else None), (dbeta if has_beta else None)

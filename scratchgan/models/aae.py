@@ -39,12 +39,11 @@ import math
 import numpy as np
 
 from .. import nn
-from ..nn.module import no_grad
+from ..nn.module import frozen, no_grad
 from ..ops import loss as L
 from ..optim import SGD, Adam
-from .base import GenerativeModel
+from .base import GenerativeModel, mean_sigmoid
 from .cgan import TwoInputNet
-from .gan import mean_sigmoid
 from .vae import mlp_init_normal_
 
 PRIORS = ("gaussian", "mixture10", "swissroll")
@@ -124,22 +123,29 @@ class AAE(GenerativeModel):
 
     # -- prior and generation -------------------------------------------------------
     def sample_prior(self, n, rng=None, labels=None):
-        """Host samples (n, code_dim) of p(z) (or p(z|y) for the label prior)."""
-        g, hp = self._rng(rng), self.hp
+        """Samples (n, code_dim) of p(z) (or p(z|y) for the label prior) on the model's device.
+
+        The Gaussian prior draws from the device stream (or ``rng``); the toy-shaped priors
+        (mixture10, swissroll) are sampled on the host from ``rng`` or ``self.rng`` and
+        moved, so a step that uses them cannot be captured in a CUDA graph (the step
+        runner then trains it eagerly and says why)."""
+        hp = self.hp
         if hp["prior"] == "gaussian":
-            return hp["prior_std"] * g.standard_normal((int(n), hp["code_dim"]))
+            return self.draw_normal((int(n), hp["code_dim"]), hp["prior_std"], rng)
         from ..data.toy import sample_toy
+        from ..backend import to_numpy
         if labels is not None:
-            labels = self._check_labels(labels, int(n))
-        return sample_toy(hp["prior"], int(n), g, labels=labels, dtype=np.float64)
+            labels = to_numpy(self._check_labels(labels, int(n)))
+        return self.to_model(sample_toy(hp["prior"], int(n), self._rng(rng), labels=labels,
+                                        dtype=np.float64))
 
     def sample_noise(self, n, rng=None, labels=None):
         """Codes from the prior (per label for ``label_prior``); ``generate`` decodes them."""
-        g = self._rng(rng)
         if self.conditional and labels is None:
+            g = self._rng(rng)
             labels = g.integers(0, self.num_classes, size=int(n))
-        z = self.sample_prior(n, g, labels if self.conditional else None)
-        out = {"z": self.to_model(z)}
+        z = self.sample_prior(n, rng, labels if self.conditional else None)
+        out = {"z": z}
         if self.conditional:
             out["labels"] = np.asarray(labels).astype(np.int64)
         return out
@@ -157,13 +163,18 @@ class AAE(GenerativeModel):
     def _d(self, z, y1h):
         return self.D(z, y1h) if self.conditional else self.D(z)
 
+    def _d_backward(self, dlogits, input_grad=True):
+        if self.conditional or input_grad:
+            return self.D.backward(dlogits)
+        return self.D.backward(dlogits, input_grad=False)
+
     def reconstruction_grads(self, x):
         """Fill encoder/decoder .grad with grad of (1/m) sum_i ||x_i - dec(enc(x_i))||^2."""
         xhat = self.decoder(self.encoder(x))
         mse, c = L.mse_forward(xhat, x)
         scale = float(math.prod(self.data_shape))           # mean over elements -> sum over dims
-        self.encoder.backward(self.decoder.backward(L.mse_backward(scale, c)))
-        return {"loss_recon": scale * float(mse)}
+        self.encoder.backward(self.decoder.backward(L.mse_backward(scale, c)), input_grad=False)
+        return {"loss_recon": scale * mse}
 
     def discriminator_grads(self, x, z_prior, y1h=None):
         """Fill D's .grad with grad of bce(D(z'), 1) + bce(D(enc(x)), 0)."""
@@ -171,12 +182,12 @@ class AAE(GenerativeModel):
         with no_grad():
             z_fake = self.encoder(x)
         lp = self._d(z_prior, y1h)
-        a, c = L.bce_with_logits_forward(lp, xp.ones_like(lp))
-        self.D.backward(L.bce_with_logits_backward(1.0, c))
+        a, c = L.bce_with_logits_forward(lp, 1.0)
+        self._d_backward(L.bce_with_logits_backward(1.0, c), input_grad=False)
         lf = self._d(z_fake, y1h)
-        b, c = L.bce_with_logits_forward(lf, xp.zeros_like(lf))
-        self.D.backward(L.bce_with_logits_backward(1.0, c))
-        return {"loss_d": float(a) + float(b), "d_prior": mean_sigmoid(lp),
+        b, c = L.bce_with_logits_forward(lf, 0.0)
+        self._d_backward(L.bce_with_logits_backward(1.0, c), input_grad=False)
+        return {"loss_d": a + b, "d_prior": mean_sigmoid(lp),
                 "d_codes": mean_sigmoid(lf)}
 
     def generator_grads(self, x, y1h=None):
@@ -184,10 +195,11 @@ class AAE(GenerativeModel):
         z = self.encoder(x)
         logits = self._d(z, y1h)
         loss, c = L.generator_nonsaturating_loss_forward(logits)
-        dz = self.D.backward(L.generator_nonsaturating_loss_backward(1.0, c))
-        self.encoder.backward(dz)
+        with frozen(self.D):                                  # D held fixed
+            dz = self.D.backward(L.generator_nonsaturating_loss_backward(1.0, c))
+        self.encoder.backward(dz, input_grad=False)
         # code_std: spread of the codes against prior_std, the first sign of a lost D
-        return {"loss_g": float(loss), "code_std": float(z.std())}
+        return {"loss_g": loss, "code_std": z.std()}
 
     def train_step(self, x, y=None):
         x = self._check_x(x)
@@ -199,7 +211,7 @@ class AAE(GenerativeModel):
         logs = self.reconstruction_grads(x)
         self.opt_ae.step()
         # (2a) regularization phase, discriminator: prior samples positive, codes negative
-        z_prior = self.to_model(self.sample_prior(m, labels=labels))
+        z_prior = self.sample_prior(m, labels=labels)
         self.opt_D.zero_grad()
         logs.update(self.discriminator_grads(x, z_prior, y1h))
         self.opt_D.step()
@@ -207,6 +219,5 @@ class AAE(GenerativeModel):
         self.opt_G.zero_grad()
         logs.update(self.generator_grads(x, y1h))
         self.opt_G.step()
-        self.D.zero_grad()
         self.step += 1
         return logs

@@ -1,13 +1,27 @@
 """The interface every model implements, and the plumbing they share.
 
 A model owns its networks (``networks()``), its optimizers (``optimizers()``),
-a NumPy ``Generator`` (``self.rng``) for every random draw it makes (noise,
-codes, dropout masks), and a step counter (``self.step``: completed
-``train_step`` calls, i.e. generator iterations for the GANs).
+two random generators and a step counter (``self.step``: completed
+``train_step`` calls, i.e. generator iterations for the GANs):
+
+* ``self.rng``, a NumPy ``Generator``: initial weights, and draws a caller asks
+  for with an explicit generator (``sample_noise(n, rng=g)``: fixed-noise grids,
+  metrics), made on the host and moved;
+* ``self.random``, a :class:`scratchgan.philox.Philox` stream on the model's
+  device: every draw *inside* ``train_step`` (noise, codes, fake labels, dropout
+  masks). Its counter lives on the device, so a step draws without a host copy
+  or a host synchronisation (and can be captured in a CUDA graph), and its
+  NumPy twin gives the same numbers, so a CPU run and a GPU run see the same
+  noise.
 
 Devices: parameters live on ``self.device`` ('cpu' -> NumPy, 'cuda' -> CuPy).
-Random numbers are always drawn on the host from ``self.rng`` and then moved
-(:meth:`to_model`), so a CPU run and a GPU run see the same noise.
+Each network's parameters and gradients are views into one flat buffer
+(``scratchgan.nn.flat``), so ``zero_grad`` is one fill and each optimizer one
+fused update per network.
+
+Losses and logs: ``train_step`` returns 0-d arrays on the model's device (and
+plain ints for counts); nothing in a step reads a value back to the host. The
+trainer converts them to floats at its log interval.
 
 Real data per step: a step of the paper's algorithm may consume several real
 minibatches (GAN's k discriminator steps, WGAN's n_critic critic steps).
@@ -18,8 +32,9 @@ into equal parts). Models that use one minibatch per step accept one array.
 Checkpoints: ``state_dict()`` returns host copies of everything a bit-identical
 resume needs: every network (parameters and BatchNorm buffers), every
 optimizer's state, the step counter, the model's generator state (``"rng"``)
-and any extra schedule state (``"extra"``). Schedules here are functions of
-``self.step``, so the counter restores them.
+the Philox stream's counter (``"random"``) and any extra schedule state
+(``"extra"``). Schedules here are functions of ``self.step``, so the counter
+restores them.
 """
 from __future__ import annotations
 
@@ -33,6 +48,20 @@ from ..rng import get_rng
 
 # keys of ``defaults`` that belong to the training loop, not to the constructor
 LOOP_KEYS = ("batch_size", "epochs", "dataset")
+
+
+def check_label_range(owner, y, num_classes):
+    """Host integer labels must lie in [0, num_classes)."""
+    y = np.asarray(y)
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(f"{owner}: labels must lie in [0, {num_classes}), got range "
+                         f"[{y.min()}, {y.max()}]")
+
+
+def mean_sigmoid(logits):
+    """Mean of D(x) = sigmoid(logit), a 0-d array on the logits' device (for logging)."""
+    from ..ops.activation import sigmoid
+    return sigmoid(logits).mean()
 
 
 class GenerativeModel:
@@ -78,6 +107,8 @@ class GenerativeModel:
             raise TypeError(f"{type(self).__name__}: rng must be None, an int seed or a "
                             f"numpy.random.Generator, got {type(rng).__name__}")
         self.rng = rng
+        from ..philox import Philox
+        self.random = Philox(int(rng.integers(0, 2**63 - 1)), device=self.device)
         hp = {k: v for k, v in self.defaults.items() if k not in LOOP_KEYS}
         unknown = sorted(k for k in hyper if k not in hp)
         if unknown:
@@ -87,10 +118,12 @@ class GenerativeModel:
         self.hp = hp
         self.step = 0
         self.build()
+        from ..nn.flat import flatten_parameters
         for net in self.networks().values():
             net.astype(self.dtype)
             net.to(self.device)
             net.train()
+            flatten_parameters(net)   # one data and one grad buffer per network
         self.build_optimizers()
 
     # -- to implement ---------------------------------------------------------
@@ -122,6 +155,19 @@ class GenerativeModel:
         """Real minibatches the next ``train_step`` consumes (1 unless the algorithm says more)."""
         return 1
 
+    def graph_key(self):
+        """What distinguishes steps of different structure (``scratchgan.runtime`` keeps one
+        CUDA graph per key): the number of real minibatches a step consumes."""
+        return self.batches_per_step()
+
+    def apply_schedule(self):
+        """Set the optimizers' hyperparameters for the step numbered ``self.step`` (models
+        with schedules override this; the step runner calls it before a graph launch)."""
+
+    def host_logs(self) -> dict:
+        """Host values logged beside a step's device losses (a schedule's lr, say)."""
+        return {}
+
     @property
     def xp(self):
         return get_array_module(next(iter(self.networks().values())).parameters()[0].data)
@@ -135,6 +181,26 @@ class GenerativeModel:
 
     def _rng(self, rng):
         return self.rng if rng is None else rng
+
+    # -- draws: the device stream inside a step, a caller's host generator otherwise ----
+    def draw_uniform(self, shape, low, high, rng=None):
+        """U[low, high) in the model's dtype on its device: from ``self.random`` (no host
+        work), or from the NumPy generator ``rng`` on the host, then moved."""
+        if rng is None:
+            return self.random.uniform(shape, low, high, dtype=self.dtype)
+        return self.to_model(rng.uniform(low, high, size=shape))
+
+    def draw_normal(self, shape, std=1.0, rng=None):
+        """N(0, std^2), like :meth:`draw_uniform`."""
+        if rng is None:
+            return self.random.normal(shape, 0.0, std, dtype=self.dtype)
+        return self.to_model(std * rng.standard_normal(size=shape))
+
+    def draw_integers(self, high, n, rng=None):
+        """Integers in [0, high), int64 on the model's device, like :meth:`draw_uniform`."""
+        if rng is None:
+            return self.random.integers(high, (int(n),))
+        return self.to_model(rng.integers(0, high, size=int(n)), dtype=False)
 
     def _check_x(self, x, what="x"):
         """Move a data batch to the device, in the model's dtype, and check its shape."""
@@ -151,23 +217,29 @@ class GenerativeModel:
         return x
 
     def _check_labels(self, y, n):
+        """Integer labels of shape (n,) as int64 on the model's device.
+
+        Host labels are checked to lie in [0, num_classes). Labels already on the GPU
+        are checked for shape and dtype only: reading their values would synchronise
+        the step (the trainer checks the data set's labels once, on the host).
+        """
         if y is None:
             raise ValueError(f"{type(self).__name__} is conditional: train_step needs labels y")
-        y = to_numpy(y)
-        if y.shape != (n,) or y.dtype.kind not in "iu":
+        if not hasattr(y, "__cuda_array_interface__"):
+            y = np.asarray(y)
+        if tuple(y.shape) != (n,) or y.dtype.kind not in "iu":
             raise ValueError(f"{type(self).__name__}: expected integer labels of shape ({n},), got "
-                             f"shape {y.shape} dtype {y.dtype}")
-        if y.size and (y.min() < 0 or y.max() >= self.num_classes):
-            raise ValueError(f"{type(self).__name__}: labels must lie in [0, {self.num_classes}), "
-                             f"got range [{y.min()}, {y.max()}]")
-        return y.astype(np.int64)
+                             f"shape {tuple(y.shape)} dtype {y.dtype}")
+        if isinstance(y, np.ndarray):
+            check_label_range(type(self).__name__, y, self.num_classes)
+        return self.to_model(y, dtype=False).astype(np.int64, copy=False)
 
     def one_hot(self, labels):
-        """Host int labels -> one-hot rows on the device, in the model's dtype."""
-        labels = to_numpy(labels).astype(np.int64)
-        out = np.zeros((labels.shape[0], self.num_classes), dtype=self.dtype)
-        out[np.arange(labels.shape[0]), labels] = 1
-        return self.to_model(out)
+        """Integer labels (host or device) -> one-hot rows on the device, in the model's dtype
+        (a row gather from the identity: no host round trip for device labels)."""
+        xp = self.xp
+        labels = self.to_model(labels, dtype=False)
+        return xp.eye(self.num_classes, dtype=self.dtype)[labels.astype(np.int64, copy=False)]
 
     def split_batches(self, x, y=None, n=None):
         """Split the real data of one step into ``n`` minibatches (list, or stacked array)."""
@@ -230,6 +302,7 @@ class GenerativeModel:
             "optimizers": {k: opt.state_dict() for k, opt in self.optimizers().items()},
             "step": int(self.step),
             "rng": copy.deepcopy(self.rng.bit_generator.state),
+            "random": self.random.state_dict(),
             "extra": self.extra_state(),
         }
 
@@ -251,6 +324,8 @@ class GenerativeModel:
         self.step = int(sd["step"])
         if "rng" in sd:
             self.rng.bit_generator.state = copy.deepcopy(sd["rng"])
+        if "random" in sd:
+            self.random.load_state_dict(sd["random"])
         self.load_extra_state(sd.get("extra", {}))
 
     def __repr__(self):

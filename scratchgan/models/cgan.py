@@ -14,7 +14,7 @@ y is a one-hot class label that joins the inputs of both networks:
   momentum 0.5 rising to 0.7 (saturation step not given: 125000, as in the GAN).
 Initialization is not given in the paper: G U(+-0.05), D U(+-0.005), as the GAN's code.
 
-Fake batches use labels drawn uniformly from the model's rng; train_step's Algorithm 1
+Fake batches use labels drawn uniformly from the model's device stream; train_step's Algorithm 1
 is GAN.train_step with D(x|y) for real data and D(G(z|y')|y') for fakes.
 """
 from __future__ import annotations
@@ -64,7 +64,7 @@ class CGAN(GAN):
     }
 
     def build(self):
-        hp, r = self.hp, self.rng
+        hp, r, rd = self.hp, self.rng, self.random   # rd: dropout masks on the device
         from ..ops.loss import get_generator_loss
         get_generator_loss(hp["generator_loss"])
         if hp["optimizer"] not in ("sgd", "adam"):
@@ -75,27 +75,27 @@ class CGAN(GAN):
         self.G = TwoInputNet(
             nn.Sequential(nn.Linear(hp["z_dim"], hz, rng=r), nn.ReLU()),
             nn.Sequential(nn.Linear(K, hy, rng=r), nn.ReLU()),
-            nn.Sequential(nn.Dropout(p, rng=r), nn.Linear(hz + hy, h, rng=r), nn.ReLU(),
-                          nn.Dropout(p, rng=r), nn.Linear(h, d, rng=r), nn.Sigmoid(),
+            nn.Sequential(nn.Dropout(p, rng=rd), nn.Linear(hz + hy, h, rng=r), nn.ReLU(),
+                          nn.Dropout(p, rng=rd), nn.Linear(h, d, rng=r), nn.Sigmoid(),
                           nn.Reshape(*self.data_shape)))
         ux, uy, u = hp["d_units_x"], hp["d_units_y"], hp["d_units"]
         self.D = TwoInputNet(
             nn.Sequential(nn.Flatten(), Maxout(d, ux, hp["d_pieces_x"], rng=r)),
             Maxout(K, uy, hp["d_pieces_y"], rng=r),
-            nn.Sequential(nn.Dropout(p, rng=r), Maxout(ux + uy, u, hp["d_pieces"], rng=r),
-                          nn.Dropout(p, rng=r), nn.Linear(u, 1, rng=r)))
+            nn.Sequential(nn.Dropout(p, rng=rd), Maxout(ux + uy, u, hp["d_pieces"], rng=r),
+                          nn.Dropout(p, rng=rd), nn.Linear(u, 1, rng=r)))
         init_uniform_(self.G, hp["g_irange"], r)
         init_uniform_(self.D, hp["d_irange"], r)
 
     def sample_noise(self, n, rng=None, labels=None):
-        """z ~ U[-sqrt3, sqrt3]^100 and labels (given, or uniform over the classes)."""
-        g = self._rng(rng)
+        """z ~ U[-sqrt3, sqrt3]^100 and labels (given, or uniform over the classes): the
+        device stream, or ``rng``. ``labels`` are int64 on the model's device."""
         s = math.sqrt(3.0)
-        z = g.uniform(-s, s, size=(int(n), self.hp["z_dim"]))
+        z = self.draw_uniform((int(n), self.hp["z_dim"]), -s, s, rng)
         if labels is None:
-            labels = g.integers(0, self.num_classes, size=int(n))
+            labels = self.draw_integers(self.num_classes, n, rng)
         labels = self._check_labels(labels, int(n))
-        return {"z": self.to_model(z), "labels": labels, "y1h": self.one_hot(labels)}
+        return {"z": z, "labels": labels, "y1h": self.one_hot(labels)}
 
     def g_forward(self, noise):
         return self.G(noise["z"], noise["y1h"])

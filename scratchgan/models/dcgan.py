@@ -105,6 +105,5 @@ class DCGAN(GAN):
         pass
 
     def sample_noise(self, n, rng=None, labels=None):
-        """z ~ U(-1, 1)^100 (the paper's uniform noise), drawn on the host."""
-        z = self._rng(rng).uniform(-1.0, 1.0, size=(int(n), self.hp["z_dim"]))
-        return {"z": self.to_model(z)}
+        """z ~ U(-1, 1)^100 (the paper's uniform noise): the device stream, or ``rng``."""
+        return {"z": self.draw_uniform((int(n), self.hp["z_dim"]), -1.0, 1.0, rng)}

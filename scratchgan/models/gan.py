@@ -34,10 +34,10 @@ import numpy as np
 
 from .. import nn
 from ..init import uniform_, zeros_
-from ..nn.module import no_grad
+from ..nn.module import frozen, no_grad
 from ..ops import loss as L
 from ..optim import SGD, Adam
-from .base import GenerativeModel
+from .base import GenerativeModel, mean_sigmoid
 from .maxout import Maxout
 
 
@@ -49,12 +49,6 @@ def init_uniform_(module, irange, rng):
             if m.bias is not None:
                 zeros_(m.bias)
     return module
-
-
-def mean_sigmoid(logits):
-    """Mean of D(x) = sigmoid(logit) as a float (for logging)."""
-    from ..ops.activation import sigmoid
-    return float(sigmoid(logits).mean())
 
 
 class GAN(GenerativeModel):
@@ -108,21 +102,22 @@ class GAN(GenerativeModel):
         if toy:
             self.data_range = None  # toy data is not rescaled; G's output is linear
         d, r, z = math.prod(self.data_shape), self.rng, hp["z_dim"]
+        rd = self.random             # dropout masks are drawn on the device
         if toy:
             h, u, p = hp["toy_hidden"], hp["toy_units"], hp["d_pieces"]
             self.G = nn.Sequential(nn.Linear(z, h, rng=r), nn.ReLU(), nn.Linear(h, h, rng=r),
                                    nn.ReLU(), nn.Linear(h, d, rng=r), nn.Reshape(*self.data_shape))
             self.D = nn.Sequential(nn.Flatten(), Maxout(d, u, p, rng=r),
-                                   nn.Dropout(hp["dropout_hidden"], rng=r), Maxout(u, u, p, rng=r),
-                                   nn.Dropout(hp["dropout_hidden"], rng=r), nn.Linear(u, 1, rng=r))
+                                   nn.Dropout(hp["dropout_hidden"], rng=rd), Maxout(u, u, p, rng=r),
+                                   nn.Dropout(hp["dropout_hidden"], rng=rd), nn.Linear(u, 1, rng=r))
         else:
             gh, u, p = hp["g_hidden"], hp["d_units"], hp["d_pieces"]
             self.G = nn.Sequential(nn.Linear(z, gh, rng=r), nn.ReLU(), nn.Linear(gh, gh, rng=r),
                                    nn.ReLU(), nn.Linear(gh, d, rng=r), nn.Sigmoid(),
                                    nn.Reshape(*self.data_shape))
-            self.D = nn.Sequential(nn.Flatten(), nn.Dropout(hp["dropout_input"], rng=r),
-                                   Maxout(d, u, p, rng=r), nn.Dropout(hp["dropout_hidden"], rng=r),
-                                   Maxout(u, u, p, rng=r), nn.Dropout(hp["dropout_hidden"], rng=r),
+            self.D = nn.Sequential(nn.Flatten(), nn.Dropout(hp["dropout_input"], rng=rd),
+                                   Maxout(d, u, p, rng=r), nn.Dropout(hp["dropout_hidden"], rng=rd),
+                                   Maxout(u, u, p, rng=r), nn.Dropout(hp["dropout_hidden"], rng=rd),
                                    nn.Linear(u, 1, rng=r))
             init_uniform_(self.G, hp["g_irange"], r)
             init_uniform_(self.D, hp["d_irange"], r)
@@ -164,22 +159,29 @@ class GAN(GenerativeModel):
 
     # -- noise -----------------------------------------------------------------------
     def sample_noise(self, n, rng=None, labels=None):
-        """z ~ U[-sqrt3, sqrt3]^z_dim (unit variance), drawn on the host, moved to the device."""
+        """z ~ U[-sqrt3, sqrt3]^z_dim (unit variance): from the model's device stream, or drawn
+        on the host from ``rng`` when one is given (fixed-noise grids)."""
         s = math.sqrt(3.0)
-        z = self._rng(rng).uniform(-s, s, size=(int(n), self.hp["z_dim"]))
-        return {"z": self.to_model(z)}
+        return {"z": self.draw_uniform((int(n), self.hp["z_dim"]), -s, s, rng)}
 
     # -- the networks as the algorithm sees them (CGAN overrides these) ----------------
     def g_forward(self, noise):
         return self.G(noise["z"])
 
     def g_backward(self, dx):
-        self.G.backward(dx)
+        """Back through G; nobody uses d/dz, so its first layer skips it where it can."""
+        if isinstance(self.G, nn.Sequential):
+            self.G.backward(dx, input_grad=False)
+        else:
+            self.G.backward(dx)
 
     def d_forward(self, x, y1h=None):
         return self.D(x)
 
-    def d_backward(self, dlogits):
+    def d_backward(self, dlogits, input_grad=True):
+        """Back through D; ``input_grad=False`` (D's own update) skips d/dx of its first layer."""
+        if not input_grad and isinstance(self.D, nn.Sequential):
+            return self.D.backward(dlogits, input_grad=False)
         dx = self.D.backward(dlogits)
         return dx[0] if isinstance(dx, tuple) else dx
 
@@ -202,26 +204,26 @@ class GAN(GenerativeModel):
         """
         with no_grad():
             x_fake = self.g_forward(noise)              # G(z^(i)); no gradient into G here
-        xp = self.xp
         real_logits = self.d_forward(x_real, y1h_real)  # l = logit D(x^(i))
-        l_real, c = L.bce_with_logits_forward(real_logits, xp.ones_like(real_logits))
-        self.d_backward(L.bce_with_logits_backward(1.0, c))   # d/dtheta_d [-log D(x^(i))]
+        l_real, c = L.bce_with_logits_forward(real_logits, 1.0)
+        self.d_backward(L.bce_with_logits_backward(1.0, c), input_grad=False)  # d/dtheta_d [-log D(x^(i))]
         fake_logits = self.d_forward(x_fake, noise.get("y1h"))
-        l_fake, c = L.bce_with_logits_forward(fake_logits, xp.zeros_like(fake_logits))
-        self.d_backward(L.bce_with_logits_backward(1.0, c))   # d/dtheta_d [-log(1 - D(G(z^(i))))]
-        return {"loss_d": float(l_real) + float(l_fake), "d_real": mean_sigmoid(real_logits),
+        l_fake, c = L.bce_with_logits_forward(fake_logits, 0.0)
+        self.d_backward(L.bce_with_logits_backward(1.0, c), input_grad=False)  # d/dtheta_d [-log(1 - D(G(z^(i))))]
+        return {"loss_d": l_real + l_fake, "d_real": mean_sigmoid(real_logits),
                 "d_fake": mean_sigmoid(fake_logits)}
 
     def generator_grads(self, noise):
-        """Fill G's .grad with d/dtheta_g of the chosen generator loss; D's .grad is polluted
-        (train_step zeroes D's grads before every D update). Returns logs."""
+        """Fill G's .grad with d/dtheta_g of the chosen generator loss. D is held fixed: its
+        backward passes the gradient through to G(z) and leaves D's .grad alone. Returns logs."""
         fwd, bwd = L.get_generator_loss(self.hp["generator_loss"])
         x_fake = self.g_forward(noise)
         logits = self.d_forward(x_fake, noise.get("y1h"))
         loss, c = fwd(logits)
-        dx = self.d_backward(bwd(1.0, c))                # d loss / d G(z) through D
+        with frozen(self.D):
+            dx = self.d_backward(bwd(1.0, c))            # d loss / d G(z) through D
         self.g_backward(dx)
-        return {"loss_g": float(loss)}
+        return {"loss_g": loss}
 
     # -- Algorithm 1 -----------------------------------------------------------------------
     def train_step(self, x, y=None):
@@ -244,9 +246,11 @@ class GAN(GenerativeModel):
         self.opt_G.zero_grad()
         logs.update(self.generator_grads(noise))         # grad_theta_g (1/m) sum log(1 - D(G(z)))
         self.opt_G.step()                                # "update G by descending its gradient"
-        self.D.zero_grad()                               # D's grads from the G pass are discarded
         self.step += 1
-        if self.hp.get("optimizer") == "sgd":
-            logs["lr"] = self.opt_G.lr
-            logs["momentum"] = self.opt_G.momentum
         return logs
+
+    def host_logs(self):
+        """Values the trainer logs beside the step's device losses: the SGD schedule."""
+        if self.hp.get("optimizer") != "sgd":
+            return {}
+        return {"lr": self.opt_G.lr, "momentum": self.opt_G.momentum}

@@ -29,10 +29,10 @@ import math
 import numpy as np
 
 from .. import nn
-from ..nn.module import no_grad
+from ..nn.module import frozen, no_grad
 from ..ops import loss as L
 from ..optim import Adam
-from .base import GenerativeModel
+from .base import GenerativeModel, mean_sigmoid
 
 
 class InfoGAN(GenerativeModel):
@@ -94,21 +94,24 @@ class InfoGAN(GenerativeModel):
 
     # -- noise and codes -------------------------------------------------------------
     def make_noise(self, z, cat, cont):
-        """A noise dict from host arrays: z (n, 62), cat int (n,), cont (n, 2)."""
-        z, cont = np.asarray(z, dtype=np.float64), np.asarray(cont, dtype=np.float64)
-        cat = np.asarray(cat).astype(np.int64)
-        onehot = np.zeros((cat.shape[0], self.hp["cat_dim"]))
-        onehot[np.arange(cat.shape[0]), cat] = 1
-        inp = np.concatenate([z, onehot, cont], axis=1)
-        return {"z": self.to_model(z), "cat": cat, "cat_device": self.to_model(cat, dtype=False),
-                "cont": self.to_model(cont), "input": self.to_model(inp)}
+        """A noise dict from host or device arrays: z (n, 62), cat int (n,), cont (n, 2).
+
+        G's input is concat(z, one_hot(cat), cont), built on the model's device.
+        ``cat_device`` is the category as int64 on the device (the Q loss's labels)."""
+        xp = self.xp
+        z, cont = self.to_model(z), self.to_model(cont)
+        cat_device = self.to_model(cat, dtype=False).astype(np.int64, copy=False)
+        onehot = xp.eye(self.hp["cat_dim"], dtype=self.dtype)[cat_device]
+        inp = xp.concatenate([z, onehot, cont], axis=1)
+        return {"z": z, "cat": cat_device, "cat_device": cat_device, "cont": cont, "input": inp}
 
     def sample_noise(self, n, rng=None, labels=None):
-        """z ~ U(-1,1)^62, c1 ~ Cat(10) (or the given ``labels``), c2, c3 ~ U(-1,1)."""
-        g, n = self._rng(rng), int(n)
-        z = g.uniform(-1.0, 1.0, size=(n, self.hp["noise_dim"]))
-        cat = g.integers(0, self.hp["cat_dim"], size=n) if labels is None else np.asarray(labels)
-        cont = g.uniform(-1.0, 1.0, size=(n, self.hp["cont_dim"]))
+        """z ~ U(-1,1)^62, c1 ~ Cat(10) (or the given ``labels``), c2, c3 ~ U(-1,1): drawn from
+        the device stream, or from ``rng`` on the host."""
+        n = int(n)
+        z = self.draw_uniform((n, self.hp["noise_dim"]), -1.0, 1.0, rng)
+        cat = self.draw_integers(self.hp["cat_dim"], n, rng) if labels is None else labels
+        cont = self.draw_uniform((n, self.hp["cont_dim"]), -1.0, 1.0, rng)
         return self.make_noise(z, cat, cont)
 
     def traversal_noise(self, cont_index=0, values=None, n_rows=None, rng=None):
@@ -158,13 +161,13 @@ class InfoGAN(GenerativeModel):
         logits, means = q[:, :K], q[:, K:]
         ce, c1 = L.softmax_cross_entropy_forward(xp.ascontiguousarray(logits), noise["cat_device"])
         dlogits = L.softmax_cross_entropy_backward(self.hp["lambda_cat"], c1)
-        logs = {"L_I": math.log(K) - float(ce), "info_ce": float(ce)}
-        loss = self.hp["lambda_cat"] * float(ce)
+        logs = {"L_I": math.log(K) - ce, "info_ce": ce}
+        loss = self.hp["lambda_cat"] * ce
         if self.hp["cont_dim"]:
             nll, c2 = L.gaussian_nll_fixed_std_forward(xp.ascontiguousarray(means), noise["cont"], 1.0)
             dmeans = L.gaussian_nll_fixed_std_backward(self.hp["lambda_cont"], c2)
-            logs["info_cont_nll"] = float(nll)
-            loss += self.hp["lambda_cont"] * float(nll)
+            logs["info_cont_nll"] = nll
+            loss = loss + self.hp["lambda_cont"] * nll
             dq = xp.concatenate([dlogits, dmeans], axis=1)
         else:
             dq = dlogits
@@ -177,17 +180,17 @@ class InfoGAN(GenerativeModel):
         with no_grad():
             x_fake = self.G(noise["input"])
         l_real = self.d_head(self.trunk(x_real))
-        lr_, c = L.bce_with_logits_forward(l_real, xp.ones_like(l_real))
-        self.trunk.backward(self.d_head.backward(L.bce_with_logits_backward(1.0, c)))
+        lr_, c = L.bce_with_logits_forward(l_real, 1.0)
+        self.trunk.backward(self.d_head.backward(L.bce_with_logits_backward(1.0, c)),
+                            input_grad=False)
         h = self.trunk(x_fake)
         l_fake = self.d_head(h)
         q = self.q_head(h)
-        lf_, c = L.bce_with_logits_forward(l_fake, xp.zeros_like(l_fake))
+        lf_, c = L.bce_with_logits_forward(l_fake, 0.0)
         info, dq, logs = self.info_loss(q, noise)
         dh = self.d_head.backward(L.bce_with_logits_backward(1.0, c)) + self.q_head.backward(dq)
-        self.trunk.backward(dh)                       # one trunk backward for both heads
-        from .gan import mean_sigmoid
-        logs.update({"loss_d": float(lr_) + float(lf_), "loss_q": info,
+        self.trunk.backward(dh, input_grad=False)     # one trunk backward for both heads
+        logs.update({"loss_d": lr_ + lf_, "loss_q": info,
                      "d_real": mean_sigmoid(l_real), "d_fake": mean_sigmoid(l_fake)})
         return logs
 
@@ -200,9 +203,11 @@ class InfoGAN(GenerativeModel):
         q = self.q_head(h)
         lg, c = fwd(logits)
         info, dq, logs = self.info_loss(q, noise)
-        dh = self.d_head.backward(bwd(1.0, c)) + self.q_head.backward(dq)
-        self.G.backward(self.trunk.backward(dh))
-        return {"loss_g": float(lg), "loss_info_g": info, "L_I_g": logs["L_I"]}
+        with frozen(self.trunk, self.d_head, self.q_head):   # D and Q held fixed
+            dh = self.d_head.backward(bwd(1.0, c)) + self.q_head.backward(dq)
+            dx = self.trunk.backward(dh)
+        self.G.backward(dx, input_grad=False)
+        return {"loss_g": lg, "loss_info_g": info, "L_I_g": logs["L_I"]}
 
     def train_step(self, x, y=None):
         """GAN Algorithm 1 (k = 1) on V_I: a D/Q update then a G update, fresh noise for each."""
@@ -216,6 +221,5 @@ class InfoGAN(GenerativeModel):
         self.opt_G.zero_grad()
         logs.update(self.generator_grads(noise))      # min_G V_I - lambda L_I
         self.opt_G.step()
-        self.opt_D.zero_grad()                        # D/Q grads from the G pass are discarded
         self.step += 1
         return logs

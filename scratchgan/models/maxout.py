@@ -35,13 +35,13 @@ def maxout_forward(x, w, b, pieces):
     return h, (lin_cache, idx, z3.shape)
 
 
-def maxout_backward(dh, cache):
+def maxout_backward(dh, cache, input_grad=True, param_grad=True):
     """Route ``dh`` to the winning piece, then back through the linear map: ``(dx, dw, db)``."""
     lin_cache, idx, shape3 = cache
     xp = get_array_module(dh)
     winner = idx[:, :, None] == xp.arange(shape3[2])[None, None, :]
     dz3 = winner.astype(dh.dtype) * dh[:, :, None]
-    return linear_backward(dz3.reshape(shape3[0], -1), lin_cache)
+    return linear_backward(dz3.reshape(shape3[0], -1), lin_cache, input_grad, param_grad)
 
 
 class Maxout(Module):
@@ -76,8 +76,9 @@ class Maxout(Module):
         self._save_cache(cache)
         return h
 
-    def backward(self, dh):
-        dx, dw, db = maxout_backward(dh, self._take_cache())
-        self.weight.grad += dw
-        self.bias.grad += db
+    def backward(self, dh, input_grad=True):
+        dx, dw, db = maxout_backward(dh, self._take_cache(), input_grad, not self._frozen)
+        if dw is not None:
+            self.weight.grad += dw
+            self.bias.grad += db
         return dx

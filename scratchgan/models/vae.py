@@ -77,9 +77,9 @@ class VAE(GenerativeModel):
         return {"opt": self.opt}
 
     def sample_noise(self, n, rng=None, labels=None):
-        """z ~ p(z) = N(0, I): samples from the prior for ``generate``."""
-        z = self._rng(rng).standard_normal(size=(int(n), self.hp["latent_dim"]))
-        return {"z": self.to_model(z)}
+        """z ~ p(z) = N(0, I): samples from the prior for ``generate`` (the device stream,
+        or ``rng``)."""
+        return {"z": self.draw_normal((int(n), self.hp["latent_dim"]), 1.0, rng)}
 
     def generate(self, noise):
         """Bernoulli means sigmoid(decoder(z)) in [0, 1], shape (n, *data_shape)."""
@@ -123,14 +123,13 @@ class VAE(GenerativeModel):
         dmu_kl, dlogvar_kl = L.gaussian_kl_backward(1.0, c_kl)
         dmu = dz + dmu_kl                                    # dz/dmu = 1
         dlogvar = dz * eps * std * 0.5 + dlogvar_kl          # dz/dlogvar = eps * sigma / 2
-        self.encoder.backward(xp.concatenate([dmu, dlogvar], axis=1))
-        rec, kl = float(rec), float(kl)
+        self.encoder.backward(xp.concatenate([dmu, dlogvar], axis=1), input_grad=False)
         return {"loss": rec + kl, "elbo": -(rec + kl), "recon_nll": rec, "kl": kl}
 
     def train_step(self, x, y=None):
         """Algorithm 1: minibatch X^M, eps ~ N(0, I), g = grad L^M, Adagrad update."""
         x = self._check_x(x)
-        eps = self.to_model(self.rng.standard_normal((x.shape[0], self.hp["latent_dim"])))
+        eps = self.draw_normal((x.shape[0], self.hp["latent_dim"]))   # on the device stream
         self.opt.zero_grad()
         logs = self.loss_grads(x, eps)
         self.opt.step()

@@ -32,7 +32,7 @@ import math
 
 from .. import nn
 from ..init import dcgan_init_
-from ..nn.module import no_grad
+from ..nn.module import frozen, no_grad
 from ..ops import loss as L
 from ..optim import RMSprop, clip_weights
 from .dcgan import dcgan_discriminator, dcgan_generator, image_size
@@ -98,9 +98,8 @@ class WGAN(GAN):
         return hp["n_critic"]
 
     def sample_noise(self, n, rng=None, labels=None):
-        """z ~ N(0, I)^z_dim, drawn on the host."""
-        z = self._rng(rng).standard_normal(size=(int(n), self.hp["z_dim"]))
-        return {"z": self.to_model(z)}
+        """z ~ N(0, I)^z_dim: the device stream, or ``rng``."""
+        return {"z": self.draw_normal((int(n), self.hp["z_dim"]), 1.0, rng)}
 
     def discriminator_grads(self, x_real, noise, y1h_real=None):
         """Fill the critic's .grad with grad_w [mean f(fake) - mean f(real)] (= -g_w of line 5)."""
@@ -108,11 +107,11 @@ class WGAN(GAN):
             x_fake = self.g_forward(noise)
         real = self.D(x_real)
         l_real, c = L.wasserstein_generator_loss_forward(real)      # -mean f_w(x)
-        self.D.backward(L.wasserstein_generator_loss_backward(1.0, c))
+        self.D.backward(L.wasserstein_generator_loss_backward(1.0, c), input_grad=False)
         fake = self.D(x_fake)
         l_fake, c = L.wasserstein_generator_loss_forward(fake)      # -mean f_w(g(z)); enters with sign -1
-        self.D.backward(L.wasserstein_generator_loss_backward(-1.0, c))
-        loss_d = float(l_real) - float(l_fake)                       # mean f(fake) - mean f(real)
+        self.D.backward(L.wasserstein_generator_loss_backward(-1.0, c), input_grad=False)
+        loss_d = l_real - l_fake                                     # mean f(fake) - mean f(real)
         return {"loss_d": loss_d, "em_estimate": -loss_d}
 
     def generator_grads(self, noise):
@@ -120,8 +119,10 @@ class WGAN(GAN):
         x_fake = self.G(noise["z"])
         scores = self.D(x_fake)
         loss, c = L.wasserstein_generator_loss_forward(scores)
-        self.G.backward(self.D.backward(L.wasserstein_generator_loss_backward(1.0, c)))
-        return {"loss_g": float(loss)}
+        with frozen(self.D):                                # w held fixed in line 9
+            dx = self.D.backward(L.wasserstein_generator_loss_backward(1.0, c))
+        self.G.backward(dx, input_grad=False)
+        return {"loss_g": loss}
 
     def train_step(self, x, y=None):
         """One generator iteration of Algorithm 1 with ``batches_per_step()`` critic iterations.
@@ -136,12 +137,11 @@ class WGAN(GAN):
             self.opt_D.zero_grad()
             logs = self.discriminator_grads(x_i, noise)   # line 5: g_w (as a loss to descend)
             self.opt_D.step()                             # line 6: RMSProp step
-            clip_weights(self.D.parameters(), self.hp["clip"])  # line 7: clip(w, -c, c)
+            clip_weights(self.D, self.hp["clip"])        # line 7: clip(w, -c, c)
         noise = self.sample_noise(xs[-1].shape[0])        # line 8
         self.opt_G.zero_grad()
         logs.update(self.generator_grads(noise))          # line 9: g_theta
         self.opt_G.step()                                 # line 10
-        self.D.zero_grad()
         self.step += 1
         logs["critic_iters"] = len(xs)
         return logs

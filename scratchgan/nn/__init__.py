@@ -2,7 +2,8 @@
 
 See :mod:`scratchgan.nn.module` for the one-pending-cache rule.
 """
-from .module import CacheError, Module, Parameter, Sequential, is_grad_enabled, no_grad
+from .module import (CacheError, Module, Parameter, Sequential, frozen, is_grad_enabled,
+                     no_grad)
 from .linear import Linear
 from .activation import LeakyReLU, ReLU, Sigmoid, Softplus, Tanh
 from .norm import BatchNorm1d, BatchNorm2d

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from ..ops import activation as A
 from ..validate import check_array
-from .module import Module
+from .module import FUSED, Module
 
 
 class _Activation(Module):
     _op = None  # name of the op pair in scratchgan.ops.activation, looked up at call time
+    _fusable_act = None  # name under which a BatchNorm before it can apply it (GPU)
 
     def _label(self):
         return f"{type(self).__name__}({self.extra_repr()})"
@@ -23,17 +24,28 @@ class _Activation(Module):
 
     def backward(self, dy):
         cache = self._take_cache()
+        if cache is FUSED:   # the layer before applied this activation; it applies act' too
+            return dy
         return getattr(A, f"{self._op}_backward")(dy, cache)
+
+    def fused_args(self):
+        """(activation name, slope) for a layer that applies this activation itself."""
+        return self._fusable_act, 0.0
 
 
 class ReLU(_Activation):
     """``max(x, 0)``."""
     _op = "relu"
+    _fusable_act = "relu"
 
 
 class LeakyReLU(_Activation):
     """``x`` for x > 0, ``negative_slope * x`` otherwise."""
     _op = "leaky_relu"
+    _fusable_act = "leaky_relu"
+
+    def fused_args(self):
+        return "leaky_relu", self.negative_slope
 
     def __init__(self, negative_slope=0.01):
         super().__init__()

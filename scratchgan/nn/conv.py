@@ -52,8 +52,9 @@ class _ConvBase(Module):
                              f"(the forward's output), got {tuple(dy.shape)}")
 
     def _accumulate(self, dw, db):
-        self.weight.grad += dw
-        if self.bias is not None:
+        if dw is not None:          # None: a frozen layer (scratchgan.nn.frozen)
+            self.weight.grad += dw
+        if db is not None:
             self.bias.grad += db
 
 
@@ -103,10 +104,11 @@ class Conv2d(_ConvBase):
         self._save_cache((cache, y.shape))
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
+        """Accumulate dW, db; return dx (None with ``input_grad=False``)."""
         cache, y_shape = self._take_cache()
         self._check_dy(dy, y_shape)
-        dx, dw, db = conv2d_backward(dy, cache)
+        dx, dw, db = conv2d_backward(dy, cache, input_grad, not self._frozen)
         self._accumulate(dw, db)
         return dx
 
@@ -166,9 +168,10 @@ class ConvTranspose2d(_ConvBase):
         self._save_cache((cache, y.shape))
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
+        """Accumulate dW, db; return dx (None with ``input_grad=False``)."""
         cache, y_shape = self._take_cache()
         self._check_dy(dy, y_shape)
-        dx, dw, db = conv_transpose2d_backward(dy, cache)
+        dx, dw, db = conv_transpose2d_backward(dy, cache, input_grad, not self._frozen)
         self._accumulate(dw, db)
         return dx

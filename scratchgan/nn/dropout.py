@@ -9,8 +9,12 @@ from .module import Module
 
 class Dropout(Module):
     """Zero each element with probability ``p`` and scale survivors by ``1 / (1 - p)``
-    in ``train()`` mode; the identity in ``eval()`` mode. Masks are drawn on the
-    host from ``get_rng(rng)``, so ``manual_seed`` reproduces them on CPU and GPU."""
+    in ``train()`` mode; the identity in ``eval()`` mode.
+
+    ``rng``: a :class:`scratchgan.philox.Philox` stream (the models pass theirs:
+    masks drawn on the device, the same on CPU and GPU), or a NumPy generator /
+    None (masks drawn on the host from ``get_rng(rng)``, so ``manual_seed``
+    reproduces them)."""
 
     def __init__(self, p=0.5, rng=None):
         super().__init__()

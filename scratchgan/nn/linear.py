@@ -49,10 +49,12 @@ class Linear(Module):
         self._save_cache(cache)
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
+        """Accumulate dW, db; return dx (None with ``input_grad=False``)."""
         cache = self._take_cache()
-        dx, dw, db = linear_backward(dy, cache)
-        self.weight.grad += dw
-        if self.bias is not None:
+        dx, dw, db = linear_backward(dy, cache, input_grad, not self._frozen)
+        if dw is not None:
+            self.weight.grad += dw
+        if db is not None:
             self.bias.grad += db
         return dx

@@ -48,6 +48,25 @@ def is_grad_enabled() -> bool:
 
 
 @contextlib.contextmanager
+def frozen(*modules):
+    """Inside this block the modules' backwards pass gradients through to their inputs but
+    compute no parameter gradients (``.grad`` is left untouched).
+
+    A generator update differentiates through D with D's parameters held fixed:
+    ``with frozen(D): ...`` skips D's weight-gradient GEMMs that would be thrown away.
+    """
+    mods = [m for mod in modules for m in mod.modules()]
+    prev = [m._frozen for m in mods]
+    try:
+        for m in mods:
+            object.__setattr__(m, "_frozen", True)
+        yield
+    finally:
+        for m, p in zip(mods, prev):
+            object.__setattr__(m, "_frozen", p)
+
+
+@contextlib.contextmanager
 def no_grad():
     """Forward passes inside this block keep no cache (sampling, evaluation)."""
     prev = is_grad_enabled()
@@ -90,6 +109,7 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_cache", None)
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_frozen", False)
 
     # -- registration ------------------------------------------------------
     def __setattr__(self, name, value):
@@ -183,6 +203,20 @@ class Module:
             yield from m.named_buffers(f"{prefix}.{mname}" if prefix else mname)
 
     def zero_grad(self):
+        """Zero every parameter's ``.grad``.
+
+        When the module was flattened (``scratchgan.nn.flat.flatten_parameters``) and
+        its flat buffer is still intact, this is one fill of the grad buffer; parameters
+        added after flattening are zeroed one by one. After ``astype``/``to`` the views
+        are gone (``is_intact()`` is False) and every parameter is zeroed separately.
+        """
+        flat = self.__dict__.get("_flat")
+        if flat is not None and flat.is_intact():
+            flat.zero_grad()
+            for p in self.parameters():
+                if not flat.owns(p):
+                    p.zero_grad()
+            return
         for p in self.parameters():
             p.zero_grad()
 
@@ -296,11 +330,75 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def forward(self, x):
-        for layer in self._modules.values():
+        """Layers' forwards in order.
+
+        On the GPU a BatchNorm followed by a ReLU or LeakyReLU runs as one fused layer
+        (``kernels/batchnorm.cu``): the normalisation applies the activation, and the
+        activation layer keeps a marker cache so that its backward passes ``dy`` on to
+        the normalisation's backward, which applies ``act'``. The result is the same
+        function and gradient; each layer still owns its own pending cache.
+        """
+        layers = list(self._modules.values())
+        i, n = 0, len(layers)
+        while i < n:
+            layer = layers[i]
+            nxt = layers[i + 1] if i + 1 < n else None
+            if (nxt is not None and getattr(layer, "_fuses_activation", False)
+                    and getattr(nxt, "_fusable_act", None) and _on_gpu(x)):
+                x = layer.forward(x, act=nxt)
+                nxt._save_cache(FUSED)
+                i += 2
+                continue
             x = layer(x)
+            i += 1
         return x
 
-    def backward(self, dy):
-        for layer in reversed(list(self._modules.values())):
-            dy = layer.backward(dy)
+    def backward(self, dy, input_grad=True):
+        """Layers' backwards in reverse order; returns d/dx.
+
+        ``input_grad=False``: nobody needs d/dx (the first network of a chain, or D's own
+        update), so the first layer that has parameters computes only its parameter
+        gradients, and the parameter-free layers before it just release their caches.
+        Returns None then.
+        """
+        layers = list(self._modules.values())
+        first = -1                       # every layer computes d/d(input)
+        if not input_grad:
+            first = next((i for i, m in enumerate(layers) if m.parameters()), len(layers))
+        for i in range(len(layers) - 1, -1, -1):
+            layer = layers[i]
+            if i > first:
+                dy = layer.backward(dy)
+            elif i == first:
+                dy = _backward_no_input_grad(layer, dy)
+            else:
+                for m in layer.modules():
+                    if m._cache is not None:
+                        m._take_cache()
+                dy = None
         return dy
+
+
+#: the cache an activation layer keeps when the layer before it applied it (fused)
+FUSED = ("fused into the previous layer",)
+
+
+def _on_gpu(x):
+    from ..backend import is_gpu_array
+    return is_gpu_array(x)
+
+
+_TAKES_INPUT_GRAD: dict = {}
+
+
+def _backward_no_input_grad(layer, dy):
+    """``layer.backward(dy, input_grad=False)`` where the layer takes that flag."""
+    takes = _TAKES_INPUT_GRAD.get(type(layer))
+    if takes is None:
+        import inspect
+        try:
+            takes = "input_grad" in inspect.signature(layer.backward).parameters
+        except (TypeError, ValueError):
+            takes = False
+        _TAKES_INPUT_GRAD[type(layer)] = takes
+    return layer.backward(dy, input_grad=False) if takes else layer.backward(dy)

@@ -30,6 +30,7 @@ class _BatchNorm(Module):
 
     _ranks = ()
     _layout = ""
+    _fuses_activation = True   # Sequential may pass the following ReLU/LeakyReLU (GPU)
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True):
         super().__init__()
@@ -73,20 +74,23 @@ class _BatchNorm(Module):
                              f"got input shape {tuple(x.shape)}; the batch variance of a single "
                              "value is undefined. Use a batch of 2 or more, or call .eval()")
 
-    def forward(self, x):
+    def forward(self, x, act=None):
+        """Normalise ``x``; ``act`` (a ReLU or LeakyReLU module) is applied in the same pass."""
         self._check_input(x)
+        name, slope = act.fused_args() if act is not None else (None, 0.0)
         y, cache = batchnorm_forward(
             x,
             None if self.weight is None else self.weight.data,
             None if self.bias is None else self.bias.data,
-            self.running_mean, self.running_var, self.momentum, self.eps, self.training)
+            self.running_mean, self.running_var, self.momentum, self.eps, self.training,
+            name, slope)
         self._save_cache(cache)
         return y
 
     def backward(self, dy):
         cache = self._take_cache()
         dx, dgamma, dbeta = batchnorm_backward(dy, cache)
-        if self.affine:
+        if self.affine and not self._frozen:
             self.weight.grad += dgamma
             self.bias.grad += dbeta
         return dx

@@ -374,8 +374,13 @@ def conv2d_forward(x, w, b, stride, padding, dilation):
     return y, (x.shape, w, w2, cols, b is not None, hyper)
 
 
-def conv2d_backward(dy, cache):
+def conv2d_backward(dy, cache, input_grad=True, param_grad=True):
     """Gradients of ``L`` given ``dy = dL/dy``; returns ``(dx, dw, db)``.
+
+    ``input_grad=False`` skips the backward-data pass and returns ``dx = None`` (the
+    first layer of a network, whose input gradient nobody uses); ``param_grad=False``
+    skips backward-filter and the bias sum and returns ``dw = db = None`` (a frozen
+    network that only passes gradients through, like D in a generator update).
 
     With ``y[n,k,p,q] = b[k] + sum_{c,r,s} w[k,c,r,s] xpad[n,c,p*sh+r*dh,q*sw+s*dw]``:
 
@@ -387,16 +392,18 @@ def conv2d_backward(dy, cache):
     x_shape, w, w2, cols, has_bias, hyper = cache
     if cols is None:
         x = w2
-        dx = conv2d_core_backward_data(dy, w, x_shape, *hyper)
+        dx = conv2d_core_backward_data(dy, w, x_shape, *hyper) if input_grad else None
+        if not param_grad:
+            return dx, None, None
         dw = conv2d_core_backward_filter(x, dy, w.shape, *hyper)
         db = dy.sum(axis=(0, 2, 3)) if has_bias else None
         return dx, dw, db
     K, C, R, S = w.shape
     P, Q = dy.shape[2:]
     dy2 = _to_rows(dy)                                         # (NPQ, K)
-    db = dy2.sum(axis=0) if has_bias else None
-    dw = _weight_from_rows(dy2.T @ cols, w.shape)
-    dx = _col2im(dy2 @ w2, x_shape, R, S, *hyper, P, Q)
+    db = dy2.sum(axis=0) if has_bias and param_grad else None
+    dw = _weight_from_rows(dy2.T @ cols, w.shape) if param_grad else None
+    dx = _col2im(dy2 @ w2, x_shape, R, S, *hyper, P, Q) if input_grad else None
     return dx, dw, db
 
 
@@ -456,8 +463,9 @@ def conv_transpose2d_forward(x, w, b, stride, padding, output_padding, dilation)
     return y, (x2, w, w2, x.shape, y_shape, b is not None, hyper)
 
 
-def conv_transpose2d_backward(dy, cache):
-    """Gradients of the transposed convolution; returns ``(dx, dw, db)``.
+def conv_transpose2d_backward(dy, cache, input_grad=True, param_grad=True):
+    """Gradients of the transposed convolution; returns ``(dx, dw, db)``
+    (``dx = None`` with ``input_grad=False``, ``dw = db = None`` with ``param_grad=False``).
 
     The transposed conv is ``y = A^T x`` where ``A`` is the convolution with weight w
     (as (K=Cin, C=Cout, R, S)) applied to a (N, Cout, Ho, Wo) image. Hence:
@@ -472,17 +480,19 @@ def conv_transpose2d_backward(dy, cache):
     On the CPU one im2col of dy serves both GEMMs.
     """
     x2, w, w2, x_shape, y_shape, has_bias, hyper = cache
-    db = dy.sum(axis=(0, 2, 3)) if has_bias else None
+    db = dy.sum(axis=(0, 2, 3)) if has_bias and param_grad else None
     N, Ci, H, W = x_shape
     if x2 is None:
         xe = w2
-        dxe = conv2d_core_forward(dy, w, *hyper)
-        dw = conv2d_core_backward_filter(dy, xe, w.shape, *hyper)
+        dxe = conv2d_core_forward(dy, w, *hyper) if input_grad else None
+        dw = conv2d_core_backward_filter(dy, xe, w.shape, *hyper) if param_grad else None
     else:
         Ci, Co, R, S = w.shape
         Pp, Qp = conv2d_output_size(y_shape[2:], (R, S), *hyper)
         cols = _im2col(dy, R, S, hyper[0], hyper[1], hyper[2], Pp, Qp)   # (N*P'*Q', R*S*Cout)
-        dw = _weight_from_rows(x2.T @ cols, w.shape)
-        dxe = _from_rows(cols @ w2.T, N, Pp, Qp)
+        dw = _weight_from_rows(x2.T @ cols, w.shape) if param_grad else None
+        dxe = _from_rows(cols @ w2.T, N, Pp, Qp) if input_grad else None
+    if dxe is None:
+        return None, dw, db
     dx = dxe if dxe.shape[2:] == (H, W) else dxe[:, :, :H, :W].copy()
     return dx, dw, db

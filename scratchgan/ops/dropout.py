@@ -8,8 +8,16 @@ from ..rng import get_rng
 
 
 def dropout_mask(shape, p, rng=None, xp=np):
-    """A boolean keep-mask (True = keep, probability 1 - p) drawn on the host from
-    ``get_rng(rng)`` and placed on ``xp``'s device."""
+    """A boolean keep-mask (True = keep, probability 1 - p).
+
+    ``rng`` a :class:`scratchgan.philox.Philox` stream: ``u ~ U[0, 1)`` drawn on the
+    stream's device (no host copy; the same numbers on CPU and GPU), keep where
+    ``u >= p``. Otherwise drawn on the host from the NumPy generator ``get_rng(rng)``
+    and placed on ``xp``'s device.
+    """
+    from ..philox import Philox
+    if isinstance(rng, Philox):
+        return rng.random(shape, dtype=np.float32) >= np.float32(p)
     keep = get_rng(rng).random(shape) >= p
     return keep if xp is np else xp.asarray(keep)
 
@@ -27,7 +35,8 @@ def dropout_forward(x, p, mask):
     if tuple(mask.shape) != tuple(x.shape):
         raise ValueError(f"dropout_forward: mask shape {tuple(mask.shape)} differs from input "
                          f"shape {tuple(x.shape)}")
-    scaled = mask.astype(x.dtype) * xp.asarray(1.0 / (1.0 - p), dtype=x.dtype)
+    # the scale as a NumPy scalar of x's dtype: a kernel argument, no host-to-device copy
+    scaled = mask.astype(x.dtype) * np.dtype(x.dtype).type(1.0 / (1.0 - p))
     return x * scaled, scaled
 
 

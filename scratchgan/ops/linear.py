@@ -10,7 +10,7 @@ def linear_forward(x, w, b=None):
     return y, (x, w, b is not None)
 
 
-def linear_backward(dy, cache):
+def linear_backward(dy, cache, input_grad=True, param_grad=True):
     """Gradients of ``L`` given ``dy = dL/dy`` of shape (N, out).
 
     From ``y[n, o] = sum_i x[n, i] w[o, i] + b[o]``:
@@ -19,11 +19,15 @@ def linear_backward(dy, cache):
     * ``dL/dw[o, i] = sum_n dy[n, o] x[n, i]``   ->  ``dW = dy^T @ x``    (out, in)
     * ``dL/db[o]    = sum_n dy[n, o]``           ->  ``db = dy.sum(0)``   (out,)
 
-    Returns ``(dx, dw, db)``; ``db`` is None when the forward had no bias.
+    Returns ``(dx, dw, db)``; ``db`` is None when the forward had no bias, ``dx`` is None
+    with ``input_grad=False`` (a first layer: nobody uses d/dx, so its GEMM is skipped),
+    ``dw`` and ``db`` are None with ``param_grad=False`` (a frozen layer).
     See docs/derivations/linear.md.
     """
     x, w, has_bias = cache
-    dx = dy @ w
+    dx = dy @ w if input_grad else None
+    if not param_grad:
+        return dx, None, None
     dw = dy.T @ x
     db = dy.sum(axis=0) if has_bias else None
     return dx, dw, db

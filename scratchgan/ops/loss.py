@@ -76,7 +76,14 @@ def _scalar(xp, value, dtype):
 
 
 def _upstream(dloss, xp, dtype, name):
-    """The upstream gradient of a scalar loss as a 0-d array of ``dtype``."""
+    """The upstream gradient of a scalar loss: a NumPy scalar of ``dtype`` for a Python or
+    NumPy number (a kernel argument on the GPU, so no host-to-device copy inside a step),
+    else a 0-d array of ``dtype`` on the array's device."""
+    if isinstance(dloss, (bool, str, bytes)):
+        raise TypeError(f"{name}: the upstream gradient must be a number or a 0-d array, got "
+                        f"{dloss!r}")
+    if isinstance(dloss, (int, float, np.number)):
+        return np.dtype(dtype).type(dloss)
     if np.ndim(dloss) != 0 and int(np.prod(np.shape(dloss))) != 1:
         raise ValueError(f"{name}: the loss is a scalar, so its upstream gradient must be a "
                          f"scalar or 0-d array, got shape {tuple(np.shape(dloss))}")
@@ -320,10 +327,11 @@ def softmax_cross_entropy_forward(logits, labels):
         raise ValueError(f"{name}: expected labels of shape ({n},) for logits {tuple(logits.shape)}, "
                          f"got {tuple(labels.shape)}")
     xp = get_array_module(logits)
-    lo, hi = int(labels.min()), int(labels.max())
-    if lo < 0 or hi >= k:
-        raise ValueError(f"{name}: labels must lie in [0, {k - 1}] for {k} classes, "
-                         f"got values in [{lo}, {hi}]")
+    if xp is np:  # device labels are not read back: that would synchronise the step
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0 or hi >= k:
+            raise ValueError(f"{name}: labels must lie in [0, {k - 1}] for {k} classes, "
+                             f"got values in [{lo}, {hi}]")
     m = logits.max(axis=1, keepdims=True)
     shifted = logits - m
     lse = xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))

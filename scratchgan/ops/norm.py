@@ -17,9 +17,23 @@ def _per_channel(v, ndim):
     return v.reshape((1, -1) + (1,) * (ndim - 2))
 
 
+_ACTS = (None, "identity", "relu", "leaky_relu")
+
+
+def _act_grad(h, act, slope):
+    """``act'(h)`` of the fused activation (1 for h > 0; 0 or ``slope`` otherwise)."""
+    xp = get_array_module(h)
+    return xp.where(h > 0, 1.0, 0.0 if act == "relu" else slope).astype(h.dtype, copy=False)
+
+
 def batchnorm_forward(x, gamma, beta, running_mean, running_var, momentum=0.1, eps=1e-5,
-                      training=True):
-    """``y = gamma * (x - mu) / sqrt(var + eps) + beta`` per channel.
+                      training=True, act=None, slope=0.0):
+    """``y = gamma * (x - mu) / sqrt(var + eps) + beta`` per channel, then ``act``.
+
+    ``act``: None, ``"relu"`` or ``"leaky_relu"`` (with ``slope``): the activation that
+    follows the normalisation, fused into it (one pass on the GPU; the backward applies
+    ``act'(h)`` to ``dy`` before the normalisation's own backward, with ``h`` recomputed
+    from ``xhat`` as ``gamma xhat + beta``).
 
     Training mode: ``mu`` and ``var`` are the batch mean and the *biased*
     batch variance (divide by M). The running statistics are then **updated in
@@ -33,10 +47,13 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, momentum=0.1, e
     ``gamma``/``beta`` may be None (no affine transform).
     Returns ``(y, cache)``.
     """
+    if act not in _ACTS:
+        raise ValueError(f"batchnorm_forward: act must be None, 'relu' or 'leaky_relu', got "
+                         f"{act!r}")
     if is_gpu_array(x):  # CUDA kernels (kernels/batchnorm.cu); same cache layout
         from ..cuda import norm as _gpu_norm
         return _gpu_norm.batchnorm_forward(x, gamma, beta, running_mean, running_var, momentum, eps,
-                                           training)
+                                           training, act, slope)
     xp = get_array_module(x, gamma, beta, running_mean, running_var)
     axes = _reduce_axes(x)
     m = x.size // x.shape[1]
@@ -62,7 +79,9 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, momentum=0.1, e
     y = xhat if gamma is None else xhat * _per_channel(gamma, x.ndim)
     if beta is not None:
         y = y + _per_channel(beta, x.ndim)
-    cache = (xhat, gamma, inv_std, bool(training), beta is not None)
+    if act in ("relu", "leaky_relu"):
+        y = y * _act_grad(y, act, slope)      # act(h) = h * act'(h) for these two
+    cache = (xhat, gamma, inv_std, bool(training), beta is not None, beta, act, float(slope))
     return y, cache
 
 
@@ -84,15 +103,23 @@ def batchnorm_backward(dy, cache):
 
     Eval mode (``mu``, ``var`` are constants): ``dx = gamma * s * dy``.
 
+    With a fused activation, ``dy`` is first multiplied by ``act'(h)``,
+    ``h = gamma xhat + beta`` (the pre-activation, recomputed).
+
     ``dgamma`` and ``dbeta`` are None without an affine transform.
     The full derivation is in docs/derivations/batchnorm.md.
     """
     if is_gpu_array(dy):  # CUDA kernels (kernels/batchnorm.cu)
         from ..cuda import norm as _gpu_norm
         return _gpu_norm.batchnorm_backward(dy, cache)
-    xhat, gamma, inv_std, training, has_beta = cache
+    xhat, gamma, inv_std, training, has_beta, beta, act, slope = cache
     axes = _reduce_axes(dy)
     nd = dy.ndim
+    if act in ("relu", "leaky_relu"):
+        h = xhat if gamma is None else xhat * _per_channel(gamma, nd)
+        if beta is not None:
+            h = h + _per_channel(beta, nd)
+        dy = dy * _act_grad(h, act, slope)
     dbeta = dy.sum(axis=axes)
     dgamma = (dy * xhat).sum(axis=axes)
     scale = inv_std if gamma is None else gamma * inv_std
