@@ -107,7 +107,6 @@ ISSUE_BATCH_DEFAULT = 128
 OURS_VARIANTS = ("eager", "runner_eager", "runner_auto", "runner_graph")
 DEFAULT_OURS_VARIANTS = ("eager", "runner_eager", "runner_auto")
 RUNNER_MODE = {"runner_eager": "eager", "runner_auto": "auto", "runner_graph": "graph"}
-TORCH_VARIANTS = ("torch_eager", "torch_eager_sync")
 
 TARGET_TEXT = {
     "cuda/fp32/dcgan64": "ours / torch eager <= 0.8 (DCGAN-64, FP32)",
@@ -177,8 +176,12 @@ def parse_args(argv=None):
     ap.add_argument("--budget-s", type=float, default=None,
                     help="start no new case after this many seconds (the rest are recorded as "
                          "skipped); the JSON is written after every case")
+    ap.add_argument("--case-budget-s", type=float, default=90.0,
+                    help="GPU: cut a case's timed windows (never below 30 steps) when the "
+                         "warm-up says they would take longer than this (default 90 s; 0: off)")
     ap.add_argument("--quick", action="store_true",
-                    help="smoke test: 2 warm-up and 4 timed steps (GPU: windows of 2)")
+                    help="smoke test: GPU 2 warm-up and 4 timed steps in windows of 2, CPU 1 "
+                         "warm-up and 4 timed steps; the file name ends in -quick")
     args = ap.parse_args(argv)
     try:
         args.cases = [_case_name(m) for m in _csv(args.models)]
@@ -329,18 +332,20 @@ def set_torch_tf32(torch, on):
         warnings.simplefilter("ignore")
         torch.backends.cuda.matmul.allow_tf32 = bool(on)
         torch.backends.cudnn.allow_tf32 = bool(on)
-        out = {"matmul.allow_tf32": bool(torch.backends.cuda.matmul.allow_tf32),
-               "cudnn.allow_tf32": bool(torch.backends.cudnn.allow_tf32),
-               "cudnn.benchmark": bool(torch.backends.cudnn.benchmark)}
-        for key, obj in (("matmul.fp32_precision", torch.backends.cuda.matmul),
-                         ("cudnn.fp32_precision", torch.backends.cudnn)):
-            v = getattr(obj, "fp32_precision", None)
-            if v is not None:
-                out[key] = str(v)
-        try:
-            out["float32_matmul_precision"] = torch.get_float32_matmul_precision()
-        except Exception:
-            pass
+        out = {}
+        reads = [("matmul.allow_tf32", lambda: bool(torch.backends.cuda.matmul.allow_tf32)),
+                 ("cudnn.allow_tf32", lambda: bool(torch.backends.cudnn.allow_tf32)),
+                 ("cudnn.benchmark", lambda: bool(torch.backends.cudnn.benchmark)),
+                 ("matmul.fp32_precision",
+                  lambda: str(torch.backends.cuda.matmul.fp32_precision)),
+                 ("cudnn.conv.fp32_precision",
+                  lambda: str(torch.backends.cudnn.conv.fp32_precision)),
+                 ("float32_matmul_precision", torch.get_float32_matmul_precision)]
+        for key, read in reads:
+            try:
+                out[key] = read()
+            except Exception:       # an attribute this torch version does not have
+                pass
     return out
 
 
@@ -443,6 +448,7 @@ class Variant:
         self.last_losses = {}
         self.error = None
         self.steps_done = 0
+        self.est_ms = None
 
     def call(self, i):
         x, y = self.inputs[i % len(self.inputs)]
@@ -520,11 +526,18 @@ def loadavg():
 
 
 def warm(v, steps, sync):
-    logs = None
+    """Untimed steps; the second half (after compilation, capture, autotuning) gives a
+    rough ms per step, ``v.est_ms``, for the case's time cap."""
+    logs, half, t_mid = None, steps // 2, None
     for i in range(steps):
+        if i == half:
+            sync()
+            t_mid = time.perf_counter()
         logs = v.call(i)
     v.last_losses = read_losses(logs) if logs is not None else {}
     sync()
+    v.est_ms = ((time.perf_counter() - t_mid) * 1e3 / (steps - half)
+                if t_mid is not None else None)
 
 
 # ----------------------------------------------------------------------------- one case
@@ -624,6 +637,7 @@ def run_gpu_case(case, precision, env, args, plan):
             t0 = time.perf_counter()
             warm(v, plan["warmup"], syncs[v.family])
             v.info["warmup_s"] = round(time.perf_counter() - t0, 3)
+            v.info["warmup_ms_per_step_est"] = v.est_ms
             runner_info(v)
             active.append(v)
         except Interrupted:
@@ -635,8 +649,20 @@ def run_gpu_case(case, precision, env, args, plan):
             _try(syncs[v.family])
     window = plan["window"]
     n_windows = max(1, math.ceil(plan["steps"] / window))
-    rec["timing"] = {"warmup": plan["warmup"], "window": window, "windows": n_windows,
-                     "timed_steps_per_variant": n_windows * window}
+    rec["timing"] = {"warmup": plan["warmup"], "window": window}
+    # cap the case's timed part at --case-budget-s (never under 30 steps per variant)
+    est = sum(getattr(v, "est_ms", None) or 0.0 for v in active)
+    if args.case_budget_s and est > 0:
+        fit = int(args.case_budget_s * 1e3 / (est * window))
+        floor_ = 1 if args.quick else math.ceil(30 / window)
+        if fit < n_windows:
+            rec["timing"]["windows_planned"] = n_windows
+            n_windows = max(floor_, fit)
+            rec["notes"].append(f"timed windows cut from {rec['timing']['windows_planned']} to "
+                                f"{n_windows}: the warm-up estimate ({est:.1f} ms per round of "
+                                f"variants) would exceed --case-budget-s {args.case_budget_s}")
+    rec["timing"].update({"windows": n_windows, "timed_steps_per_variant": n_windows * window,
+                          "warmup_estimate_ms_per_round": round(est, 3)})
     for w in range(n_windows):
         for v in list(active):
             try:
@@ -682,6 +708,7 @@ def run_cpu_case(case, env, args, plan):
             t0 = time.perf_counter()
             warm(v, plan["warmup"], lambda: None)
             v.info["warmup_s"] = round(time.perf_counter() - t0, 3)
+            v.info["warmup_ms_per_step_est"] = v.est_ms
             active.append(v)
         except Interrupted:
             raise
@@ -863,8 +890,15 @@ def machine(env):
     try:
         cfg = np.show_config(mode="dicts")
         m["numpy_blas"] = cfg.get("Build Dependencies", {}).get("blas")
+        m["numpy_simd"] = cfg.get("SIMD Extensions")
     except Exception:
         pass
+    if env.torch is not None:
+        try:
+            m["torch_threads"] = env.torch.get_num_threads()
+            m["torch_mkldnn"] = bool(env.torch.backends.mkldnn.is_available())
+        except Exception:
+            pass
     if env.cp is not None:
         try:
             p = env.cp.cuda.runtime.getDeviceProperties(env.cp.cuda.Device().id)
@@ -991,7 +1025,9 @@ def main(args):
                         "seed": args.seed, "threads": args.threads, "window": args.window,
                         "plan": {d: plans[d] for d in ("cuda", "cpu")
                                  if (d == "cuda" and want_cuda) or (d == "cpu" and want_cpu)},
-                        "dtype": "float32", "cudnn_benchmark": True,
+                        "dtype": "float32",
+                        "cudnn_benchmark": bool(env.torch_cuda and want_cuda and
+                                                env.torch.backends.cudnn.benchmark),
                         "timing": "GPU: CUDA events around windows of `window` steps; the "
                                   "window ends by reading the last step's losses with float() "
                                   "(the Trainer's log interval) and a device synchronise; "
@@ -1058,9 +1094,8 @@ def main(args):
         doc["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
         doc["total_seconds"] = round(time.perf_counter() - t_start, 1)
         write(doc, jpath, mpath)
-    print()
-    print(doc["table_md"])
-    print(f"\nwrote {jpath}\nwrote {mpath}", flush=True)
+    print(f"\nwrote {jpath}\nwrote {mpath}\n")
+    print(doc["table_md"], flush=True)
     return doc
 
 

@@ -223,10 +223,14 @@ def cmd_train(args, parser):
     trainer = Trainer(model, x, y, batch_size=batch_size, epochs=epochs, steps=steps,
                       out_dir=out, seed=args.seed, sample_every=args.sample_every,
                       checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
-                      config=config, resume=args.resume, modes=_modes(dataset))
+                      config=config, resume=args.resume, modes=_modes(dataset),
+                      step_mode=args.step_mode, log_every=args.log_every)
     desc = f"{args.model} on {dataset} ({len(x)} examples, batch {batch_size}, " \
            f"{trainer.steps} steps, device {device}) -> {out}"
     print(("dry run: " if args.dry_run else "training ") + desc)
+    if device == "cuda" and args.step_mode != "eager":
+        import logging
+        logging.basicConfig(level=logging.WARNING, format="scratchgan: %(message)s")
     try:
         summary = trainer.fit()
     except NonFiniteLossError as e:
@@ -491,6 +495,13 @@ def build_parser():
     t.add_argument("--set", action="append", type=_key_value, metavar="KEY=VALUE",
                    help="override a model hyperparameter (repeatable), e.g. --set k=2")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--step-mode", choices=("auto", "eager", "graph"), default="auto",
+                   help="GPU steps: auto = replay each step from a captured CUDA graph where the "
+                        "model allows it, else eager with the reason printed (default); eager = "
+                        "plain train_step; graph = fail if a step cannot be captured")
+    t.add_argument("--log-every", type=_positive_int, default=10,
+                   help="read the losses back, log them and check them for NaN every N steps "
+                        "(default 10; on the GPU each read waits for the device)")
     t.set_defaults(func=cmd_train)
 
     def ckpt_cmd(name, help_text):

@@ -653,12 +653,7 @@ class Optimizer:
         plan = self._plan
         if self._plan_valid(plan):
             return plan
-        if capturing():
-            raise RuntimeError(
-                f"{type(self).__name__}: its flat parameter groups changed (a flatten, or a "
-                "group no longer intact) during CUDA graph capture; flatten first and call "
-                "sync_hyper() (or step()) before capture")
-        self._plan = self._build_plan(plan)
+        self._plan = self._build_plan(plan, allow_changes=not capturing())
         return self._plan
 
     def _fusable_dtype(self, flat) -> bool:
@@ -671,7 +666,7 @@ class Optimizer:
         return not (device_of(flat.data) == "cuda"
                     and flat.dtype not in (np.dtype(np.float32), np.dtype(np.float64)))
 
-    def _build_plan(self, old):
+    def _build_plan(self, old, allow_changes=True):
         """Group this optimizer's parameters by the intact flat buffers they wholly cover.
 
         A group of the old plan whose flat buffer is unchanged keeps its state buffers
@@ -697,6 +692,14 @@ class Optimizer:
             if g is not None and g.flat is fl and g.opt_index == opt_index:
                 reused[fid] = g
             chosen.append((fid, fl, opt_index))
+        if old is not None and len(reused) == len(chosen) == len(old_groups):
+            old.generation = _flat.generation()   # an unrelated flatten: nothing to redo
+            return old
+        if not allow_changes:
+            raise RuntimeError(
+                f"{type(self).__name__}: its flat parameter groups changed (a flatten, or a "
+                "group no longer intact) during CUDA graph capture; flatten first and call "
+                "sync_hyper() (or step()) before capture")
         for fid, g in old_groups.items():   # groups not kept hand their t back
             if fid not in reused:
                 self._pull_counters(g)

@@ -1,4 +1,4 @@
-"""Philox4x32-10: a counter-based random generator, bit-identical on the CPU and the GPU.
+"""Philox4x32-10: a counter-based random generator giving the same stream on the CPU and GPU.
 
 A counter-based generator has no hidden state to advance: block ``b`` of the stream is a
 pure function ``philox4x32_10(counter=b, key=seed)``. That is what lets a model draw noise
@@ -29,15 +29,11 @@ Element -> block mapping
 A draw of ``n`` elements (the product of ``shape``; elements in C order) starting at counter
 ``c`` uses blocks ``c .. c + B(n) - 1`` and leaves the counter at ``c + B(n)``:
 
-==========================================  ==================================  ============
-draw                                        element i reads                     B(n)
-==========================================  ==================================  ============
-``raw``, ``random``/``uniform`` (float32),  word ``i % 4`` of block ``c + i//4``  ceil(n / 4)
-``integers``
-``random``/``uniform`` (float64)            words ``2(i%2), 2(i%2)+1`` of block  ceil(n / 2)
-                                            ``c + i//2``
-``normal`` (float32 and float64)            words ``0..3`` of block ``c + i``    n
-==========================================  ==================================  ============
+* ``raw``, float32 ``random``/``uniform``, ``integers``: element i = word ``i % 4`` of block
+  ``c + i//4``; B(n) = ceil(n / 4).
+* float64 ``random``/``uniform``: element i = words ``2(i%2)``, ``2(i%2)+1`` of block
+  ``c + i//2``; B(n) = ceil(n / 2).
+* ``normal`` (float32 and float64): element i = words ``0..3`` of block ``c + i``; B(n) = n.
 
 The unused words of a draw's last block are discarded: every draw starts on a fresh block.
 Hence "two draws == one draw split" holds exactly when the first draw covers whole blocks:

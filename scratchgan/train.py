@@ -48,6 +48,8 @@ from .backend import to_device, to_numpy
 from .checkpoint import load_latest, previous_path, save_checkpoint
 
 CHECKPOINT_NAME = "last.ckpt.npz"
+#: a GPU run keeps a training set up to this size on the device (Trainer._device_data)
+DEVICE_DATA_BYTES = 2 << 30
 
 
 class NonFiniteLossError(RuntimeError):
@@ -204,6 +206,32 @@ class Trainer:
         b = self.batches
         return b.epoch * len(b) + b._batch
 
+    def _device_data(self):
+        """On the GPU, the training set lives on the device (when it fits in
+        ``DEVICE_DATA_BYTES``) and batches are gathered there: a host-to-device copy of
+        each batch from pageable memory would make the host wait for the previous step.
+        The epoch's permutation is uploaded once per epoch. Returns None on the CPU."""
+        if self.device == "cpu" or self.x.nbytes > DEVICE_DATA_BYTES:
+            return None
+        if getattr(self, "_dev", None) is None:
+            use_labels = getattr(self.model, "conditional", False) or \
+                getattr(self.model, "uses_labels", False)
+            y = self._to_model(self.y) if (use_labels and self.y is not None) else None
+            self._dev = {"x": self._to_model(self.x), "y": y, "perm": None, "perm_dev": None}
+        return self._dev
+
+    def _next_batch(self, use_labels):
+        dev = self._device_data()
+        if dev is None or not self.batches.shuffle:
+            xb, yb = self.batches.next_batch()
+            return self._to_model(xb), (self._to_model(yb) if (use_labels and yb is not None)
+                                        else None)
+        perm, lo, hi = self.batches.next_indices()
+        if dev["perm"] is not perm:                     # a new epoch: one upload
+            dev["perm"], dev["perm_dev"] = perm, to_device(perm.astype(np.int64), self.device)
+        idx = dev["perm_dev"][lo:hi]
+        return dev["x"][idx], (dev["y"][idx] if (use_labels and dev["y"] is not None) else None)
+
     def _next_step_batches(self):
         """The real data of one ``train_step``: ``batches_per_step()`` minibatches (a list when
         more than one), labels only for models that use them."""
@@ -212,9 +240,9 @@ class Trainer:
             getattr(self.model, "uses_labels", False)
         xs, ys = [], []
         for _ in range(k):
-            xb, yb = self.batches.next_batch()
-            xs.append(self._to_model(xb))
-            ys.append(self._to_model(yb) if (use_labels and yb is not None) else None)
+            xb, yb = self._next_batch(use_labels)
+            xs.append(xb)
+            ys.append(yb)
         if k == 1:
             return xs[0], ys[0]
         return xs, (ys if use_labels and ys[0] is not None else None)
@@ -259,8 +287,12 @@ class Trainer:
             srng.set_state(rng_state)
             for g, st in gens.values():
                 g.bit_generator.state = st
-            for m, b, arr in bufs:
-                object.__setattr__(m, b, arr)
+            for m, b, arr in bufs:       # in place: a captured CUDA graph holds these arrays
+                cur = getattr(m, b)
+                if cur.shape == arr.shape and cur.dtype == arr.dtype:
+                    cur[...] = arr
+                else:
+                    object.__setattr__(m, b, arr)
         return out
 
     def save_samples(self, path, title=None):

@@ -30,8 +30,8 @@ def require_torch():
 
     Without torch such tests skip, except under CI (the environment variable ``CI`` set to
     anything but "", "0" or "false"): there the ImportError surfaces, so a CI run without
-    torch fails instead of silently skipping them. Call it at module level (``torch = require_torch()``)
-    or through the ``torch_module`` fixture."""
+    torch fails instead of silently skipping them. Call it at module level
+    (``torch = require_torch()``) or through the ``torch_module`` fixture."""
     if os.environ.get("CI", "").strip().lower() not in ("", "0", "false"):
         import torch
         return torch

@@ -87,6 +87,12 @@ MIXED = [  # asymmetric hyper-parameters, big channel counts (128x128 tiles, spl
     (8, 3, 32, 32, 64, 4, 4, (2, 2), (1, 1), (1, 1)),    # D's first layer shape, batch 8
     (16, 33, 9, 9, 1, 4, 4, (1, 1), (0, 0), (1, 1)),     # one output channel (D's last layer shape)
     (2, 7, 6, 6, 9, 1, 1, (3, 3), (0, 0), (1, 1)),       # stride > kernel: phases without taps
+    # dense windows (R = H, S = W, no padding: one dense GEMM over C*R*S, run as 1x1)
+    (16, 128, 7, 7, 1, 7, 7, (1, 1), (0, 0), (1, 1)),    # D's last layer at 28x28
+    (8, 256, 7, 7, 100, 7, 7, (1, 1), (0, 0), (1, 1)),   # G's first layer at 28x28, as conv
+    (3, 5, 4, 3, 6, 4, 3, (2, 2), (0, 0), (1, 1)),       # non-square, stride irrelevant
+    (3, 5, 4, 4, 6, 4, 4, (1, 1), (1, 1), (1, 1)),       # near miss: padded, general path
+    (3, 5, 7, 7, 6, 4, 4, (1, 1), (0, 0), (2, 2)),       # near miss: dilated, general path
 ]
 
 

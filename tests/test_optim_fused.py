@@ -262,6 +262,18 @@ def test_capture_guard_refuses_replanning():
     assert len(opt._plan.fused) == 1
 
 
+def test_unrelated_flatten_during_capture_is_fine():
+    a, b = mlp(), mlp(seed=3)
+    flatten_parameters(a)
+    opt = Adam(a.parameters(), lr=1e-3)
+    opt.sync_hyper()
+    plan = opt._plan
+    with capture_guard():
+        flatten_parameters(b)      # another network: this optimizer's groups are unchanged
+        opt.step()
+    assert opt._plan is plan
+
+
 def test_capture_guard_is_exception_safe():
     with pytest.raises(KeyError):
         with capture_guard():

@@ -131,7 +131,7 @@ def record_draws(model):
 
 # ----------------------------------------------------------------------------- draw sources
 class TorchDraws:
-    """The twin's own draws with torch on ``device`` (``generator``: an optional torch.Generator)."""
+    """The twin's own draws with torch on ``device`` (``generator``: optional torch.Generator)."""
 
     def __init__(self, device, dtype, generator=None):
         self.device, self.dtype, self.gen = torch.device(device), dtype, generator
@@ -189,7 +189,8 @@ class ReplayDraws:
 
     def keep(self, shape, p):
         u = self._next("dropout uniform", shape)
-        return torch.as_tensor(u >= u.dtype.type(p)).to(self.device)   # p in u's dtype, as scratchgan
+        # p rounded to u's dtype, as scratchgan compares
+        return torch.as_tensor(u >= u.dtype.type(p)).to(self.device)
 
 
 class _DrawBox:
@@ -523,7 +524,8 @@ class GANTwin(Twin):
         """GAN.schedule: (lr, momentum) of update number t."""
         hp = self.hp
         lr = max(hp["lr"] * math.exp(-t * math.log(hp["lr_decay"])), hp["min_lr"])
-        frac = min(1.0, t / hp["momentum_saturate_step"]) if hp["momentum_saturate_step"] > 0 else 1.0
+        sat = hp["momentum_saturate_step"]
+        frac = min(1.0, t / sat) if sat > 0 else 1.0
         return lr, hp["momentum"] + (hp["final_momentum"] - hp["momentum"]) * frac
 
     def sample_noise(self, m):
@@ -579,7 +581,8 @@ class WGANTwin(GANTwin):
 
     def batches_per_step(self):
         hp = self.hp
-        if hp["warmup"] and (self.step < hp["warmup_g_iters"] or self.step % hp["warmup_every"] == 0):
+        t = self.step
+        if hp["warmup"] and (t < hp["warmup_g_iters"] or t % hp["warmup_every"] == 0):
             return hp["warmup_iters"]
         return hp["n_critic"]
 

@@ -402,9 +402,30 @@ def s2k4_narrow_applies(dx, K, R, S, P, Q, stride, padding, dilation):
             and N * P * Q > 0 and K > 0 and dx.data.ptr % 8 == 0)
 
 
+# ------------------------------------------------------------------ dense windows
+def _dense_window(H, W, R, S, P, Q, padding, dilation):
+    """True when the window covers the whole unpadded input once (one output position,
+    R = H, S = W, no padding, no dilation): DCGAN's 7x7 / 4x4 projections from and to a
+    1x1 map. Then every tap is used exactly once and the convolution is one dense GEMM
+    over C*R*S, which the primitives below run as a 1x1 convolution of one-pixel images
+    ``(N, C*R*S, 1, 1)`` instead of gathering R*S taps of which most fall outside."""
+    return (P == 1 and Q == 1 and R == H and S == W and R * S > 1
+            and _hw(padding, "padding") == (0, 0) and _hw(dilation, "dilation") == (1, 1))
+
+
+def _flat_out(out, shape):
+    return None if out is None else out.reshape(shape)
+
+
 # ------------------------------------------------------------------ public primitives
 def conv2d_forward(x, w, stride, padding, dilation, out=None):
     """``y[n,k,p,q] = sum_{c,r,s} w[k,c,r,s] x[n,c,p*sh-ph+r*dh,q*sw-pw+s*dw]`` (zero padding)."""
+    if x.ndim == 4 and w.ndim == 4 and x.shape[2:] == w.shape[2:] and _dense_window(
+            x.shape[2], x.shape[3], w.shape[2], w.shape[3], 1, 1, padding, dilation):
+        N, K = x.shape[0], w.shape[0]
+        crs = int(np.prod(w.shape[1:]))
+        return conv2d_forward(contiguous(x).reshape(N, crs, 1, 1),
+                              contiguous(w).reshape(K, crs, 1, 1), 1, 0, 1, out=out)
     fast = _fast_key("fwd", x, w, None, stride, padding, dilation, out)
     y = _fast_run(fast, x, w)
     if y is not None:
@@ -442,6 +463,14 @@ def conv2d_forward(x, w, stride, padding, dilation, out=None):
 
 def conv2d_backward_data(dy, w, x_shape, stride, padding, dilation, out=None):
     """``dx[n,c,h,v] = sum w[k,c,r,s] dy[n,k,p,q]`` over h = p*sh-ph+r*dh, v = q*sw-pw+s*dw."""
+    if dy.ndim == 4 and w.ndim == 4 and len(x_shape) == 4 and _dense_window(
+            int(x_shape[2]), int(x_shape[3]), w.shape[2], w.shape[3], dy.shape[2], dy.shape[3],
+            padding, dilation) and tuple(x_shape[2:]) == tuple(w.shape[2:]):
+        N, K = dy.shape[0], w.shape[0]
+        crs = int(np.prod(w.shape[1:]))
+        dx = conv2d_backward_data(contiguous(dy), contiguous(w).reshape(K, crs, 1, 1),
+                                  (N, crs, 1, 1), 1, 0, 1, out=_flat_out(out, (N, crs, 1, 1)))
+        return dx.reshape(tuple(int(v) for v in x_shape))
     fast = _fast_key("bwd_data", dy, w, tuple(x_shape), stride, padding, dilation, out)
     dx = _fast_run(fast, dy, w)
     if dx is not None:
@@ -482,6 +511,14 @@ def conv2d_backward_data(dy, w, x_shape, stride, padding, dilation, out=None):
 
 def conv2d_backward_filter(x, dy, w_shape, stride, padding, dilation, out=None):
     """``dw[k,c,r,s] = sum_{n,p,q} dy[n,k,p,q] x[n,c,p*sh-ph+r*dh,q*sw-pw+s*dw]``."""
+    if x.ndim == 4 and dy.ndim == 4 and len(w_shape) == 4 and _dense_window(
+            x.shape[2], x.shape[3], int(w_shape[2]), int(w_shape[3]), dy.shape[2], dy.shape[3],
+            padding, dilation) and tuple(x.shape[2:]) == tuple(int(v) for v in w_shape[2:]):
+        N, K = x.shape[0], int(w_shape[0])
+        crs = int(np.prod([int(v) for v in w_shape[1:]]))
+        dw = conv2d_backward_filter(contiguous(x).reshape(N, crs, 1, 1), contiguous(dy),
+                                    (K, crs, 1, 1), 1, 0, 1, out=_flat_out(out, (K, crs, 1, 1)))
+        return dw.reshape(tuple(int(v) for v in w_shape))
     fast = _fast_key("bwd_filter", x, dy, tuple(w_shape), stride, padding, dilation, out)
     dw = _fast_run(fast, x, dy)
     if dw is not None:

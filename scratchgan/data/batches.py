@@ -80,6 +80,17 @@ class BatchIterator:
             return self.x[s], (None if self.y is None else self.y[s])
         return self.x[idx], (None if self.y is None else self.y[idx])
 
+    def next_indices(self):
+        """Advance exactly as :meth:`next_batch` does, but return ``(perm, lo, hi)``: the next
+        batch is rows ``perm[lo:hi]`` (``perm`` is the same object for a whole epoch), so a
+        caller holding the data elsewhere (on the GPU) can gather them there."""
+        if self._batch >= len(self):
+            self.epoch += 1
+            self._start_epoch()
+        lo = self._batch * self.batch_size
+        self._batch += 1
+        return self._perm, lo, lo + self.batch_size
+
     def next_batch(self):
         """The next batch, starting a new (reshuffled) epoch when the current one ends."""
         if self._batch >= len(self):

@@ -59,7 +59,12 @@ def check_label_range(owner, y, num_classes):
 
 
 def mean_sigmoid(logits):
-    """Mean of D(x) = sigmoid(logit), a 0-d array on the logits' device (for logging)."""
+    """Mean of D(x) = sigmoid(logit), a 0-d array on the logits' device (for logging; one
+    launch on the GPU)."""
+    from ..backend import is_gpu_array
+    if is_gpu_array(logits):
+        from ..cuda.loss import sigmoid_mean
+        return sigmoid_mean(logits)
     from ..ops.activation import sigmoid
     return sigmoid(logits).mean()
 

@@ -296,7 +296,8 @@ class Module:
                     raise ValueError(f"{self._label()}.load_state_dict: {k} has shape "
                                      f"{tuple(np.shape(v))}, expected {tuple(np.shape(cur))}")
                 xp = get_array_module(cur)
-                object.__setattr__(m, b, xp.asarray(v, dtype=cur.dtype).copy())
+                # in place, like parameters: a captured CUDA graph keeps writing to this array
+                cur[...] = xp.asarray(v, dtype=cur.dtype)
         return self
 
     def extra_repr(self):

@@ -1,10 +1,33 @@
-"""Affine map ``y = x W^T + b`` (PyTorch layout: ``W`` is (out, in))."""
+"""Affine map ``y = x W^T + b`` (PyTorch layout: ``W`` is (out, in)).
+
+On the GPU the three GEMMs run through the project's implicit-GEMM convolution
+kernels, as a 1x1 convolution of N one-pixel images with ``in`` channels
+(``scratchgan.cuda.conv``; FP32, TF32 under ``set_conv_precision("tf32")``, or
+FP64). Besides being our own kernels, this keeps a Linear layer inside a
+captured CUDA graph: CuPy refuses cuBLAS calls during stream capture.
+"""
 from __future__ import annotations
+
+from ..backend import is_gpu_array
+
+_ONE = ((1, 1), (0, 0), (1, 1))      # stride, padding, dilation of the 1x1 convolution
+
+
+def _as_conv(x, w):
+    from ..cuda.loader import contiguous
+    n, i = x.shape
+    o = w.shape[0]
+    return contiguous(x).reshape(n, i, 1, 1), contiguous(w).reshape(o, i, 1, 1)
 
 
 def linear_forward(x, w, b=None):
     """``y[n, o] = sum_i x[n, i] w[o, i] + b[o]`` for ``x`` (N, in), ``w`` (out, in), ``b`` (out,)."""
-    y = x @ w.T
+    if is_gpu_array(x) and x.ndim == 2:
+        from ..cuda import conv as cc
+        x4, w4 = _as_conv(x, w)
+        y = cc.conv2d_forward(x4, w4, *_ONE).reshape(x.shape[0], w.shape[0])
+    else:
+        y = x @ w.T
     if b is not None:
         y = y + b
     return y, (x, w, b is not None)
@@ -25,9 +48,20 @@ def linear_backward(dy, cache, input_grad=True, param_grad=True):
     See docs/derivations/linear.md.
     """
     x, w, has_bias = cache
-    dx = dy @ w if input_grad else None
+    gpu = is_gpu_array(dy) and dy.ndim == 2
+    if gpu:
+        from ..cuda import conv as cc
+        from ..cuda.loader import contiguous
+        x4, w4 = _as_conv(x, w)
+        dy4 = contiguous(dy).reshape(dy.shape[0], dy.shape[1], 1, 1)
+    if not input_grad:
+        dx = None
+    elif gpu:
+        dx = cc.conv2d_backward_data(dy4, w4, x4.shape, *_ONE).reshape(x.shape)
+    else:
+        dx = dy @ w
     if not param_grad:
         return dx, None, None
-    dw = dy.T @ x
+    dw = cc.conv2d_backward_filter(x4, dy4, w4.shape, *_ONE).reshape(w.shape) if gpu else dy.T @ x
     db = dy.sum(axis=0) if has_bias else None
     return dx, dw, db

@@ -34,7 +34,7 @@ import math
 
 import numpy as np
 
-from ..backend import get_array_module, device_of
+from ..backend import device_of, get_array_module, is_gpu_array
 from ..validate import check_array
 from .activation import sigmoid, softplus
 
@@ -104,6 +104,31 @@ def _per_sample_sum(xp, v):
     return v.reshape(v.shape[0], -1).sum(axis=1)
 
 
+# -- fused GPU path for losses on logits -------------------------------------------
+class _FusedLogitCache(tuple):
+    """Cache of a loss on logits computed by one GPU launch: ``(grad,)``, where ``grad``
+    is d loss / d logits for an upstream gradient of 1."""
+
+
+def _fused_logit_loss(logits, t, sign):
+    """GPU: ``(loss, cache)`` of ``sign * mean(softplus(l) - t l)`` from one launch
+    (``kernels/loss.cu``), or None on the CPU (the NumPy formulas then run)."""
+    if not is_gpu_array(logits):
+        return None
+    from ..cuda import loss as gpu_loss
+    loss, grad, _ = gpu_loss.logit_bce(logits, t, sign)
+    return loss, _FusedLogitCache((grad,))
+
+
+def _fused_logit_backward(dloss, cache, name):
+    (grad,) = cache
+    xp = get_array_module(grad)
+    g = _upstream(dloss, xp, grad.dtype, name)
+    if isinstance(g, np.generic) and g == 1:
+        return grad          # the cached gradient itself (callers never modify dy in place)
+    return grad * g
+
+
 # -- binary cross-entropy on logits ---------------------------------------------
 def bce_with_logits_forward(logits, targets):
     """``mean( softplus(l) - t * l )`` = mean of ``-[t log sigma(l) + (1 - t) log(1 - sigma(l))]``.
@@ -121,6 +146,9 @@ def bce_with_logits_forward(logits, targets):
         t = float(targets)
         if not 0.0 <= t <= 1.0:
             raise ValueError(f"{name}: a scalar target must lie in [0, 1], got {t}")
+        fused = _fused_logit_loss(logits, t, 1.0)
+        if fused is not None:
+            return fused
     else:
         _check(name, targets, "targets")
         _same_device(name, logits, targets, "logits", "targets")
@@ -136,6 +164,8 @@ def bce_with_logits_backward(dloss, cache):
     (``softplus'(l) = e^l / (1 + e^l) = sigma(l)``; n is the number of elements.)
     Only the logits get a gradient: the targets are data.
     """
+    if isinstance(cache, _FusedLogitCache):
+        return _fused_logit_backward(dloss, cache, "bce_with_logits")
     logits, t = cache
     xp = get_array_module(logits)
     g = _upstream(dloss, xp, logits.dtype, "bce_with_logits")
@@ -188,6 +218,9 @@ def generator_minimax_loss_forward(fake_logits):
     G *minimizes* this. It is the term of V that depends on G.
     """
     xp = _gen_check("generator_minimax_loss", fake_logits)
+    fused = _fused_logit_loss(fake_logits, 0.0, -1.0)
+    if fused is not None:
+        return fused
     loss = -xp.mean(softplus(fake_logits))
     return _scalar(xp, loss, fake_logits.dtype), fake_logits
 
@@ -198,6 +231,8 @@ def generator_minimax_loss_backward(dloss, cache):
     When D confidently rejects fakes (l -> -inf, D(G(z)) -> 0) this gradient
     vanishes like ``-e^l``: the saturation that motivates the non-saturating loss.
     """
+    if isinstance(cache, _FusedLogitCache):
+        return _fused_logit_backward(dloss, cache, "generator_minimax_loss")
     fake = cache
     xp = get_array_module(fake)
     g = _upstream(dloss, xp, fake.dtype, "generator_minimax_loss")
@@ -207,6 +242,9 @@ def generator_minimax_loss_backward(dloss, cache):
 def generator_nonsaturating_loss_forward(fake_logits):
     """Non-saturating G objective: ``mean -log D(G(z)) = mean softplus(-l)`` (= bce(fake, 1))."""
     xp = _gen_check("generator_nonsaturating_loss", fake_logits)
+    fused = _fused_logit_loss(fake_logits, 1.0, 1.0)    # softplus(-l) = softplus(l) - l
+    if fused is not None:
+        return fused
     loss = xp.mean(softplus(-fake_logits))
     return _scalar(xp, loss, fake_logits.dtype), fake_logits
 
@@ -217,6 +255,8 @@ def generator_nonsaturating_loss_backward(dloss, cache):
     ``dl = dloss * (sigma(l) - 1) / n``, which tends to ``-1/n`` (not 0) as
     D(G(z)) -> 0: G keeps a strong gradient early in training.
     """
+    if isinstance(cache, _FusedLogitCache):
+        return _fused_logit_backward(dloss, cache, "generator_nonsaturating_loss")
     fake = cache
     xp = get_array_module(fake)
     g = _upstream(dloss, xp, fake.dtype, "generator_nonsaturating_loss")
