@@ -12,8 +12,9 @@
 //                in place: rm = (1-mom) rm + mom mean, rv = (1-mom) rv + mom var M/(M-1).
 //   bn_apply     element-wise: xhat = (x - mean) inv_std, h = gamma xhat + beta,
 //                y = act(h) with act in {identity, relu, leaky_relu(slope)}.
-// (N, C) inputs (HW = 1) use bn_stats_rows instead of the first two: one thread
-// per channel walks the N rows (reads coalesced across channels) and finalizes.
+// (N, C) inputs (HW = 1) use bn_stats_rows instead of the first two: a block of
+// 32 x 16 threads owns 32 channels, its 16 thread rows split the N rows (reads
+// coalesced across channels), and one thread per channel finalizes.
 // Shifting by a value of the channel keeps the one-pass sums free of the
 // cancellation of E[x^2] - E[x]^2 when |mean| >> std.
 //
@@ -112,20 +113,42 @@ __device__ __forceinline__ void bn_finalize_impl(const T* __restrict__ x, const 
                          update, mean, var, inv_std, run_mean, run_var);
 }
 
-// HW = 1: one thread per channel over the N rows; statistics and running update in one launch.
+// HW = 1: a block of ROWS_X x ROWS_Y threads owns ROWS_X consecutive channels (reads
+// coalesced along a row); its ROWS_Y thread rows split the N rows, and a shared-memory sum
+// over them gives the channel totals. Statistics and running update in one launch.
+#define ROWS_X 32
+#define ROWS_Y 16
+
+__device__ __forceinline__ void rows_sum2(double& a, double& b) {
+    __shared__ double sa[ROWS_Y][ROWS_X], sb[ROWS_Y][ROWS_X];
+    sa[threadIdx.y][threadIdx.x] = a;
+    sb[threadIdx.y][threadIdx.x] = b;
+    __syncthreads();
+    if (threadIdx.y == 0) {
+        for (int y = 1; y < ROWS_Y; ++y) {
+            a += sa[y][threadIdx.x];
+            b += sb[y][threadIdx.x];
+        }
+    }
+}
+
 template <typename T>
 __device__ __forceinline__ void bn_stats_rows_impl(const T* __restrict__ x, int N, int C, T eps,
                                                    T momentum, int update, T* mean, T* var,
                                                    T* inv_std, T* run_mean, T* run_var) {
-    const int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C) return;
-    const double K = (double)x[c];
+    const int c = blockIdx.x * ROWS_X + threadIdx.x;
+    const bool live = c < C;
+    const double K = live ? (double)x[c] : 0.0;
     double s1 = 0.0, s2 = 0.0;
-    for (int n = 0; n < N; ++n) {
-        const double d = (double)x[(size_t)n * C + c] - K;
-        s1 += d;
-        s2 += d * d;
+    if (live) {
+        for (int n = threadIdx.y; n < N; n += ROWS_Y) {
+            const double d = (double)x[(size_t)n * C + c] - K;
+            s1 += d;
+            s2 += d * d;
+        }
     }
+    rows_sum2(s1, s2);
+    if (!live || threadIdx.y != 0) return;
     const double M = (double)N, m1 = s1 / M;
     bn_finish_channel<T>(c, K + m1, s2 / M - m1 * m1, M, eps, momentum, update, mean, var,
                          inv_std, run_mean, run_var);
@@ -189,24 +212,28 @@ __device__ __forceinline__ void bn_bwd_finalize_impl(const double* part, int C, 
     dgamma[c] = (T)sg;
 }
 
-// HW = 1: one thread per channel over the N rows.
+// HW = 1: the same block shape as bn_stats_rows.
 template <typename T>
 __device__ __forceinline__ void bn_bwd_rows_impl(const T* __restrict__ dy,
                                                  const T* __restrict__ xhat,
                                                  const T* __restrict__ gamma,
                                                  const T* __restrict__ beta, int N, int C,
                                                  int act, T slope, T* dbeta, T* dgamma) {
-    const int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C) return;
-    const T gm = gamma[c], bt = beta[c];
+    const int c = blockIdx.x * ROWS_X + threadIdx.x;
+    const bool live = c < C;
     double sb = 0.0, sg = 0.0;
-    for (int n = 0; n < N; ++n) {
-        const size_t i = (size_t)n * C + c;
-        const T xh = xhat[i];
-        const T g = dy[i] * act_grad<T>(gm * xh + bt, act, slope);
-        sb += (double)g;
-        sg += (double)g * (double)xh;
+    if (live) {
+        const T gm = gamma[c], bt = beta[c];
+        for (int n = threadIdx.y; n < N; n += ROWS_Y) {
+            const size_t i = (size_t)n * C + c;
+            const T xh = xhat[i];
+            const T g = dy[i] * act_grad<T>(gm * xh + bt, act, slope);
+            sb += (double)g;
+            sg += (double)g * (double)xh;
+        }
     }
+    rows_sum2(sb, sg);
+    if (!live || threadIdx.y != 0) return;
     dbeta[c] = (T)sb;
     dgamma[c] = (T)sg;
 }

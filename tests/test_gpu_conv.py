@@ -93,6 +93,10 @@ MIXED = [  # asymmetric hyper-parameters, big channel counts (128x128 tiles, spl
     (3, 5, 4, 3, 6, 4, 3, (2, 2), (0, 0), (1, 1)),       # non-square, stride irrelevant
     (3, 5, 4, 4, 6, 4, 4, (1, 1), (1, 1), (1, 1)),       # near miss: padded, general path
     (3, 5, 7, 7, 6, 4, 4, (1, 1), (0, 0), (2, 2)),       # near miss: dilated, general path
+    # one output channel of one-pixel images (kernels/gemv.cu): a dense layer's logit
+    (5, 1000, 1, 1, 1, 1, 1, (1, 1), (0, 0), (1, 1)),
+    (130, 7, 1, 1, 1, 1, 1, (2, 2), (0, 0), (1, 1)),
+    (3, 5, 1, 1, 2, 1, 1, (1, 1), (0, 0), (1, 1)),       # near miss: two outputs, general path
 ]
 
 
@@ -132,7 +136,7 @@ def test_backward_data_s2k4_narrow(case, precision):
         assert e <= TOL["fp32"], f"s2k4 {precision}: rel err {e:.3e}, case {case}, seed {seed}"
 
 
-@pytest.mark.parametrize("case", GRID[::3] + MIXED[:2], ids=str)
+@pytest.mark.parametrize("case", GRID[::3] + MIXED[:2] + MIXED[6:9] + MIXED[11:13], ids=str)
 def test_conv_kernels_float64(case):
     run_three(case, "fp32", dtype=np.float64)
 

@@ -417,6 +417,21 @@ def _flat_out(out, shape):
     return None if out is None else out.reshape(shape)
 
 
+# ------------------------------------------------------------------ one output channel
+def _single_output(H, W, R, S, K, padding):
+    """A 1x1 convolution of one-pixel images with one output channel (a dense layer's
+    last unit, e.g. D's logit): its GEMMs are a matrix-vector product, a column sum and
+    an outer product, run by ``kernels/gemv.cu`` (unless the im2col + cuBLAS comparison
+    path is selected)."""
+    return (H == W == R == S == 1 and K == 1 and _hw(padding, "padding") == (0, 0)
+            and get_conv_algorithm() == "implicit_gemm")
+
+
+def _gemv(name, grid, args, dtype):
+    _function("gemv", f"{name}_{'f64' if np.dtype(dtype) == np.float64 else 'f32'}")(
+        grid, (256,), args)
+
+
 # ------------------------------------------------------------------ public primitives
 def conv2d_forward(x, w, stride, padding, dilation, out=None):
     """``y[n,k,p,q] = sum_{c,r,s} w[k,c,r,s] x[n,c,p*sh-ph+r*dh,q*sw-pw+s*dw]`` (zero padding)."""
@@ -426,6 +441,18 @@ def conv2d_forward(x, w, stride, padding, dilation, out=None):
         crs = int(np.prod(w.shape[1:]))
         return conv2d_forward(contiguous(x).reshape(N, crs, 1, 1),
                               contiguous(w).reshape(K, crs, 1, 1), 1, 0, 1, out=out)
+    if x.ndim == 4 and w.ndim == 4 and _single_output(x.shape[2], x.shape[3], w.shape[2],
+                                                      w.shape[3], w.shape[0], padding):
+        _check(x, "x")
+        _check(w, "w")
+        N, C = x.shape[:2]
+        if w.shape[1] != C or x.dtype != w.dtype:
+            raise ValueError(f"scratchgan.cuda.conv: x {tuple(x.shape)} {x.dtype} and w "
+                             f"{tuple(w.shape)} {w.dtype} do not match")
+        _check_int32(x.size)
+        y = check_out(out, (N, 1, 1, 1), x.dtype, "conv2d_forward")
+        _gemv("gemv_rows", (N,), (contiguous(x), contiguous(w), y, np.int32(C)), x.dtype)
+        return y
     fast = _fast_key("fwd", x, w, None, stride, padding, dilation, out)
     y = _fast_run(fast, x, w)
     if y is not None:
@@ -471,6 +498,19 @@ def conv2d_backward_data(dy, w, x_shape, stride, padding, dilation, out=None):
         dx = conv2d_backward_data(contiguous(dy), contiguous(w).reshape(K, crs, 1, 1),
                                   (N, crs, 1, 1), 1, 0, 1, out=_flat_out(out, (N, crs, 1, 1)))
         return dx.reshape(tuple(int(v) for v in x_shape))
+    if dy.ndim == 4 and w.ndim == 4 and len(x_shape) == 4 and _single_output(
+            int(x_shape[2]), int(x_shape[3]), w.shape[2], w.shape[3], w.shape[0], padding):
+        _check(dy, "dy")
+        _check(w, "w")
+        N, C = int(x_shape[0]), int(x_shape[1])
+        if w.shape[1] != C or tuple(dy.shape) != (N, 1, 1, 1) or dy.dtype != w.dtype:
+            raise ValueError(f"scratchgan.cuda.conv: dy {tuple(dy.shape)}, w {tuple(w.shape)} "
+                             f"and x_shape {tuple(x_shape)} do not match")
+        _check_int32(N * C)
+        dx = check_out(out, (N, C, 1, 1), dy.dtype, "conv2d_backward_data")
+        _gemv("gemv_outer", (max(1, min(math.ceil(N * C / 256), 16 * sm_count())),),
+              (contiguous(dy), contiguous(w), dx, np.int32(N), np.int32(C)), dy.dtype)
+        return dx
     fast = _fast_key("bwd_data", dy, w, tuple(x_shape), stride, padding, dilation, out)
     dx = _fast_run(fast, dy, w)
     if dx is not None:
@@ -519,6 +559,19 @@ def conv2d_backward_filter(x, dy, w_shape, stride, padding, dilation, out=None):
         dw = conv2d_backward_filter(contiguous(x).reshape(N, crs, 1, 1), contiguous(dy),
                                     (K, crs, 1, 1), 1, 0, 1, out=_flat_out(out, (K, crs, 1, 1)))
         return dw.reshape(tuple(int(v) for v in w_shape))
+    if x.ndim == 4 and dy.ndim == 4 and len(w_shape) == 4 and _single_output(
+            x.shape[2], x.shape[3], int(w_shape[2]), int(w_shape[3]), int(w_shape[0]), padding):
+        _check(x, "x")
+        _check(dy, "dy")
+        N, C = x.shape[:2]
+        if int(w_shape[1]) != C or tuple(dy.shape) != (N, 1, 1, 1) or dy.dtype != x.dtype:
+            raise ValueError(f"scratchgan.cuda.conv: x {tuple(x.shape)}, dy {tuple(dy.shape)} "
+                             f"and w_shape {tuple(w_shape)} do not match")
+        _check_int32(x.size)
+        dw = check_out(out, (1, C, 1, 1), x.dtype, "conv2d_backward_filter")
+        _gemv("gemv_cols", (math.ceil(C / 256),),
+              (contiguous(x), contiguous(dy), dw, np.int32(N), np.int32(C)), x.dtype)
+        return dw
     fast = _fast_key("bwd_filter", x, dy, tuple(w_shape), stride, padding, dilation, out)
     dw = _fast_run(fast, x, dy)
     if dw is not None:

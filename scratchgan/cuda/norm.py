@@ -21,6 +21,7 @@ from ..backend import cupy
 from .loader import contiguous, dtype_suffix, get_function, scalar, sm_count
 
 _NT = 256
+_ROWS = (32, 16)      # block shape of the (N, C) kernels: channels x row groups
 ACT_CODES = {None: 0, "identity": 0, "relu": 1, "leaky_relu": 2}
 
 
@@ -81,7 +82,7 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, momentum=0.1, e
         tb = (math.ceil(C / _NT),)
         if HW == 1:
             get_function("batchnorm", f"bn_stats_rows_{suf}")(
-                tb, (_NT,), (x, np.int32(N), np.int32(C), scalar(dt, eps), scalar(dt, momentum),
+                (math.ceil(C / _ROWS[0]),), _ROWS, (x, np.int32(N), np.int32(C), scalar(dt, eps), scalar(dt, momentum),
                              np.int32(update), mean, var, inv_std, rm, rv))
         else:
             S = _shares(C, m)
@@ -126,7 +127,7 @@ def batchnorm_backward(dy, cache):
     tb = (math.ceil(C / _NT),)
     if HW == 1:
         get_function("batchnorm", f"bn_bwd_rows_{suf}")(
-            tb, (_NT,), (dy, xhat, g, b, np.int32(N), np.int32(C), code, scalar(dt, slope),
+            (math.ceil(C / _ROWS[0]),), _ROWS, (dy, xhat, g, b, np.int32(N), np.int32(C), code, scalar(dt, slope),
                          dbeta, dgamma))
     else:
         S = _shares(C, N * HW)
