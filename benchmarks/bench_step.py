@@ -222,8 +222,9 @@ import scratchgan  # noqa: E402
 from scratchgan.models import get_model  # noqa: E402
 
 
-class Interrupted(Exception):
-    """SIGTERM (e.g. from `timeout`): stop, keep what was measured."""
+class Interrupted(BaseException):
+    """SIGTERM (e.g. from `timeout`): stop, keep what was measured. A BaseException, so
+    that no `except Exception` of a case or a variant swallows it."""
 
 
 def _on_sigterm(signum, frame):
