@@ -924,7 +924,7 @@ def table_md(cases):
     lines = [head, "|" + "---|" * 13]
     for r in cases:
         s = r.get("summary") or {}
-        if r.get("status") in ("skipped", "failed") and not s:
+        if r.get("status") in ("skipped", "failed", "interrupted") and not s:
             err = r.get("error") or r.get("status")
             lines.append(f"| {r['case']} | {r['device']} | {r['precision']} | – | "
                          f"{r['status']}: {str(err).splitlines()[0][:60]} | | | | | | | | |")
