@@ -1,13 +1,19 @@
 """Hand-written CUDA kernels for CuPy arrays.
 
-``kernels/*.cu`` (next to the package, or the folder named by the environment
-variable ``SCRATCHGAN_KERNELS``) are compiled once per process by CuPy's
+The kernel sources (``kernels/*.cu`` in the repository, shipped in an installed
+package as ``scratchgan/_kernels/``; :func:`scratchgan.cuda.loader.kernels_dir`
+says where they are looked for) are compiled once per process by CuPy's
 RawModule (NVRTC) and cached. Submodules:
 
 * :mod:`scratchgan.cuda.conv`: implicit-GEMM convolution (forward, backward-data,
-  backward-filter; fp32, tf32 tensor cores, float64), plus an im2col + cuBLAS path.
-* :mod:`scratchgan.cuda.norm`: batch normalization forward/backward.
+  backward-filter; fp32, tf32 tensor cores, float64), dense-window and
+  one-output-channel fast paths, plus an im2col + cuBLAS comparison path.
+* :mod:`scratchgan.cuda.norm`: batch normalization forward/backward, with the
+  following ReLU/LeakyReLU fused in.
 * :mod:`scratchgan.cuda.activation`: bias + activation forward/backward.
+* :mod:`scratchgan.cuda.loss`: losses on logits in one launch.
 
+The fused optimizers (``kernels/optim.cu``) are launched from :mod:`scratchgan.optim`,
+the Philox generator (``kernels/philox.cu``) from :mod:`scratchgan.philox`.
 Nothing here imports CuPy at package import time.
 """

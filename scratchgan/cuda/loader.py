@@ -1,5 +1,17 @@
 """Find, compile (once per process) and launch the kernels in ``kernels/``.
 
+Where the kernel sources are found (:func:`kernels_dir`), in this order:
+
+1. ``$SCRATCHGAN_KERNELS``, when set: an explicit choice, so a wrong folder is an error
+   rather than silently replaced by another;
+2. ``<installed package>/_kernels/``: a wheel or any non-editable install, where
+   ``setup.py``'s ``build_py`` copied the repository's ``kernels/*.cu`` and ``*.cuh``;
+3. ``<repository>/kernels/``: an editable install (``pip install -e .``) or a source
+   checkout on ``sys.path``, where the package is ``<repository>/scratchgan``.
+
+A folder counts only if it holds at least one ``.cu`` file; the error when none does names
+every folder searched.
+
 Kernel files may include ``igemm.cuh`` from the same folder; the loader inlines
 local ``#include "..."`` lines before handing the source to NVRTC, so no include
 path is needed. Launch arguments are passed as CuPy arrays (made C-contiguous
@@ -19,15 +31,51 @@ _MODULES: dict = {}
 _INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"\s*$', re.M)
 
 
+KERNELS_ENV = "SCRATCHGAN_KERNELS"
+_PACKAGE_DIR = pathlib.Path(__file__).resolve().parents[1]   # .../scratchgan
+
+
+def kernel_search_path() -> list:
+    """The folders :func:`kernels_dir` tries, in order, as ``(description, path)`` pairs.
+
+    With ``$SCRATCHGAN_KERNELS`` set, that folder alone; otherwise the installed package's
+    ``_kernels/`` and then the repository's ``kernels/`` (next to the package folder)."""
+    env = os.environ.get(KERNELS_ENV)
+    if env:
+        return [(f"${KERNELS_ENV}", pathlib.Path(env).expanduser())]
+    return [("installed package (wheel / pip install .)", _PACKAGE_DIR / "_kernels"),
+            ("repository checkout (pip install -e .)", _PACKAGE_DIR.parent / "kernels")]
+
+
+def _has_kernels(d: pathlib.Path) -> bool:
+    return d.is_dir() and any(d.glob("*.cu"))
+
+
 def kernels_dir() -> pathlib.Path:
-    """The folder holding the .cu files: $SCRATCHGAN_KERNELS or <repo>/kernels."""
-    env = os.environ.get("SCRATCHGAN_KERNELS")
-    d = pathlib.Path(env) if env else pathlib.Path(__file__).resolve().parents[2] / "kernels"
-    if not d.is_dir():
-        raise FileNotFoundError(
-            f"scratchgan.cuda: kernel folder {str(d)!r} not found; set SCRATCHGAN_KERNELS to the "
-            "folder holding conv2d_fwd.cu and the other .cu files (the repository's kernels/)")
-    return d
+    """The folder holding the .cu files: the first of :func:`kernel_search_path` with any."""
+    candidates = kernel_search_path()
+    for _, d in candidates:
+        if _has_kernels(d):
+            return d
+    searched = "; ".join(
+        f"{label}: {str(d)!r} ({'no .cu files in it' if d.is_dir() else 'not a folder'})"
+        for label, d in candidates)
+    if os.environ.get(KERNELS_ENV):
+        hint = (f"{KERNELS_ENV} is set, so no other folder was tried: point it at the folder "
+                "holding conv2d_fwd.cu and the other .cu files (the repository's kernels/), "
+                "or unset it")
+    else:
+        hint = ("expected the .cu files in the installed package's _kernels/ (a wheel or "
+                "'pip install .' built by this repository's setup.py puts them there) or in "
+                f"the repository's kernels/ (editable install); or set {KERNELS_ENV} to the "
+                "folder holding them")
+    raise FileNotFoundError(f"scratchgan.cuda: no CUDA kernel sources found. Searched {searched}. "
+                            f"{hint}")
+
+
+def kernel_names() -> list:
+    """Names of the kernel sources in :func:`kernels_dir` (``conv2d_fwd`` for conv2d_fwd.cu)."""
+    return sorted(p.stem for p in kernels_dir().glob("*.cu"))
 
 
 def read_source(name: str) -> str:
@@ -35,7 +83,9 @@ def read_source(name: str) -> str:
     d = kernels_dir()
     path = d / f"{name}.cu"
     if not path.is_file():
-        raise FileNotFoundError(f"scratchgan.cuda: kernel source {str(path)!r} not found")
+        raise FileNotFoundError(
+            f"scratchgan.cuda: kernel source {str(path)!r} not found; expected {name}.cu in the "
+            f"kernel folder {str(d)!r}, which holds {kernel_names()}")
     seen = set()
 
     def expand(text):
