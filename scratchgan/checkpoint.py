@@ -13,13 +13,16 @@ Atomicity: the file is written to a temporary file in the same folder, flushed
 and fsynced, and moved over the target with ``os.replace``. A crash at any point
 leaves either the old checkpoint or the new one, never a torn file. With
 ``keep_previous=True`` the checkpoint being replaced is kept as
-``<name>.prev.npz`` (the last good one before it).
+``<name>.prev.npz`` (the last good one before it). A write killed mid-way leaves
+a temporary ``<name>.XXXXXXXX.tmp``; :func:`remove_stale_temporaries` (called by
+every save and at the start of training) deletes those of a checkpoint.
 """
 from __future__ import annotations
 
 import json
 import os
 import pathlib
+import re
 import tempfile
 
 import numpy as np
@@ -32,6 +35,13 @@ _STRUCT_KEY = "__structure__"
 
 class CheckpointError(ValueError):
     """An unreadable or malformed checkpoint file."""
+
+
+class NotACheckpointError(CheckpointError):
+    """A file that is no scratchgan checkpoint at all (not a torn or corrupted one)."""
+
+
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")   # an .npz is a zip file (empty: end record)
 
 
 def _encode(obj, arrays, where):
@@ -103,12 +113,32 @@ def previous_path(path) -> pathlib.Path:
     return p.with_name(name + ".prev.npz")
 
 
+def remove_stale_temporaries(path) -> list:
+    """Delete the temporaries ``<name>.XXXXXXXX.tmp`` (of ``path`` and of its ``.prev.npz``)
+    that a write killed mid-way left in the folder; returns the paths removed."""
+    path = pathlib.Path(path)
+    if not path.parent.is_dir():
+        return []
+    pats = [re.compile(re.escape(n) + r"\.[A-Za-z0-9_]{8}\.tmp") for n in
+            (path.name, previous_path(path).name)]
+    removed = []
+    for f in path.parent.iterdir():
+        if any(p.fullmatch(f.name) for p in pats) and f.is_file():
+            try:
+                f.unlink()
+                removed.append(f)
+            except OSError:
+                pass
+    return removed
+
+
 def save_checkpoint(path, state: dict, keep_previous: bool = False) -> pathlib.Path:
     """Write ``state`` (nested dict) to ``path`` atomically; returns the path."""
     if not isinstance(state, dict):
         raise TypeError(f"save_checkpoint: state must be a dict, got {type(state).__name__}")
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     arrays: dict = {}
     structure = {"format": FORMAT, "state": _encode(state, arrays, "state")}
     blob = json.dumps(structure).encode("utf-8")
@@ -147,10 +177,15 @@ def load_checkpoint(path) -> dict:
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head not in _ZIP_MAGIC:
+        raise NotACheckpointError(f"{path}: not a scratchgan checkpoint (not an .npz file)")
     try:
         with np.load(path, allow_pickle=False) as z:
             if _STRUCT_KEY not in z.files:
-                raise CheckpointError(f"{path}: not a scratchgan checkpoint (no {_STRUCT_KEY})")
+                raise NotACheckpointError(f"{path}: not a scratchgan checkpoint (an .npz file "
+                                          f"without {_STRUCT_KEY})")
             arrays = {k: z[k] for k in z.files}
         structure = json.loads(arrays.pop(_STRUCT_KEY).tobytes().decode("utf-8"))
     except CheckpointError:
@@ -158,18 +193,36 @@ def load_checkpoint(path) -> dict:
     except Exception as e:
         raise CheckpointError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e}); it is "
                               "truncated or corrupted") from e
-    if structure.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: unknown checkpoint format {structure.get('format')!r}, "
-                              f"expected {FORMAT!r}")
+    if not isinstance(structure, dict) or structure.get("format") != FORMAT:
+        structure = structure if isinstance(structure, dict) else {}
+        raise NotACheckpointError(f"{path}: unknown checkpoint format "
+                                  f"{structure.get('format')!r}, expected {FORMAT!r}")
     return _decode(structure["state"], arrays)
 
 
-def load_latest(path) -> tuple:
-    """Load ``path``, falling back to its ``.prev.npz``; returns ``(state, path_used)``."""
+def load_latest_info(path) -> tuple:
+    """Like :func:`load_latest`, and say why: returns ``(state, path_used, reason)`` where
+    ``reason`` is None when ``path`` itself was read, else why its ``.prev.npz`` was used
+    (``path`` missing, truncated or corrupted). A file that is no checkpoint at all
+    (:class:`NotACheckpointError`) is raised, with no fallback."""
+    path = pathlib.Path(path)
     errors = []
-    for p in (pathlib.Path(path), previous_path(path)):
+    for p in (path, previous_path(path)):
         try:
-            return load_checkpoint(p), p
+            state = load_checkpoint(p)
+        except NotACheckpointError:
+            if p == path:
+                raise
+            errors.append(f"{p}: not a scratchgan checkpoint")
         except (FileNotFoundError, CheckpointError) as e:
             errors.append(str(e))
+        else:
+            return state, p, (errors[0] if errors else None)
     raise FileNotFoundError("no usable checkpoint: " + "; ".join(errors))
+
+
+def load_latest(path) -> tuple:
+    """Load ``path``, falling back to its ``.prev.npz``; returns ``(state, path_used)``.
+    :func:`load_latest_info` also says why the fallback was used."""
+    state, used, _ = load_latest_info(path)
+    return state, used

@@ -4,7 +4,8 @@ Subcommands::
 
     scratchgan train MODEL [--dataset D] [--epochs E | --steps S] [--batch-size B] [--lr LR]
                            [--device cpu|cuda] [--seed N] [--out DIR] [--data-dir DIR]
-                           [--resume] [--dry-run] [--sample-every S] [--set KEY=VALUE ...]
+                           [--resume | --overwrite] [--dry-run] [--sample-every S]
+                           [--set KEY=VALUE ...]
     scratchgan sample CHECKPOINT [--n N] [--label K] [--seed N] [--out PNG]
     scratchgan interpolate CHECKPOINT [--rows R] [--frames T] [--slerp]
                                       [--arithmetic A B C] [--out PNG]
@@ -16,6 +17,20 @@ batch size, learning rate, epochs ...; ``default_dataset``). With no options,
 ``scratchgan train gan`` trains the GAN on the embedded ring8 toy data (no
 download) and writes ``runs/gan-ring8/samples.png``.
 
+``--set KEY=VALUE`` values are parsed against the type of the default in the
+model's ``defaults`` (bool: true/false/1/0; int; finite float; a tuple as
+comma-separated values, e.g. ``betas=0.5,0.999``; a None default takes ``none``
+or the type in ``NONE_DEFAULT_TYPES``/the model's ``hyper_types``) before
+anything is written.
+
+A run folder that holds a run is not trained into again unless ``--resume``
+(continue it with its own saved settings: model, data set, limit,
+hyperparameters, seed, dtype and batch size; ``RESUME_CHANGEABLE`` options may
+change, each resume is recorded in ``resumes.jsonl``) or ``--overwrite``
+(delete the previous run's files first). A dry run replaces a previous dry
+run's folder. Ctrl-C finishes the step, writes a checkpoint, prints the
+command that resumes and exits with status 130 (a second Ctrl-C aborts at once).
+
 CHECKPOINT is a ``last.ckpt.npz`` file or a run folder holding one.
 Bad arguments exit with status 2 and a message listing the valid choices;
 a run that fails (missing data, a non-finite loss) exits with status 1.
@@ -23,9 +38,10 @@ a run that fails (missing data, a non-finite loss) exits with status 1.
 from __future__ import annotations
 
 import argparse
-import ast
 import json
+import math
 import pathlib
+import shlex
 import sys
 
 import numpy as np
@@ -35,6 +51,15 @@ from .data.datasets import DATASETS
 MODEL_NAMES = ("gan", "dcgan", "cgan", "infogan", "wgan", "vae", "aae")
 LOOP_KEYS = ("batch_size", "epochs", "steps", "dataset")
 DRY_RUN = {"steps": 3, "limit": 256, "max_batch": 16}
+#: the type a hyperparameter whose default is None takes (besides none), where the
+#: model class has no ``hyper_types`` entry for it
+NONE_DEFAULT_TYPES = {"z_dim": int, "lr": float, "optimizer": str}
+#: options that ``train --resume`` may change (the rest come from the run)
+RESUME_CHANGEABLE = ("steps", "epochs", "device", "no_progress", "sample_every",
+                     "checkpoint_every", "log_every", "step_mode", "data_dir")
+#: defaults of options that --resume takes from the run when not given
+TRAIN_DEFAULTS = {"device": "cpu", "dtype": "float32", "seed": 0, "step_mode": "auto",
+                  "log_every": 10}
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -69,14 +94,105 @@ def _positive_float(text):
 
 
 def _key_value(text):
+    """KEY=VALUE -> (KEY, VALUE text); the value is parsed later against the model's
+    defaults (:func:`parse_hyper`)."""
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     k, v = text.split("=", 1)
+    return k.strip(), v
+
+
+_KIND_WORDS = {bool: "true or false (or 1 / 0)", int: "an integer", float: "a finite number",
+               str: "a string"}
+
+
+def _parse_as(kind, text):
+    t = text.strip()
+    if kind is bool:
+        if t.lower() in ("true", "1"):
+            return True
+        if t.lower() in ("false", "0"):
+            return False
+        raise ValueError
+    if kind is int:
+        return int(t)
+    if kind is float:
+        v = float(t)
+        if not math.isfinite(v):
+            raise ValueError
+        return v
+    return text
+
+
+def _kind_of(value):
+    for kind in (bool, int, float):
+        if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+            return kind
+    if isinstance(value, (np.floating,)):
+        return float
+    if isinstance(value, (np.integer,)):
+        return int
+    return str
+
+
+def parse_hyper(cls, key, text):
+    """Parse the ``--set KEY=VALUE`` text against the type of ``cls.defaults[KEY]``; a
+    ValueError says what was typed and what was expected."""
+    default = (getattr(cls, "defaults", {}) or {})[key]
+
+    def fail(expected):
+        raise ValueError(f"--set {key}={text}: expected {expected} for {key} (default "
+                         f"{default!r}), got {text!r}")
+
+    if default is None:
+        if text.strip().lower() in ("none", "null"):
+            return None
+        kind = (getattr(cls, "hyper_types", None) or {}).get(key) or NONE_DEFAULT_TYPES.get(key)
+        if kind is None:       # undocumented: a number if it reads as one, else the text
+            for k in (int, float):
+                try:
+                    return _parse_as(k, text)
+                except ValueError:
+                    pass
+            if text.strip().lower() in ("nan", "inf", "-inf", "+inf", "infinity"):
+                fail("a finite number, a string or none")
+            return text
+        try:
+            return _parse_as(kind, text)
+        except ValueError:
+            fail(f"{_KIND_WORDS.get(kind, kind.__name__)} or none")
+    if isinstance(default, (tuple, list)):
+        t = text.strip()
+        if len(t) >= 2 and t[0] + t[-1] in ("()", "[]"):
+            t = t[1:-1]
+        parts = [v for v in t.split(",")] if t.strip() else []
+        if parts and not parts[-1].strip():    # a trailing comma: (0.5,)
+            parts = parts[:-1]
+        example = ",".join(str(v) for v in default)
+        if default and len(parts) != len(default):
+            fail(f"{len(default)} comma-separated values like {example}")
+        kinds = [_kind_of(v) for v in default] or [float] * len(parts)
+        try:
+            vals = [_parse_as(k, v) for k, v in zip(kinds, parts)]
+        except ValueError:
+            fail(f"{len(default)} comma-separated "
+                 f"{'numbers' if all(k in (int, float) for k in kinds) else 'values'} like "
+                 f"{example}")
+        return type(default)(vals)
+    kind = _kind_of(default)
     try:
-        val = ast.literal_eval(v)
-    except (ValueError, SyntaxError):
-        val = v  # a bare string such as generator_loss=minimax
-    return k.strip(), val
+        return _parse_as(kind, text)
+    except ValueError:
+        fail(_KIND_WORDS[kind])
+
+
+def _plain(v):
+    """A value as it reads back from JSON (tuples -> lists), for comparisons."""
+    if isinstance(v, (tuple, list)):
+        return [_plain(u) for u in v]
+    if isinstance(v, dict):
+        return {k: _plain(u) for k, u in v.items()}
+    return v
 
 
 def registry():
@@ -104,6 +220,20 @@ def _check_device(parser, device):
         return check_device(device)
     except ValueError as e:
         parser.error(f"--device: {e}")
+
+
+def _load_model(parser, ckpt, device):
+    """``load_model`` for the checkpoint tools: a file that is no checkpoint, or none usable,
+    is an argument error (exit 2) saying what a checkpoint is."""
+    from .checkpoint import CheckpointError, NotACheckpointError
+    try:
+        return load_model(ckpt, device)
+    except NotACheckpointError as e:
+        parser.error(f"{e}; a checkpoint is a run folder written by 'scratchgan train' or "
+                     "the last.ckpt.npz in it")
+    except (FileNotFoundError, CheckpointError) as e:
+        parser.error(f"{e} (give a run folder written by 'scratchgan train' or its "
+                     "last.ckpt.npz)")
 
 
 def _resolve_checkpoint(parser, path):
@@ -150,20 +280,10 @@ def _modes(dataset):
 
 
 # ---------------------------------------------------------------------------- train
-def cmd_train(args, parser):
-    from . import manual_seed
-    from .data import load_dataset
-    from .data.datasets import dataset_info, is_toy
-    from .data.idx import DataNotFoundError, IDXError
-    from .train import NonFiniteLossError, Trainer
-
-    device = _check_device(parser, args.device)
-    cls = _model_class(parser, args.model)
-    defaults = dict(getattr(cls, "defaults", {}) or {})
-    dataset = args.dataset or getattr(cls, "default_dataset", None) or defaults.get("dataset")
-    if dataset not in DATASETS:
-        parser.error(f"unknown dataset {dataset!r}; valid choices are {', '.join(DATASETS)}")
-    hyper = {}
+def _given_hyper(parser, args, cls, defaults):
+    """The hyperparameters given by --set and --lr, parsed and checked; returns
+    ``(hyper, option_of)`` (option_of: key -> the option text that set it)."""
+    hyper, option_of = {}, {}
     for k, v in args.set or []:
         if k in LOOP_KEYS:
             parser.error(f"--set {k}=...: use the --{k.replace('_', '-')} option instead")
@@ -171,7 +291,11 @@ def cmd_train(args, parser):
             valid = sorted(x for x in defaults if x not in LOOP_KEYS)
             parser.error(f"--set: model {args.model!r} has no hyperparameter {k!r}; valid names "
                          f"are {', '.join(valid)}")
-        hyper[k] = v
+        try:
+            hyper[k] = parse_hyper(cls, k, v)
+        except ValueError as e:
+            parser.error(str(e))
+        option_of[k] = f"--set {k}={v}"
     if args.lr is not None:
         lr_keys = [k for k in defaults if k == "lr"] or \
             [k for k in defaults if k.startswith("lr_") or k.endswith("_lr")]
@@ -179,23 +303,134 @@ def cmd_train(args, parser):
             parser.error(f"--lr: model {args.model!r} has no learning-rate hyperparameter")
         for k in lr_keys:
             hyper[k] = args.lr
-    batch_size = args.batch_size or int(defaults.get("batch_size", 64))
-    steps, epochs = args.steps, args.epochs
-    if steps is None and epochs is None:
-        if defaults.get("steps"):
-            steps = int(defaults["steps"])
+            option_of[k] = f"--lr {args.lr:g}"
+    return hyper, option_of
+
+
+def _resume_settings(parser, args, defaults, hyper, option_of, saved, out):
+    """Check the options given with --resume against the run's saved config; a conflict is
+    an error naming both values."""
+    conflicts = []
+
+    def check(option, given, have, shown=None, have_text=None):
+        if given is not None and _plain(given) != _plain(have):
+            conflicts.append(f"{shown or f'{option} {given}'} (the run has "
+                             f"{have_text or ('none' if have is None else have)})")
+
+    check("model", args.model, saved.get("model"), f"model {args.model}")
+    check("--dataset", args.dataset, saved.get("dataset"))
+    check("--limit", args.limit, saved.get("limit"), have_text=None if saved.get("limit")
+          else "no limit: all examples")
+    check("--batch-size", args.batch_size, saved.get("batch_size"))
+    check("--seed", args.seed, saved.get("seed"))
+    check("--dtype", args.dtype, saved.get("dtype"))
+    if args.dry_run and not saved.get("dry_run"):
+        conflicts.append("--dry-run (the run is not a dry run)")
+    saved_hyper = saved.get("hyper") or {}
+    for k, v in hyper.items():
+        have = saved_hyper.get(k, defaults.get(k))
+        check(k, v, have, option_of[k], None if k in saved_hyper else
+              f"the model's default, {k}={'none' if have is None else have}")
+    if conflicts:
+        parser.error(f"--resume continues the run in {out} with its own settings; these "
+                     f"options differ from it: {'; '.join(conflicts)}. Leave them out, or start "
+                     f"a new run (another --out, or --overwrite)")
+
+
+def cmd_train(args, parser):
+    from . import manual_seed
+    from .checkpoint import CheckpointError, load_latest_info, previous_path
+    from .data import load_dataset
+    from .data.datasets import dataset_info
+    from .data.idx import DataNotFoundError, IDXError
+    from .train import (CHECKPOINT_NAME, NonFiniteLossError, Trainer, TrainingInterrupted,
+                        clear_run, is_run_folder, run_files)
+
+    cls = _model_class(parser, args.model)
+    defaults = dict(getattr(cls, "defaults", {}) or {})
+    dataset = args.dataset or getattr(cls, "default_dataset", None) or defaults.get("dataset")
+    if dataset not in DATASETS:
+        parser.error(f"unknown dataset {dataset!r}; valid choices are {', '.join(DATASETS)}")
+    hyper, option_of = _given_hyper(parser, args, cls, defaults)
+    out = pathlib.Path(args.out or (f"runs/{args.model}-{dataset}" +
+                                    ("-dry-run" if args.dry_run else "")))
+    saved, resume_state, changed, clear = None, None, {}, False
+    if args.resume:
+        ckpt = out / CHECKPOINT_NAME
+        if not ckpt.exists() and not previous_path(ckpt).exists():
+            print(f"scratchgan train: error: resume: no checkpoint in {out} (expected {ckpt}; "
+                  "give the run folder with --out)", file=sys.stderr)
+            return 1
+        try:
+            resume_state = load_latest_info(ckpt)
+        except (FileNotFoundError, CheckpointError) as e:
+            print(f"scratchgan train: error: resume: {e}", file=sys.stderr)
+            return 1
+        saved = dict(resume_state[0].get("config") or {})
+        if "model" not in saved:
+            print(f"scratchgan train: error: resume: {resume_state[1]} has no run configuration "
+                  "(was it written by 'scratchgan train'?)", file=sys.stderr)
+            return 1
+        _resume_settings(parser, args, defaults, hyper, option_of, saved, out)
+        dataset, limit = saved["dataset"], saved.get("limit")
+        batch_size, seed, dtype = int(saved["batch_size"]), int(saved["seed"]), saved["dtype"]
+        hyper = dict(saved.get("hyper") or {})
+        dry_run = bool(saved.get("dry_run"))
+        if args.steps is None and args.epochs is None:
+            steps, epochs = saved.get("steps"), saved.get("epochs")
         else:
-            epochs = int(defaults.get("epochs", 1))
-    limit = args.limit
-    if args.dry_run:
-        limit = limit or DRY_RUN["limit"]
-        batch_size = min(batch_size, DRY_RUN["max_batch"])
-        if args.epochs is None:
-            steps, epochs = args.steps or DRY_RUN["steps"], None
+            steps, epochs = args.steps, args.epochs
+        opts = {"steps": steps, "epochs": epochs}
+        for k in ("device", "sample_every", "checkpoint_every", "log_every", "step_mode"):
+            given = getattr(args, k)
+            opts[k] = given if given is not None else saved.get(k, TRAIN_DEFAULTS.get(k))
+        changed = {k: [saved.get(k, TRAIN_DEFAULTS.get(k)), v] for k, v in opts.items()
+                   if saved.get(k, TRAIN_DEFAULTS.get(k)) != v}
+        if args.data_dir:
+            changed["data_dir"] = [None, args.data_dir]
+        device = _check_device(parser, opts["device"] or "cpu")
+        sample_every, checkpoint_every = opts["sample_every"], opts["checkpoint_every"]
+        log_every = int(opts["log_every"] or TRAIN_DEFAULTS["log_every"])
+        step_mode = opts["step_mode"] or TRAIN_DEFAULTS["step_mode"]
+    else:
+        if is_run_folder(out):
+            prev = {}
+            try:
+                prev = json.loads((out / "config.json").read_text())
+            except (OSError, ValueError):
+                pass
+            if args.overwrite or (args.dry_run and isinstance(prev, dict) and
+                                  prev.get("dry_run")):
+                clear = True
+            else:
+                names = ", ".join(f.name for f in run_files(out)[:4])
+                parser.error(f"{out} already holds a run ({names}); continue it with --resume, "
+                             f"or start it over with --overwrite (deletes that run's files "
+                             f"first), or give another --out")
+        device = _check_device(parser, args.device or TRAIN_DEFAULTS["device"])
+        seed = TRAIN_DEFAULTS["seed"] if args.seed is None else args.seed
+        dtype = args.dtype or TRAIN_DEFAULTS["dtype"]
+        sample_every, checkpoint_every = args.sample_every, args.checkpoint_every
+        log_every = args.log_every or TRAIN_DEFAULTS["log_every"]
+        step_mode = args.step_mode or TRAIN_DEFAULTS["step_mode"]
+        dry_run = bool(args.dry_run)
+        batch_size = args.batch_size or int(defaults.get("batch_size", 64))
+        steps, epochs = args.steps, args.epochs
+        if steps is None and epochs is None:
+            if defaults.get("steps"):
+                steps = int(defaults["steps"])
+            else:
+                epochs = int(defaults.get("epochs", 1))
+        limit = args.limit
+        if args.dry_run:
+            limit = limit or DRY_RUN["limit"]
+            batch_size = min(batch_size, DRY_RUN["max_batch"])
+            if args.epochs is None:
+                steps, epochs = args.steps or DRY_RUN["steps"], None
     data_range = getattr(cls, "data_range", None) or (0.0, 1.0)
     try:
         x, y = load_dataset(dataset, data_range, data_dir=args.data_dir, split="train",
-                            limit=limit, download=not args.dry_run)
+                            limit=limit, download=not dry_run)
     except (DataNotFoundError, IDXError) as e:
         print(f"scratchgan train: error: {e}", file=sys.stderr)
         return 1
@@ -203,40 +438,65 @@ def cmd_train(args, parser):
     k = 1
     if batch_size > len(x):
         parser.error(f"--batch-size {batch_size} is larger than the data set ({len(x)} examples)")
-    manual_seed(args.seed)
+    if saved is not None and list(saved.get("data_shape") or x.shape[1:]) != list(x.shape[1:]):
+        parser.error(f"--resume: the run was trained on examples of shape "
+                     f"{tuple(saved['data_shape'])}, {dataset} now has {tuple(x.shape[1:])}")
+    manual_seed(seed)
     try:
         model = cls(x.shape[1:], num_classes=info["num_classes"], device=device,
-                    dtype=np.dtype(args.dtype), **hyper)
+                    dtype=np.dtype(dtype), **hyper)
         k = int(getattr(model, "batches_per_step", lambda: 1)())
     except (ValueError, TypeError) as e:
         parser.error(f"cannot build {args.model} for {dataset}: {e}")
     if k * batch_size > len(x):
         parser.error(f"one {args.model} step needs {k} batches of {batch_size}, more than the "
                      f"{len(x)} examples")
-    out = pathlib.Path(args.out or (f"runs/{args.model}-{dataset}" +
-                                    ("-dry-run" if args.dry_run else "")))
-    config = {"model": args.model, "dataset": dataset, "data_shape": list(x.shape[1:]),
-              "num_classes": info["num_classes"], "hyper": hyper, "dtype": args.dtype,
-              "device": device, "seed": args.seed, "batch_size": batch_size, "steps": steps,
-              "epochs": epochs, "limit": limit, "data_range": list(data_range),
-              "dry_run": bool(args.dry_run)}
+    run = {"device": device, "steps": steps, "epochs": epochs, "sample_every": sample_every,
+           "checkpoint_every": checkpoint_every, "log_every": log_every, "step_mode": step_mode}
+    if saved is not None:
+        config = dict(saved, **run)
+    else:
+        config = {"model": args.model, "dataset": dataset, "data_shape": list(x.shape[1:]),
+                  "num_classes": info["num_classes"], "hyper": hyper, "dtype": dtype,
+                  "seed": seed, "batch_size": batch_size, "limit": limit,
+                  "data_range": list(data_range), "dry_run": dry_run, **run}
     trainer = Trainer(model, x, y, batch_size=batch_size, epochs=epochs, steps=steps,
-                      out_dir=out, seed=args.seed, sample_every=args.sample_every,
-                      checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
-                      config=config, resume=args.resume, modes=_modes(dataset),
-                      step_mode=args.step_mode, log_every=args.log_every)
+                      out_dir=out, seed=seed, sample_every=sample_every,
+                      checkpoint_every=checkpoint_every, progress=not args.no_progress,
+                      config=config, modes=_modes(dataset), step_mode=step_mode,
+                      log_every=log_every, resume_state=resume_state, resume_changes=changed)
+    if resume_state is not None:
+        at = int(resume_state[0].get("trainer", {}).get("step", 0))
+        if trainer.steps <= at:
+            parser.error(f"--resume: the run in {out} is at step {at} already and would train "
+                         f"to step {trainer.steps}; give more --steps (> {at}) or --epochs")
+    if clear:
+        gone = clear_run(out)
+        print(f"removed {len(gone)} files of the previous run in {out}")
     desc = f"{args.model} on {dataset} ({len(x)} examples, batch {batch_size}, " \
            f"{trainer.steps} steps, device {device}) -> {out}"
-    print(("dry run: " if args.dry_run else "training ") + desc)
-    if device == "cuda" and args.step_mode != "eager":
+    print(("dry run: " if dry_run else "training ") + desc)
+    if resume_state is not None:
+        print(f"resumed from step {at} ({resume_state[1]})")
+        if resume_state[2]:
+            print(f"scratchgan train: warning: {resume_state[2]}; so the previous checkpoint "
+                  f"{resume_state[1]} was used", file=sys.stderr)
+    sys.stdout.flush()
+    if device == "cuda" and step_mode != "eager":
         import logging
         logging.basicConfig(level=logging.WARNING, format="scratchgan: %(message)s")
     try:
         summary = trainer.fit()
+    except TrainingInterrupted as e:
+        cmd = f"scratchgan train {args.model} --resume --out {shlex.quote(str(out))}"
+        print(f"\n{e}\nresume with: {cmd}", file=sys.stderr)
+        return 130
     except NonFiniteLossError as e:
         print(f"scratchgan train: error: {e}", file=sys.stderr)
         return 1
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:
+        if isinstance(e, ValueError) and not str(e).startswith("resume"):
+            raise
         print(f"scratchgan train: error: {e}", file=sys.stderr)
         return 1
     losses = " ".join(f"{k}={v:.4g}" for k, v in summary["losses"].items()
@@ -293,7 +553,7 @@ def cmd_sample(args, parser):
     from .data.datasets import load_dataset
     device = _check_device(parser, args.device)
     ckpt = _resolve_checkpoint(parser, args.checkpoint)
-    model, config = load_model(ckpt, device)
+    model, config = _load_model(parser, ckpt, device)
     if args.label is not None and not (0 <= args.label < int(config.get("num_classes", 10))):
         parser.error(f"--label must lie in [0, {config.get('num_classes', 10)}), got {args.label}")
     noise = _sample_noise(model, args.n, np.random.default_rng(args.seed), args.label)
@@ -326,7 +586,7 @@ def cmd_interpolate(args, parser):
     from . import viz
     device = _check_device(parser, args.device)
     ckpt = _resolve_checkpoint(parser, args.checkpoint)
-    model, config = load_model(ckpt, device)
+    model, config = _load_model(parser, ckpt, device)
     rng = np.random.default_rng(args.seed)
     dr = config.get("data_range")
     out = pathlib.Path(args.out or ckpt.parent / ("arithmetic.png" if args.arithmetic
@@ -378,7 +638,7 @@ def cmd_traverse(args, parser):
     from . import viz
     device = _check_device(parser, args.device)
     ckpt = _resolve_checkpoint(parser, args.checkpoint)
-    model, config = load_model(ckpt, device)
+    model, config = _load_model(parser, ckpt, device)
     if not hasattr(model, "traversal_noise"):
         parser.error(f"traverse is for infogan checkpoints; this one is {config.get('model')!r}")
     lo, hi = args.range
@@ -412,7 +672,7 @@ def cmd_latent(args, parser):
     from .data.idx import DataNotFoundError
     device = _check_device(parser, args.device)
     ckpt = _resolve_checkpoint(parser, args.checkpoint)
-    model, config = load_model(ckpt, device)
+    model, config = _load_model(parser, ckpt, device)
     if not hasattr(model, "encode"):
         parser.error(f"latent needs a model with an encoder (vae, aae); this one is "
                      f"{config.get('model')!r}")
@@ -457,7 +717,15 @@ def cmd_latent(args, parser):
                                data_range=config.get("data_range") or (0.0, 1.0))
         print(f"wrote {p2}")
     else:
-        print(f"latent dimension {z.shape[1]} != 2: no manifold plot (scatter shows dims 0, 1)")
+        hp = dict(getattr(model, "hp", None) or config.get("hyper") or {})
+        key = next((k for k in ("code_dim", "latent_dim", "z_dim") if k in hp), None)
+        if z.shape[1] != 2:
+            hint = (f"; train with a 2-D code (--set {key}=2) for the manifold" if key
+                    else "; a model with a 2-D code gives the manifold")
+            print(f"latent dimension {z.shape[1]} != 2: no manifold plot (the scatter shows "
+                  f"dims 0, 1){hint}")
+        else:
+            print("no manifold plot: it needs an image model (the data are not images)")
     return 0
 
 
@@ -480,13 +748,19 @@ def build_parser():
     g.add_argument("--steps", type=_positive_int, help="total train_step calls")
     t.add_argument("--batch-size", type=_positive_int, help="examples per minibatch")
     t.add_argument("--lr", type=_positive_float, help="learning rate (all of the model's)")
-    t.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    t.add_argument("--dtype", default="float32", choices=("float32", "float64"))
-    t.add_argument("--seed", type=_nonneg_int, default=0, help="random seed (default 0)")
+    t.add_argument("--device", help="cpu or cuda (default cpu; with --resume the run's)")
+    t.add_argument("--dtype", choices=("float32", "float64"), help="default float32")
+    t.add_argument("--seed", type=_nonneg_int, help="random seed (default 0)")
     t.add_argument("--out", help="output folder (default runs/MODEL-DATASET)")
     t.add_argument("--data-dir", help="folder holding mnist/ and fashion-mnist/ IDX files")
     t.add_argument("--limit", type=_positive_int, help="use only the first N training examples")
-    t.add_argument("--resume", action="store_true", help="continue from OUT/last.ckpt.npz")
+    r = t.add_mutually_exclusive_group()
+    r.add_argument("--resume", action="store_true",
+                   help="continue the run in OUT from OUT/last.ckpt.npz with the run's own "
+                        "settings (more --steps/--epochs, --device, --log-every ... may change)")
+    r.add_argument("--overwrite", action="store_true",
+                   help="train into OUT even though it holds a run: that run's files are "
+                        "deleted first")
     t.add_argument("--dry-run", action="store_true",
                    help=f"{DRY_RUN['steps']} steps on {DRY_RUN['limit']} examples (for CI)")
     t.add_argument("--sample-every", type=_positive_int, help="also save samples every S steps")
@@ -495,11 +769,11 @@ def build_parser():
     t.add_argument("--set", action="append", type=_key_value, metavar="KEY=VALUE",
                    help="override a model hyperparameter (repeatable), e.g. --set k=2")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
-    t.add_argument("--step-mode", choices=("auto", "eager", "graph"), default="auto",
+    t.add_argument("--step-mode", choices=("auto", "eager", "graph"),
                    help="GPU steps: auto = replay each step from a captured CUDA graph where the "
                         "model allows it, else eager with the reason printed (default); eager = "
                         "plain train_step; graph = fail if a step cannot be captured")
-    t.add_argument("--log-every", type=_positive_int, default=10,
+    t.add_argument("--log-every", type=_positive_int,
                    help="read the losses back, log them and check them for NaN every N steps "
                         "(default 10; on the GPU each read waits for the device)")
     t.set_defaults(func=cmd_train)

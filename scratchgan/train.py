@@ -20,7 +20,17 @@ are done, and around it:
   continues bit-exactly: N steps, save, resume, N more == 2N steps in one go;
 * a NaN guard: a non-finite value returned by ``train_step`` stops training with
   :class:`NonFiniteLossError` naming the step and the loss; no checkpoint is
-  written after it, so the last good one stays on disk.
+  written after it, so the last good one stays on disk. ``metrics.jsonl`` stays
+  JSON: a non-finite value is written as ``null`` and named in the record's
+  ``"nonfinite"`` dict (``{"loss_d": "nan"}``; "inf", "-inf");
+  ``scratchgan.viz.read_metrics`` turns them back into floats;
+* Ctrl-C (SIGINT, handled only inside ``fit()``): the current step is finished, a
+  checkpoint written and :class:`TrainingInterrupted` raised (a KeyboardInterrupt
+  naming the step and the checkpoint); a second Ctrl-C aborts at once;
+* resuming appends a line to ``resumes.jsonl`` (time, step and file resumed from,
+  why the previous checkpoint was used if it was, changed options) and sets
+  ``resumed_from``; stale checkpoint temporaries (a write killed mid-way) are
+  removed when ``fit()`` starts.
 
 Steps run through :class:`scratchgan.runtime.StepRunner` (``step_mode``): on the
 GPU each step is replayed from a captured CUDA graph where the model allows it.
@@ -39,15 +49,27 @@ from __future__ import annotations
 import json
 import math
 import pathlib
+import signal
+import threading
 import time
+import warnings
 
 import numpy as np
 
 from . import rng as srng
 from .backend import to_device, to_numpy
-from .checkpoint import load_latest, previous_path, save_checkpoint
+from .checkpoint import (load_latest, load_latest_info, previous_path, remove_stale_temporaries,
+                         save_checkpoint)
 
 CHECKPOINT_NAME = "last.ckpt.npz"
+#: what a run folder holds (besides samples/): ``clear_run`` deletes these
+RUN_FILES = (CHECKPOINT_NAME, "last.ckpt.prev.npz", "config.json", "metrics.jsonl",
+             "resumes.jsonl", "samples.png", "loss_curves.png",
+             # written next to the checkpoint by the checkpoint tools
+             "sample.png", "interpolation.png", "arithmetic.png", "arithmetic_reference.png",
+             "traverse.png", "latent_scatter.png", "manifold.png")
+#: any of these marks a folder as holding a run
+RUN_MARKERS = (CHECKPOINT_NAME, "last.ckpt.prev.npz", "config.json", "metrics.jsonl")
 #: a GPU run keeps a training set up to this size on the device (Trainer._device_data)
 DEVICE_DATA_BYTES = 2 << 30
 
@@ -58,6 +80,58 @@ class NonFiniteLossError(RuntimeError):
     def __init__(self, message, step=None, name=None, value=None):
         super().__init__(message)
         self.step, self.name, self.value = step, name, value
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during ``fit()``: the step was finished and a checkpoint written."""
+
+    def __init__(self, message, step=None, checkpoint=None):
+        super().__init__(message)
+        self.step, self.checkpoint = step, checkpoint
+
+
+def run_files(out_dir):
+    """The files of a previous run in ``out_dir`` (those :func:`clear_run` would delete)."""
+    d = pathlib.Path(out_dir)
+    if not d.is_dir():
+        return []
+    found = [d / f for f in RUN_FILES if (d / f).is_file()]
+    samples = d / "samples"
+    if samples.is_dir():
+        found += sorted(f for f in samples.iterdir() if f.is_file() and f.suffix == ".png" and
+                        f.name.startswith(("epoch_", "step_")))
+    found += sorted(f for f in d.iterdir() if f.is_file() and f.name.endswith(".tmp") and
+                    f.name.startswith((CHECKPOINT_NAME + ".", "last.ckpt.prev.npz.")))
+    return found
+
+
+def is_run_folder(out_dir):
+    """Whether ``out_dir`` holds a previous run (a checkpoint, config.json or metrics)."""
+    d = pathlib.Path(out_dir)
+    return any((d / f).exists() for f in RUN_MARKERS)
+
+
+def clear_run(out_dir):
+    """Delete a previous run's files from ``out_dir`` (see ``RUN_FILES``, and the sample
+    pictures in samples/); other files are left alone. Returns the paths deleted."""
+    files = run_files(out_dir)
+    for f in files:
+        f.unlink()
+    samples = pathlib.Path(out_dir) / "samples"
+    if samples.is_dir() and not any(samples.iterdir()):
+        samples.rmdir()
+    return files
+
+
+def metrics_line(rec):
+    """One ``metrics.jsonl`` line: strict JSON, a non-finite float written as null and named
+    in ``rec["nonfinite"]`` ({"name": "nan" | "inf" | "-inf"})."""
+    bad = {k: ("nan" if math.isnan(v) else "inf" if v > 0 else "-inf")
+           for k, v in rec.items() if isinstance(v, float) and not math.isfinite(v)}
+    if bad:
+        rec = {k: (None if k in bad else v) for k, v in rec.items()}
+        rec["nonfinite"] = bad
+    return json.dumps(rec, allow_nan=False)
 
 
 def _model_generators(model):
@@ -129,12 +203,18 @@ class Trainer:
     step count, also when resuming. ``config`` (a JSON-able dict: model name,
     hyperparameters, data set ...) is written to ``config.json`` and into each
     checkpoint so that ``scratchgan sample`` can rebuild the model.
+
+    ``resume=True`` loads ``out_dir/last.ckpt.npz`` (its ``.prev.npz`` if that one is
+    unreadable, with a warning); ``resume_state=(state, path, reason)`` (from
+    :func:`scratchgan.checkpoint.load_latest_info`) gives an already loaded one.
+    ``resume_changes`` (a dict) is recorded in ``resumes.jsonl``.
     """
 
     def __init__(self, model, x, y=None, *, batch_size=64, epochs=None, steps=None,
                  out_dir="runs/run", seed=0, sample_every=None, checkpoint_every=None,
                  log_every=10, n_samples=None, progress=True, config=None, resume=False,
-                 plot_data=None, modes=None, step_mode="auto"):
+                 plot_data=None, modes=None, step_mode="auto", resume_state=None,
+                 resume_changes=None):
         if epochs is not None and steps is not None:
             raise ValueError("Trainer: give either epochs or steps, not both")
         for name, v in (("epochs", epochs), ("steps", steps), ("sample_every", sample_every),
@@ -165,7 +245,11 @@ class Trainer:
         self.log_every = int(log_every)
         self.progress = progress
         self.config = dict(config or {})
-        self.resume = resume
+        self.resume = bool(resume or resume_state is not None)
+        self.resume_state = resume_state
+        self.resume_changes = dict(resume_changes or {})
+        self.resumed_from = None
+        self._interrupted = False
         self.step = 0
         self.modes = modes
         self.kind = self._data_kind(x)
@@ -324,7 +408,53 @@ class Trainer:
             return
         from .viz import read_metrics
         rows = [r for r in read_metrics(self.metrics_path) if r.get("step", 0) <= self.step]
-        self.metrics_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        self.metrics_path.write_text("".join(metrics_line(r) + "\n" for r in rows))
+
+    def _load_resume(self):
+        if self.resume_state is not None:
+            state, used, why = self.resume_state
+        else:
+            if not self.checkpoint_path.exists() and \
+                    not previous_path(self.checkpoint_path).exists():
+                raise FileNotFoundError(f"resume: no checkpoint in {self.out_dir} "
+                                        f"(expected {self.checkpoint_path})")
+            state, used, why = load_latest_info(self.checkpoint_path)
+            if why:
+                warnings.warn(f"resume: {why}; using the previous checkpoint {used}",
+                              stacklevel=3)
+        try:
+            self.load_state_dict(state)
+        except (ValueError, KeyError) as e:
+            raise ValueError(f"resume: the checkpoint {used} does not match this run (model, "
+                             f"data or batch size differ): {e}") from e
+        self.resumed_from = {"step": int(self.step), "file": str(used), "reason": why}
+        rec = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "from_step": int(self.step),
+               "file": str(used), "total_steps": int(self.steps)}
+        if why:
+            rec["fallback_reason"] = why
+        rec["changed"] = self.resume_changes
+        with open(self.out_dir / "resumes.jsonl", "a") as f:
+            f.write(json.dumps(rec, default=str) + "\n")
+
+    def _on_sigint(self, signum, frame):
+        if self._interrupted:           # the second Ctrl-C: abort now
+            raise KeyboardInterrupt
+        self._interrupted = True
+        import sys
+        sys.stderr.write(f"\ninterrupted: finishing step {self.step + 1} and writing a "
+                         "checkpoint (Ctrl-C again to abort at once)\n")
+        sys.stderr.flush()
+
+    def _install_sigint(self):
+        """Our SIGINT handler while fit() runs (main thread only); returns ``[old]`` (the
+        handler to restore) or None when none was installed."""
+        self._interrupted = False
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        try:
+            return [signal.signal(signal.SIGINT, self._on_sigint)]
+        except (ValueError, OSError):
+            return None
 
     # ------------------------------------------------------------------ the loop
     def fit(self):
@@ -332,12 +462,9 @@ class Trainer:
         losses, paths)."""
         from tqdm import tqdm
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(self.checkpoint_path)
         if self.resume:
-            if not self.checkpoint_path.exists() and not previous_path(self.checkpoint_path).exists():
-                raise FileNotFoundError(f"resume: no checkpoint in {self.out_dir} "
-                                        f"(expected {self.checkpoint_path})")
-            state, used = load_latest(self.checkpoint_path)
-            self.load_state_dict(state)
+            self._load_resume()
         (self.out_dir / "config.json").write_text(json.dumps(self.config, indent=2, default=str))
         self._prepare_metrics()
         start = self.step
@@ -346,6 +473,7 @@ class Trainer:
         per_epoch = len(self.batches)
         bar = tqdm(total=self.steps, initial=start, disable=not self.progress,
                    desc=getattr(self.model, "name", "train"), dynamic_ncols=True, leave=True)
+        old_handler = self._install_sigint()
         try:
             with open(self.metrics_path, "a") as mf:
                 while self.step < self.steps:
@@ -355,8 +483,9 @@ class Trainer:
                     self.step += 1
                     done = self._batches_done() // per_epoch
                     epoch_end = done > before // per_epoch
-                    will_save = epoch_end or (self.checkpoint_every and
-                                              self.step % self.checkpoint_every == 0)
+                    stop = self._interrupted and self.step < self.steps
+                    will_save = epoch_end or stop or (self.checkpoint_every and
+                                                      self.step % self.checkpoint_every == 0)
                     read = (self.step % self.log_every == 0 or self.step == self.steps
                             or will_save or self.device == "cpu")   # a CPU read costs nothing
                     if not read:       # the losses stay on the device: no synchronisation
@@ -373,7 +502,7 @@ class Trainer:
                     rec = {"step": self.step, "epoch": round(epoch, 4),
                            "time": round(time.time() - t0, 3), **losses}
                     if bad or self.step % self.log_every == 0 or self.step == self.steps:
-                        mf.write(json.dumps(rec) + "\n")
+                        mf.write(metrics_line(rec) + "\n")
                         mf.flush()
                     if bad:
                         k, v = bad[0]
@@ -394,6 +523,11 @@ class Trainer:
                     if will_save:
                         self.save()
                         saved_at = self.step
+                    if stop:
+                        raise TrainingInterrupted(
+                            f"interrupted at step {self.step} of {self.steps}; checkpoint "
+                            f"written to {self.checkpoint_path}", self.step,
+                            self.checkpoint_path)
         except BaseException:
             try:  # leave the loss curves up to the failure
                 from . import viz
@@ -403,11 +537,15 @@ class Trainer:
                 pass
             raise
         finally:
+            if old_handler is not None:
+                signal.signal(signal.SIGINT, signal.SIG_DFL if old_handler[0] is None
+                              else old_handler[0])
             bar.close()
         if saved_at != self.step:
             self.save()
         self._write_plots()
-        return {"step": self.step, "start_step": start, "epochs": self.step / per_epoch,
+        return {"step": self.step, "start_step": start, "resumed_from": self.resumed_from,
+                "epochs": self.step / per_epoch,
                 "losses": self.last_losses,
                 "out_dir": str(self.out_dir), "samples": str(self.out_dir / "samples.png"),
                 "checkpoint": str(self.checkpoint_path), "time": time.time() - t0}

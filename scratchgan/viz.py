@@ -86,7 +86,12 @@ def save_grid(images, path, nrow=None, data_range=(0.0, 1.0), padding=2, image_s
 
 
 def read_metrics(path):
-    """The records of a metrics.jsonl file (blank or torn last lines are skipped)."""
+    """The records of a metrics.jsonl file (blank or torn last lines are skipped).
+
+    A non-finite value is stored as null and named in the record's ``"nonfinite"``
+    ({"loss_d": "nan" | "inf" | "-inf"}, or a list of names meaning NaN); it comes back
+    as that float and ``"nonfinite"`` is dropped. Older files' bare NaN/Infinity are read too.
+    """
     rows = []
     p = pathlib.Path(path)
     if not p.exists():
@@ -96,9 +101,22 @@ def read_metrics(path):
         if not line:
             continue
         try:
-            rows.append(json.loads(line))
+            rec = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if not isinstance(rec, dict):
+            continue
+        bad = rec.pop("nonfinite", None)
+        if isinstance(bad, list):
+            bad = {k: "nan" for k in bad}
+        if isinstance(bad, dict):
+            for k, kind in bad.items():
+                if rec.get(k) is None:
+                    try:
+                        rec[k] = float(kind)
+                    except (TypeError, ValueError):
+                        rec[k] = float("nan")
+        rows.append(rec)
     return rows
 
 

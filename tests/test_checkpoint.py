@@ -109,3 +109,53 @@ def test_not_a_checkpoint(tmp_path):
         load_checkpoint(q)
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "missing.npz")
+
+
+def test_stale_temporaries_are_removed_by_the_next_save(tmp_path):
+    p = tmp_path / "last.ckpt.npz"
+    stale = [tmp_path / "last.ckpt.npz.ab_cd123.tmp", tmp_path / "last.ckpt.prev.npz.zz99yy88.tmp"]
+    keep = [tmp_path / "other.npz.abcd1234.tmp", tmp_path / "notes.tmp",
+            tmp_path / "last.ckpt.npz.tmp"]
+    for f in stale + keep:
+        f.write_bytes(b"half a checkpoint")
+    save_checkpoint(p, {"step": 1}, keep_previous=True)
+    assert sorted(os.listdir(tmp_path)) == sorted(["last.ckpt.npz"] + [f.name for f in keep])
+    assert ck.remove_stale_temporaries(p) == []
+
+
+def test_gitignore_matches_checkpoint_temporaries():
+    import pathlib
+    import shutil
+    import subprocess
+    repo = pathlib.Path(__file__).resolve().parents[1]
+    if shutil.which("git") is None or not (repo / ".git").exists():
+        pytest.skip("no git checkout")
+    for name in ("runs/x/last.ckpt.npz.ab_cd123.tmp", "runs2/last.ckpt.prev.npz.zz99yy88.tmp"):
+        r = subprocess.run(["git", "check-ignore", "-q", "--no-index", name], cwd=repo)
+        assert r.returncode == 0, f".gitignore does not match {name}"
+
+
+def test_a_file_that_is_no_checkpoint_has_no_fallback(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# not a checkpoint\n")
+    with pytest.raises(ck.NotACheckpointError, match="README.md: not a scratchgan checkpoint"):
+        load_latest(readme)
+    q = tmp_path / "plain.npz"
+    np.savez(q, a=np.ones(2))
+    with pytest.raises(ck.NotACheckpointError, match="not a scratchgan checkpoint"):
+        load_latest(q)
+
+
+def test_load_latest_info_says_why_the_previous_was_used(tmp_path):
+    p = tmp_path / "last.ckpt.npz"
+    save_checkpoint(p, {"step": 1}, keep_previous=True)
+    save_checkpoint(p, {"step": 2}, keep_previous=True)
+    state, used, why = ck.load_latest_info(p)
+    assert state["step"] == 2 and used == p and why is None
+    p.write_bytes(p.read_bytes()[:100])
+    state, used, why = ck.load_latest_info(p)
+    assert state["step"] == 1 and used == previous_path(p)
+    assert "last.ckpt.npz" in why and "truncated or corrupted" in why
+    p.unlink()
+    state, used, why = ck.load_latest_info(p)
+    assert state["step"] == 1 and "not found" in why

@@ -194,3 +194,105 @@ def test_checkpoint_tools_on_real_models(tmp_path, capsys, data_dir):
     assert rc == 2 and "infogan" in e
     rc, _, e = run_cli(["interpolate", str(runs["dcgan"]), "--arithmetic", "99", "1", "2"], capsys)
     assert rc == 2 and "indices must lie in [0, 64)" in e
+
+
+# ------------------------------------------------------------- --set values are parsed
+class Typed(StandIn):
+    """The stand-in with hyperparameters of every kind of default."""
+    defaults = {**StandIn.defaults, "warmup": False, "k": 1, "betas": (0.5, 0.999),
+                "z_dim": None, "generator_loss": "nonsaturating"}
+
+    def __init__(self, data_shape, *, warmup=False, k=1, betas=(0.5, 0.999), z_dim=None,
+                 generator_loss="nonsaturating", **kw):
+        if generator_loss not in ("nonsaturating", "minimax"):
+            raise ValueError(f"generator_loss must be 'nonsaturating' or 'minimax', got "
+                             f"{generator_loss!r}")
+        super().__init__(data_shape, **kw)
+        self.got = {"warmup": warmup, "k": k, "betas": betas, "z_dim": z_dim}
+
+
+@pytest.fixture
+def typed(monkeypatch):
+    monkeypatch.setattr(cli, "registry", lambda: {"gan": Typed})
+    return Typed
+
+
+@pytest.mark.parametrize("setting, value", [
+    ("warmup=false", False), ("warmup=FALSE", False), ("warmup=0", False), ("warmup=True", True),
+    ("warmup=1", True), ("k=3", 3), ("lr=1e-3", 1e-3), ("lr=2", 2.0),
+    ("betas=0.9,0.99", [0.9, 0.99]), ("betas=(0.9, 0.99)", [0.9, 0.99]),
+    ("z_dim=none", None), ("z_dim=8", 8), ("generator_loss=minimax", "minimax"),
+])
+def test_set_values_are_parsed_by_type(setting, value, tmp_path, capsys, typed, no_env_data):
+    rc, o, e = run_cli(["train", "gan", "--dry-run", "--no-progress", "--out", str(tmp_path / "r"),
+                        "--set", setting], capsys)
+    assert rc == 0, e
+    key = setting.split("=")[0]
+    got = json.loads((tmp_path / "r" / "config.json").read_text())["hyper"][key]
+    assert got == value and type(got) is type(value), (got, value)
+
+
+@pytest.mark.parametrize("setting, pattern", [
+    ("warmup=maybe", r"--set warmup=maybe: expected true or false \(or 1 / 0\) for warmup.*'maybe'"),
+    ("k=abc", r"--set k=abc: expected an integer for k \(default 1\), got 'abc'"),
+    ("k=1.5", r"expected an integer for k"),
+    ("lr=abc", r"--set lr=abc: expected a finite number for lr \(default 0.05\), got 'abc'"),
+    ("lr=nan", r"--set lr=nan: expected a finite number"),
+    ("lr=inf", r"expected a finite number"),
+    ("betas=0.5", r"--set betas=0.5: expected 2 comma-separated values like 0.5,0.999"),
+    ("betas=a,b", r"expected 2 comma-separated numbers like 0.5,0.999.*'a,b'"),
+    ("z_dim=abc", r"--set z_dim=abc: expected an integer or none for z_dim \(default None\)"),
+    ("generator_loss=hinge", r"cannot build gan.*generator_loss must be"),
+])
+def test_bad_set_values_exit_2_before_writing(setting, pattern, tmp_path, capsys, typed,
+                                              no_env_data):
+    import re
+    out = tmp_path / "r"
+    rc, o, e = run_cli(["train", "gan", "--dry-run", "--no-progress", "--out", str(out),
+                        "--set", setting], capsys)
+    assert rc == 2 and "usage:" in e, (rc, o, e)
+    assert re.search(pattern, e, re.S), e
+    assert not out.exists()
+
+
+def test_set_values_of_the_real_models():
+    reg = real_registry()
+    assert cli.parse_hyper(reg["wgan"], "warmup", "false") is False
+    assert cli.parse_hyper(reg["aae"], "betas", "0.5,0.999") == (0.5, 0.999)
+    assert cli.parse_hyper(reg["gan"], "z_dim", "None") is None
+    assert cli.parse_hyper(reg["gan"], "z_dim", "32") == 32
+    assert cli.parse_hyper(reg["gan"], "lr", "0.01") == 0.01
+    assert cli.parse_hyper(reg["gan"], "optimizer", "adam") == "adam"
+    with pytest.raises(ValueError, match="expected an integer for latent_dim"):
+        cli.parse_hyper(reg["vae"], "latent_dim", "abc")
+    with pytest.raises(ValueError, match="expected a finite number for lr_decay"):
+        cli.parse_hyper(reg["gan"], "lr_decay", "nan")
+    with pytest.raises(ValueError, match="expected an integer or none for z_dim"):
+        cli.parse_hyper(reg["gan"], "z_dim", "abc")
+
+
+# ------------------------------------------------------------ checkpoint tool messages
+@pytest.mark.parametrize("content", [b"# a README\n", "npz"])
+def test_sample_of_a_file_that_is_no_checkpoint(content, tmp_path, capsys):
+    p = tmp_path / ("README.md" if content != "npz" else "plain.npz")
+    if content == "npz":
+        np.savez(p, a=np.ones(2))
+    else:
+        p.write_bytes(content)
+    rc, o, e = run_cli(["sample", str(p)], capsys)
+    assert rc == 2, (rc, o, e)
+    assert "not a scratchgan checkpoint" in e and "run folder" in e and "last.ckpt.npz" in e
+    assert "allow_pickle" not in e and ".prev.npz" not in e
+
+
+def test_latent_without_a_2d_code_says_how_to_get_the_manifold(tmp_path, capsys, no_env_data):
+    reg = real_registry()
+    if "aae" not in reg:
+        pytest.skip("no aae in the registry")
+    out = tmp_path / "aae"
+    rc, o, e = run_cli(["train", "aae", "--dataset", "ring8", "--steps", "2", "--batch-size",
+                        "16", "--limit", "64", "--no-progress", "--out", str(out)], capsys)
+    assert rc == 0, e
+    rc, o, e = run_cli(["latent", str(out), "--dataset", "ring8", "--n", "100"], capsys)
+    assert rc == 0, e
+    assert "no manifold plot" in o and "--set code_dim=2" in o

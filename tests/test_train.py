@@ -177,8 +177,12 @@ def test_nan_guard_keeps_last_good_checkpoint(tmp_path, ring):
     ck = load_checkpoint(tmp_path / "last.ckpt.npz")
     assert ck["trainer"]["step"] == 10
     assert load_checkpoint(previous_path(tmp_path / "last.ckpt.npz"))["trainer"]["step"] == 5
-    last = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
-    assert last["step"] == 13 and math.isnan(last["nll"])
+    raw = (tmp_path / "metrics.jsonl").read_text().splitlines()[-1]
+    last = json.loads(raw, parse_constant=lambda c: pytest.fail(f"not JSON: {c} in {raw}"))
+    assert last["step"] == 13 and last["nll"] is None and last["nonfinite"] == {"nll": "nan"}
+    from scratchgan.viz import read_metrics
+    rec = read_metrics(tmp_path / "metrics.jsonl")[-1]
+    assert math.isnan(rec["nll"]) and "nonfinite" not in rec
     # resuming from the kept checkpoint works (and hits the same NaN again at step 13)
     m2 = make(nan_at=13)
     with pytest.raises(NonFiniteLossError, match="step 13"):
@@ -240,3 +244,111 @@ def test_resume_bit_exact_real_gan_on_ring8(tmp_path, ring):
     assert pa.keys() == pb.keys() and len(pa) > 0
     for k in pa:
         np.testing.assert_array_equal(pa[k], pb[k], err_msg=k)
+
+
+# ------------------------------------------------------------- Ctrl-C, metrics, temporaries
+class Interrupting(StandIn):
+    """Sends itself SIGINT (``times`` times) during step ``at``."""
+
+    def __init__(self, *a, at=5, times=1, **kw):
+        super().__init__(*a, **kw)
+        self.at, self.times = at, times
+
+    def train_step(self, x, y=None):
+        import os
+        import signal
+        if self.step + 1 == self.at:
+            for _ in range(self.times):
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(1000):     # let the handler run inside this step
+                    pass
+        return super().train_step(x, y)
+
+
+def test_ctrl_c_finishes_the_step_and_writes_a_checkpoint(tmp_path, ring):
+    import signal
+    from scratchgan.train import TrainingInterrupted
+    x, y = ring
+    before = signal.getsignal(signal.SIGINT)
+    scratchgan.manual_seed(0)
+    m = Interrupting((2,), at=5)
+    t = Trainer(m, x, y, batch_size=32, steps=1000, out_dir=tmp_path, progress=False)
+    with pytest.raises(TrainingInterrupted, match=r"step 5 of 1000.*last.ckpt.npz") as e:
+        t.fit()
+    assert e.value.step == 5 and m.step == 5
+    assert load_checkpoint(tmp_path / "last.ckpt.npz")["trainer"]["step"] == 5
+    assert signal.getsignal(signal.SIGINT) is before          # our handler is gone again
+    # the checkpoint resumes like any other
+    m2 = make()
+    assert Trainer(m2, x, y, batch_size=32, steps=8, out_dir=tmp_path, progress=False,
+                   resume=True).fit()["start_step"] == 5
+
+
+def test_a_second_ctrl_c_aborts_at_once(tmp_path, ring):
+    import signal
+    from scratchgan.train import TrainingInterrupted
+    x, y = ring
+    before = signal.getsignal(signal.SIGINT)
+    scratchgan.manual_seed(0)
+    m = Interrupting((2,), at=5, times=2)
+    t = Trainer(m, x, y, batch_size=32, steps=1000, out_dir=tmp_path, progress=False)
+    with pytest.raises(KeyboardInterrupt) as e:
+        t.fit()
+    assert not isinstance(e.value, TrainingInterrupted)
+    assert m.step == 4 and not (tmp_path / "last.ckpt.npz").exists()
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_metrics_are_strict_json(tmp_path):
+    from scratchgan.train import metrics_line
+    from scratchgan.viz import read_metrics
+    rec = {"step": 3, "loss_d": float("inf"), "loss_g": float("-inf"), "nll": float("nan"),
+           "scale": 1.5, "note": "x"}
+    line = metrics_line(rec)
+    assert "NaN" not in line and "Infinity" not in line
+    back = json.loads(line)
+    assert back["loss_d"] is None and back["nonfinite"] == {"loss_d": "inf", "loss_g": "-inf",
+                                                            "nll": "nan"}
+    p = tmp_path / "metrics.jsonl"
+    p.write_text(line + "\n" + '{"step": 4, "nll": NaN}\n'
+                 + json.dumps({"step": 5, "nll": None, "nonfinite": ["nll"]}) + "\n")
+    rows = read_metrics(p)
+    assert rows[0]["loss_d"] == math.inf and rows[0]["loss_g"] == -math.inf
+    assert math.isnan(rows[0]["nll"]) and rows[0]["scale"] == 1.5 and "nonfinite" not in rows[0]
+    assert math.isnan(rows[1]["nll"]) and math.isnan(rows[2]["nll"])
+
+
+def test_fit_removes_stale_temporaries_and_records_resumes(tmp_path, ring):
+    x, y = ring
+    Trainer(make(), x, y, batch_size=32, steps=4, out_dir=tmp_path, progress=False).fit()
+    stale = tmp_path / "last.ckpt.npz.k1ll3d_x.tmp"
+    stale.write_bytes(b"PK half")
+    out = Trainer(make(), x, y, batch_size=32, steps=6, out_dir=tmp_path, progress=False,
+                  resume=True, resume_changes={"steps": [4, 6]}).fit()
+    assert not stale.exists()
+    assert out["resumed_from"] == {"step": 4, "file": str(tmp_path / "last.ckpt.npz"),
+                                   "reason": None}
+    rows = [json.loads(l) for l in (tmp_path / "resumes.jsonl").read_text().splitlines()]
+    assert len(rows) == 1 and rows[0]["from_step"] == 4 and rows[0]["changed"] == {"steps": [4, 6]}
+    assert rows[0]["file"].endswith("last.ckpt.npz") and "time" in rows[0]
+
+
+def test_resume_from_the_previous_checkpoint_warns_why(tmp_path, ring):
+    x, y = ring
+    Trainer(make(), x, y, batch_size=32, steps=6, out_dir=tmp_path, progress=False,
+            checkpoint_every=3).fit()
+    p = tmp_path / "last.ckpt.npz"
+    p.write_bytes(p.read_bytes()[:64])
+    with pytest.warns(UserWarning, match=r"truncated or corrupted.*previous checkpoint"):
+        out = Trainer(make(), x, y, batch_size=32, steps=8, out_dir=tmp_path, progress=False,
+                      resume=True).fit()
+    assert out["start_step"] == 3 and out["resumed_from"]["file"] == str(previous_path(p))
+    assert "truncated" in json.loads((tmp_path / "resumes.jsonl").read_text())["fallback_reason"]
+
+
+def test_resume_into_other_data_is_a_clear_error(tmp_path, ring):
+    x, y = ring
+    Trainer(make(), x, y, batch_size=32, steps=4, out_dir=tmp_path, progress=False).fit()
+    with pytest.raises(ValueError, match=r"resume: the checkpoint .* does not match this run"):
+        Trainer(make(), x[:320], y[:320], batch_size=32, steps=8, out_dir=tmp_path,
+                progress=False, resume=True).fit()
