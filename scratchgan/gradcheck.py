@@ -232,3 +232,65 @@ def gradcheck_module(module, *inputs, eps=1e-6, atol=None, rtol=None, n_projecti
         results.append(_check_array(f"{module._label()} parameter {name}", loss, p.data, p.grad, eps,
                                     atol, rtol, n_projections, rng))
     return _raise_if_failed(results)
+
+
+def gradgradcheck(critic, x, *, v=None, dout=None, eps=1e-6, atol=None, rtol=None,
+                  n_projections=None, seed=0, check_input=True, params=None):
+    """Check the second-order backward (:mod:`scratchgan.nn.double`) of a float64 critic.
+
+    With ``g(x; θ) = ∇ₓ Σ dout ⊙ D(x; θ)`` (``dout`` defaults to ones: a per-sample critic)
+    and a fixed random ``v`` of g's shape, the scalar ``Φ(θ, x) = Σ v ⊙ g`` has
+
+    * ``∂Φ/∂θ`` = what ``penalty_backward(tape, v)`` accumulates into every ``.grad``;
+    * ``∂Φ/∂x`` = what ``penalty_backward(tape, v, input_grad=True)`` returns (checked with
+      ``check_input``).
+
+    Each is compared with central differences of Φ, where Φ is evaluated by the module's
+    **own first-order** forward and backward (``critic(x)`` then ``critic.backward(dout)``
+    inside ``frozen(critic)``), independently of the double-backward code; the tape's ``g``
+    is first compared with that backward too. Reporting (worst index, max errors) and
+    ``n_projections`` are those of :func:`gradcheck`. ``params`` restricts the parameter
+    check to the given names. Returns the results; raises :class:`GradcheckError`.
+    """
+    from .nn.double import input_gradient, penalty_backward
+    from .nn.module import frozen
+
+    d_atol, d_rtol = TOLERANCES[np.dtype(np.float64)]
+    atol = d_atol if atol is None else atol
+    rtol = d_rtol if rtol is None else rtol
+    _require_float64(x, "input")
+    for name, p in critic.named_parameters():
+        _require_float64(p.data, f"parameter {name}")
+    rng = np.random.default_rng(seed)
+    xp = get_array_module(x)
+    critic.clear_cache()
+    critic.zero_grad()
+    g, tape = input_gradient(critic, x, dout)
+    if dout is None:
+        dout = xp.ones_like(tape.output)
+    if v is None:
+        v = xp.asarray(rng.standard_normal(np.shape(g)))
+    dx = penalty_backward(tape, v, input_grad=check_input)
+    label = critic._label()
+
+    def first_order():
+        critic.clear_cache()
+        critic(x)
+        with frozen(critic):
+            return critic.backward(dout)
+
+    def phi():
+        return float(xp.sum(v * first_order()))
+
+    results = [compare(f"{label} input gradient g vs the module's backward", g, first_order(),
+                       atol, rtol,
+                       index_of=lambda k: tuple(int(i) for i in np.unravel_index(k, g.shape)))]
+    if check_input:
+        results.append(_check_array(f"{label} d(sum v*g)/d input", phi, x, dx, eps, atol, rtol,
+                                    n_projections, rng))
+    for name, p in critic.named_parameters():
+        if params is not None and name not in params:
+            continue
+        results.append(_check_array(f"{label} d(sum v*g)/d parameter {name}", phi, p.data, p.grad,
+                                    eps, atol, rtol, n_projections, rng))
+    return _raise_if_failed(results)

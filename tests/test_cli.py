@@ -149,7 +149,7 @@ def test_main_job_writes_samples_png(tmp_path, capsys, no_env_data, monkeypatch)
 TOY_OK = {"gan", "wgan"}
 
 
-@pytest.mark.parametrize("model", ["gan", "dcgan", "cgan", "infogan", "wgan", "vae", "aae"])
+@pytest.mark.parametrize("model", ["gan", "dcgan", "cgan", "infogan", "wgan", "wgan-gp", "vae", "aae"])
 def test_dry_run_each_model(model, tmp_path, capsys, request):
     reg = real_registry()
     if model not in reg:

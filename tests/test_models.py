@@ -47,7 +47,7 @@ def real_batch(key, model, rng, m=6):
 
 
 def test_registry_and_errors():
-    assert set(REGISTRY) == {"gan", "dcgan", "cgan", "infogan", "wgan", "vae", "aae"}
+    assert set(REGISTRY) == {"gan", "dcgan", "cgan", "infogan", "wgan", "wgan-gp", "vae", "aae"}
     for name, cls in REGISTRY.items():
         assert issubclass(cls, GenerativeModel) and cls.name == name
         assert "batch_size" in cls.defaults

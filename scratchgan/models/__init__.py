@@ -1,4 +1,4 @@
-"""The seven models, one file per paper; see docs/models.md.
+"""The models, one file per paper; see docs/models.md.
 
 ``get_model(name)`` returns the class; construct it with
 ``Model(data_shape, num_classes=10, device="cpu", dtype=np.float32, rng=None, **hyper)``.
@@ -9,12 +9,13 @@ from .dcgan import DCGAN
 from .cgan import CGAN
 from .infogan import InfoGAN
 from .wgan import WGAN
+from .wgan_gp import WGANGP
 from .vae import VAE
 from .aae import AAE
 from .maxout import Maxout
 
 REGISTRY = {"gan": GAN, "dcgan": DCGAN, "cgan": CGAN, "infogan": InfoGAN, "wgan": WGAN,
-            "vae": VAE, "aae": AAE}
+            "wgan-gp": WGANGP, "vae": VAE, "aae": AAE}
 
 
 def get_model(name):
@@ -26,4 +27,4 @@ def get_model(name):
 
 
 __all__ = ["GenerativeModel", "LOOP_KEYS", "REGISTRY", "get_model", "GAN", "DCGAN", "CGAN",
-           "InfoGAN", "WGAN", "VAE", "AAE", "Maxout"]
+           "InfoGAN", "WGAN", "WGANGP", "VAE", "AAE", "Maxout"]

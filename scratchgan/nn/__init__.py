@@ -7,6 +7,7 @@ from .module import (CacheError, Module, Parameter, Sequential, frozen, is_grad_
 from .linear import Linear
 from .activation import LeakyReLU, ReLU, Sigmoid, Softplus, Tanh
 from .norm import BatchNorm1d, BatchNorm2d
+from .layernorm import LayerNorm
 from .dropout import Dropout
 from .shape import Flatten, Reshape, Unflatten
 from .conditioning import Concat, OneHotMap, one_hot
