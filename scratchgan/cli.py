@@ -428,12 +428,17 @@ def cmd_train(args, parser):
             if args.epochs is None:
                 steps, epochs = args.steps or DRY_RUN["steps"], None
     data_range = getattr(cls, "data_range", None) or (0.0, 1.0)
+    from .data.standin import load_or_standin
     try:
-        x, y = load_dataset(dataset, data_range, data_dir=args.data_dir, split="train",
-                            limit=limit, download=not dry_run)
+        # a dry run never downloads: without the files it trains on stand-in images
+        x, y, standin_note = load_or_standin(dataset, data_range, data_dir=args.data_dir,
+                                             split="train", limit=limit,
+                                             download=not dry_run, standin=dry_run)
     except (DataNotFoundError, IDXError) as e:
         print(f"scratchgan train: error: {e}", file=sys.stderr)
         return 1
+    if standin_note:
+        print(f"dry run: {standin_note}", file=sys.stderr)
     info = dataset_info(dataset)
     k = 1
     if batch_size > len(x):
@@ -459,7 +464,8 @@ def cmd_train(args, parser):
         config = {"model": args.model, "dataset": dataset, "data_shape": list(x.shape[1:]),
                   "num_classes": info["num_classes"], "hyper": hyper, "dtype": dtype,
                   "seed": seed, "batch_size": batch_size, "limit": limit,
-                  "data_range": list(data_range), "dry_run": dry_run, **run}
+                  "data_range": list(data_range), "dry_run": dry_run,
+                  "standin": standin_note is not None, **run}
     trainer = Trainer(model, x, y, batch_size=batch_size, epochs=epochs, steps=steps,
                       out_dir=out, seed=seed, sample_every=sample_every,
                       checkpoint_every=checkpoint_every, progress=not args.no_progress,

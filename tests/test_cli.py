@@ -117,10 +117,26 @@ def test_dry_run_defaults_need_no_data(tmp_path, capsys, standin, no_env_data):
     assert cfg["dataset"] == "ring8" and (tmp_path / "samples.png").is_file()
 
 
-def test_mnist_dry_run_without_files_is_a_clear_error(tmp_path, capsys, standin, no_env_data):
+def test_mnist_dry_run_without_files_uses_standin_data(tmp_path, capsys, standin, no_env_data):
     rc, o, e = run_cli(["train", "gan", "--dataset", "mnist", "--dry-run", "--no-progress",
-                        "--data-dir", str(tmp_path / "none"), "--out", str(tmp_path)], capsys)
-    assert rc == 1 and "mnist data not found" in e and "SCRATCHGAN_DATA" in e
+                        "--data-dir", str(tmp_path / "none"), "--out", str(tmp_path / "run")], capsys)
+    assert rc == 0, e
+    assert "stand-in" in e and str(tmp_path / "none" / "mnist") in e and "(no download)" in e
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["standin"] is True and cfg["dataset"] == "mnist" and cfg["data_shape"] == [1, 28, 28]
+    assert not (tmp_path / "xdg").exists()
+
+
+def test_mnist_training_without_files_is_a_clear_error(tmp_path, capsys, standin, no_env_data,
+                                                       monkeypatch):
+    from scratchgan.data import idx
+    monkeypatch.setattr(idx, "_fetch", lambda url, dest, timeout=None: (_ for _ in ()).throw(
+        OSError("network disabled in tests")))
+    rc, o, e = run_cli(["train", "gan", "--dataset", "mnist", "--steps", "1", "--no-progress",
+                        "--data-dir", str(tmp_path / "none"), "--out", str(tmp_path / "run")], capsys)
+    assert rc == 1 and "mnist data not found" in e and str(tmp_path / "none" / "mnist") in e
+    assert "network disabled" in e and "download=True" not in e
+    assert not (tmp_path / "xdg").exists()
 
 
 def test_python_m_help():

@@ -1,14 +1,18 @@
-"""Data: IDX reading and its errors, lookup order, download fallbacks, toy samplers, batching."""
+"""Data: IDX reading and its errors, lookup order, download fallbacks, stand-in images, toy
+samplers, batching (the not-found messages and download limits: test_data_messages.py)."""
 import gzip
 import hashlib
 import struct
+import time
 
 import numpy as np
 import pytest
 
-from scratchgan.data import (DATASETS, TOY_DATASETS, BatchIterator, DataNotFoundError, IDXError,
-                             load_dataset, load_mnist, read_idx, sample_toy, scale_images,
-                             toy_modes, toy_std, write_idx)
+from scratchgan.data import (DATASETS, IMAGE_DATASETS, STANDIN_DATASETS, TOY_DATASETS,
+                             BatchIterator, DataNotFoundError, IDXError, dataset_info,
+                             load_dataset, load_mnist, load_or_standin, read_idx, sample_toy,
+                             scale_images, standin_images, standin_mnist, toy_modes, toy_std,
+                             write_idx)
 from scratchgan.data import idx as idxmod
 
 
@@ -18,7 +22,7 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.delenv("SCRATCHGAN_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
 
-    def no_network(url, dest, timeout=30.0):
+    def no_network(url, dest, timeout=None):
         raise OSError(f"network disabled in tests ({url})")
 
     monkeypatch.setattr(idxmod, "_fetch", no_network)
@@ -121,7 +125,10 @@ def test_missing_files_offline_error_lists_the_three_places(isolated):
     msg = str(e.value)
     assert "t10k-images-idx3-ubyte.gz" in msg and "t10k-labels-idx1-ubyte.gz" in msg
     assert "--data-dir" in msg and "SCRATCHGAN_DATA" in msg and "user cache" in msg
+    assert str(isolated / "nowhere" / "fashion-mnist") in msg  # the folder the user gave
     assert str(isolated / "xdg" / "scratchgan" / "fashion-mnist") in msg
+    assert "download=True" not in msg
+    assert not (isolated / "xdg").exists()  # a failed download leaves no empty folder
     assert "network disabled" in msg  # every mirror was tried and its error reported
     assert "fashion-mnist.s3-website" in msg and "raw.githubusercontent.com" in msg
     with pytest.raises(DataNotFoundError, match="train-images"):
@@ -132,7 +139,7 @@ def test_download_verifies_md5_and_writes_atomically(isolated, monkeypatch):
     payload = b"fake contents"
     filename = "t10k-labels-idx1-ubyte.gz"
 
-    def fetch(url, dest, timeout=30.0):
+    def fetch(url, dest, timeout=None):
         dest.write_bytes(payload)
 
     monkeypatch.setattr(idxmod, "_fetch", fetch)
@@ -140,7 +147,7 @@ def test_download_verifies_md5_and_writes_atomically(isolated, monkeypatch):
     with pytest.raises(DataNotFoundError, match="md5 mismatch"):
         idxmod.download_file("mnist", filename)
     cache = isolated / "xdg" / "scratchgan" / "mnist"
-    assert list(cache.iterdir()) == []
+    assert not (isolated / "xdg").exists()  # no folder until a download succeeds
     monkeypatch.setitem(idxmod.FILES["mnist"], filename, hashlib.md5(payload).hexdigest())
     p = idxmod.download_file("mnist", filename)
     assert p == cache / filename and p.read_bytes() == payload
@@ -199,6 +206,109 @@ def test_scale_images():
         scale_images(a.astype(np.float32))
     with pytest.raises(ValueError, match="data_range"):
         scale_images(a, (0, 255))
+
+
+# ---------------------------------------------------------------------------- stand-in
+def test_standin_covers_every_image_data_set():
+    assert set(STANDIN_DATASETS) == set(IMAGE_DATASETS) == {"mnist", "fashion-mnist"}
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
+@pytest.mark.parametrize("data_range", [(0.0, 1.0), (-1.0, 1.0)])
+def test_standin_images_look_like_the_real_loader(name, data_range):
+    x, y, info = standin_images(name, 256, data_range=data_range)
+    assert x.shape == (256, 1, 28, 28) and x.dtype == np.float32 and x.flags.c_contiguous
+    assert y.shape == (256,) and y.dtype == np.int64
+    lo, hi = data_range
+    assert x.min() == lo and x.max() == hi
+    # the real loader's scaling of uint8 pixels: exactly 256 possible values
+    u8 = np.rint((x - lo) / (hi - lo) * 255)
+    np.testing.assert_allclose(scale_images(u8.astype(np.uint8), data_range), x, atol=1e-6)
+    # labels 0..9, balanced: each block of ten rows holds every class once
+    assert (np.sort(y[:250].reshape(25, 10), axis=1) == np.arange(10)).all()
+    assert sorted(np.bincount(y, minlength=10)) == [25] * 4 + [26] * 6
+    assert info["standin"] is True and "stand-in" in info["note"] and name in info["note"]
+    for k, v in dataset_info(name).items():
+        assert info[k] == v
+    assert info["num_classes"] == 10 and info["shape"] == (1, 28, 28)
+    xf, _, _ = standin_images(name, 256, data_range=data_range, flat=True)
+    np.testing.assert_array_equal(xf, x.reshape(256, 784))
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
+def test_standin_uint8_like_load_mnist(name):
+    images, labels = standin_mnist("train", name, n=30)
+    assert images.shape == (30, 28, 28) and images.dtype == np.uint8 and labels.dtype == np.uint8
+    assert labels.max() <= 9 and images.max() == 255 and images.min() == 0
+    # every picture has ink, and a background: not blank, not noise
+    ink = (images > 127).mean(axis=(1, 2))
+    assert (ink > 0.04).all() and (ink < 0.7).all()
+    assert (images[:, 0, :] < 64).mean() > 0.7  # mostly dark top rows
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
+def test_standin_is_deterministic_and_prefix_stable(name):
+    a, ya, _ = standin_images(name, 100, seed=3)
+    b, yb, _ = standin_images(name, 100, seed=3)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(ya, yb)
+    c, yc, _ = standin_images(name, 37, seed=3)  # like limit: the first rows do not change
+    np.testing.assert_array_equal(c, a[:37])
+    np.testing.assert_array_equal(yc, ya[:37])
+    assert not np.array_equal(standin_images(name, 100, seed=4)[0], a)
+    assert not np.array_equal(standin_images(name, 100, seed=3, split="test")[0], a)
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
+def test_standin_classes_differ_more_than_examples_within_a_class(name):
+    x, y, _ = standin_images(name, 400)
+    means = np.stack([x[y == k].reshape(-1, 784).mean(0) for k in range(10)])
+    nearest = ((x.reshape(-1, 1, 784) - means[None]) ** 2).sum(-1).argmin(1)
+    assert (nearest == y).mean() > 0.8  # class structure even a nearest-mean classifier finds
+
+
+def test_standin_is_cheap():
+    for name in STANDIN_DATASETS:
+        best = min(_timed(lambda: standin_images(name, 256)) for _ in range(3))
+        assert best < 0.5, f"{name}: {best:.2f} s for 256 stand-in images"
+
+
+def _timed(f):
+    t0 = time.perf_counter()
+    f()
+    return time.perf_counter() - t0
+
+
+def test_standin_errors():
+    with pytest.raises(ValueError, match="no stand-in for data set 'ring8'.*mnist, fashion-mnist"):
+        standin_images("ring8", 4)
+    with pytest.raises(ValueError, match="n must be a positive int"):
+        standin_images("mnist", 0)
+    with pytest.raises(ValueError, match="split"):
+        standin_images("mnist", 4, split="valid")
+
+
+def test_load_or_standin(isolated):
+    nowhere = isolated / "nowhere"
+    x, y, note = load_or_standin("mnist", (-1.0, 1.0), data_dir=nowhere, limit=40,
+                                 download=False, standin=True)
+    assert x.shape == (40, 1, 28, 28) and x.min() == -1.0 and y.dtype == np.int64
+    np.testing.assert_array_equal(x, standin_images("mnist", 40, data_range=(-1.0, 1.0))[0])
+    assert "stand-in" in note and str(nowhere / "mnist") in note and "not the real mnist" in note
+    assert "--data-dir" in note and "(no download)" in note
+    # the default size when there is no limit: a dry run's 256
+    assert len(load_or_standin("fashion-mnist", data_dir=nowhere, download=False,
+                               standin=True)[0]) == 256
+    # without standin, and for toy data, nothing changes
+    with pytest.raises(DataNotFoundError, match="mnist data not found"):
+        load_or_standin("mnist", data_dir=nowhere, download=False)
+    xt, _, note = load_or_standin("ring8", limit=5, standin=True)
+    assert note is None and xt.shape == (5, 2)
+    # a corrupted file is an error, not a reason to use stand-in data
+    make_fake_mnist(isolated / "bad", n=3)
+    with pytest.raises(IDXError, match="md5 mismatch"):
+        load_or_standin("mnist", data_dir=isolated / "bad", download=False, standin=True)
+    assert not (isolated / "xdg").exists()
 
 
 # --------------------------------------------------------------------------------- toy

@@ -43,6 +43,16 @@ def test_batchnorm_kernels_match_cpu(shape, training, dtype, act, slope):
     rm_c, rv_c = rm.copy(), rv.copy()
     y_ref, cache = cpu_norm.batchnorm_forward(x, gamma, beta, rm_c, rv_c, 0.1, 1e-5, training,
                                               act, slope)
+    if act is not None:
+        # Away from the activation's kink: where the pre-activation h = gamma xhat + beta is
+        # within 1e-3 of 0, the kernel's float32 h and the float64 reference's can fall on
+        # either side (act' = 1 against 0 or slope), a difference of the function, not of the
+        # arithmetic. dy is zeroed there on both sides (seen once on an H200: 1.2e-3 relative
+        # from a few such elements among 4M, LeakyReLU, shape (128, 8, 64, 64)).
+        xhat = cache[0]
+        h = xhat * gamma.reshape((1, -1) + (1,) * (xhat.ndim - 2)) \
+            + beta.reshape((1, -1) + (1,) * (xhat.ndim - 2))
+        dy = np.where(np.abs(h) < 1e-3, 0.0, dy)
     dx_ref, dg_ref, db_ref = cpu_norm.batchnorm_backward(dy, cache)
     g = lambda a: cp.asarray(a.astype(dtype))
     rm_g, rv_g = g(rm), g(rv)

@@ -12,17 +12,27 @@ Where the files are looked for, in this order (the first folder holding the file
 
 Each holds ``mnist/`` and ``fashion-mnist/`` with the four files of the original
 release. When a file is in none of them and ``download=True``, it is fetched from
-the official mirrors into the cache, checked against the published md5 and only
-then moved into place (atomically). Nothing is downloaded at import time.
+the official mirrors (each within a time limit, 120 s by default or
+``$SCRATCHGAN_DOWNLOAD_TIMEOUT``; a progress bar on stderr when it is a terminal)
+into the system temporary folder, checked against the published md5, and only
+then copied into the cache, whose folders are created at that moment, and renamed
+into place (atomically): a failed download leaves nothing behind. When the files
+cannot be found, :class:`DataNotFoundError` lists every folder searched and every
+URL tried. Nothing is downloaded at import time.
 """
 from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import pathlib
+import shutil
 import struct
+import sys
 import tempfile
+import time
+import urllib.error
 import urllib.request
 import zlib
 
@@ -182,66 +192,237 @@ def write_idx(path, array) -> None:
 
 
 # --------------------------------------------------------------------------- download
-def _fetch(url: str, dest: pathlib.Path, timeout: float = 30.0) -> None:
-    """Stream ``url`` into ``dest`` with a tqdm bar (no verification here)."""
+DOWNLOAD_TIMEOUT = 120.0  # seconds, overall, for one file from one mirror
+STALL_TIMEOUT = 30.0      # seconds without a byte that abort an attempt (never above the limit)
+TIMEOUT_ENV = "SCRATCHGAN_DOWNLOAD_TIMEOUT"
+
+
+class DownloadTimeout(TimeoutError):
+    """One download attempt ran past its time limit."""
+
+
+def download_timeout(timeout=None) -> float:
+    """The time limit in seconds for one file from one mirror.
+
+    ``timeout`` if given, else ``$SCRATCHGAN_DOWNLOAD_TIMEOUT``, else
+    :data:`DOWNLOAD_TIMEOUT` (120 s).
+    """
+    source = "timeout"
+    if timeout is None:
+        env = os.environ.get(TIMEOUT_ENV, "").strip()
+        timeout, source = (env, f"${TIMEOUT_ENV}") if env else (DOWNLOAD_TIMEOUT, "timeout")
+    try:
+        t = float(timeout)
+    except (TypeError, ValueError):
+        raise ValueError(f"{source} must be a number of seconds, got {timeout!r}") from None
+    if not (t > 0 and math.isfinite(t)):
+        raise ValueError(f"{source} must be a positive finite number of seconds, got {timeout!r}")
+    return t
+
+
+def _response_socket(r):
+    """The socket under an ``http.client`` response, or None (used only to shorten waits)."""
+    return getattr(getattr(getattr(r, "fp", None), "raw", None), "_sock", None)
+
+
+def _fetch(url: str, dest: pathlib.Path, timeout: float = DOWNLOAD_TIMEOUT) -> None:
+    """Stream ``url`` into ``dest`` within ``timeout`` seconds overall (no verification here).
+
+    No single wait on the network lasts longer than ``min(STALL_TIMEOUT, time left)``;
+    past the limit the attempt stops with :class:`DownloadTimeout`. The progress bar
+    (tqdm) goes to stderr and is shown only when stderr is a terminal.
+    """
     from tqdm import tqdm
+    start = time.monotonic()
+    deadline = start + timeout
+    done, total = 0, None
+
+    def expired(waited=None):
+        now = time.monotonic()
+        if now >= deadline - 1e-3:
+            size = f"{done} of {total} bytes" if total else f"{done} bytes"
+            return DownloadTimeout(f"time limit of {timeout:g} s reached after "
+                                   f"{now - start:.1f} s ({size})")
+        if waited is not None:
+            return DownloadTimeout(f"no {'data' if done else 'answer'} within {waited:g} s "
+                                   f"(time limit {timeout:g} s)")
+        return None
+
+    def wait():
+        e = expired()
+        if e is not None:
+            raise e
+        return min(STALL_TIMEOUT, deadline - time.monotonic())
+
     req = urllib.request.Request(url, headers={"User-Agent": "scratchgan"})
-    with urllib.request.urlopen(req, timeout=timeout) as r, open(dest, "wb") as f:
+    w = wait()
+    try:
+        r = urllib.request.urlopen(req, timeout=w)
+    except (TimeoutError, urllib.error.URLError) as e:
+        if isinstance(e, TimeoutError) or isinstance(getattr(e, "reason", None), TimeoutError):
+            raise expired(w) from e
+        raise
+    with r, open(dest, "wb") as f:
         total = int(r.headers.get("Content-Length") or 0) or None
-        with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name.split(".tmp")[0],
-                  leave=False) as bar:
-            for block in iter(lambda: r.read(1 << 16), b""):
+        sock = _response_socket(r)
+        with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
+                  desc=url.rsplit("/", 1)[-1], leave=False, disable=None) as bar:
+            while True:
+                w = wait()
+                if sock is not None:
+                    try:
+                        sock.settimeout(w)
+                    except OSError:
+                        pass
+                try:
+                    block = r.read1(1 << 16) if hasattr(r, "read1") else r.read(1 << 16)
+                except TimeoutError as e:
+                    raise expired(w) from e
+                if not block:
+                    break
                 f.write(block)
+                done += len(block)
                 bar.update(len(block))
+        if total is not None and done != total:
+            raise OSError(f"incomplete download: {done} of {total} bytes")
         f.flush()
         os.fsync(f.fileno())
 
 
-def download_file(dataset: str, filename: str, root=None) -> pathlib.Path:
-    """Download one file into ``<root or cache>/<dataset>/``, md5-checked, written atomically.
+def _describe(e: BaseException) -> str:
+    """One line for a failed attempt; time-outs say so plainly."""
+    if isinstance(e, DownloadTimeout):
+        return f"timed out: {e}"
+    return f"{type(e).__name__}: {e}"
 
-    Tries each mirror in turn; raises :class:`DataNotFoundError` when none works.
+
+def _install(src: pathlib.Path, dest: pathlib.Path) -> None:
+    """Copy a verified download to ``dest`` atomically, creating its folders only now.
+
+    Folders created here are removed again if the copy fails, so a failure leaves
+    nothing behind.
     """
-    md5 = FILES[dataset][filename]
-    dest_dir = pathlib.Path(root) if root is not None else cache_dir()
-    dest_dir = dest_dir / dataset
-    dest = dest_dir / filename
-    errors = []
+    missing, d = [], dest.parent
+    while not d.exists():
+        missing.append(d)
+        d = d.parent
+    created = []
+    part = dest.with_name(f".{dest.name}.{os.getpid()}.part")
     try:
-        dest_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise DataNotFoundError(_missing_message(dataset, [filename], None,
-                                                 [f"cannot create {dest_dir}: {e}"])) from e
+        for m in reversed(missing):
+            m.mkdir()
+            created.append(m)
+        try:
+            shutil.copyfile(src, part)
+            with open(part, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(part, dest)
+        finally:
+            if part.exists():
+                part.unlink()
+    except BaseException:
+        for m in reversed(created):
+            try:
+                m.rmdir()
+            except OSError:
+                pass
+        raise
+
+
+def _download(dataset: str, filename: str, root=None, timeout=None):
+    """``(path, errors)``: the installed file and ``[]``, or ``None`` and one line per URL tried.
+
+    Each mirror is tried in turn, within the time limit (:func:`download_timeout`).
+    The file is fetched into the system temporary folder, checked against its md5,
+    and only then copied into ``<root or cache>/<dataset>/`` (folders created at
+    that moment, the file renamed into place atomically).
+    """
+    limit = download_timeout(timeout)
+    md5 = FILES[dataset][filename]
+    dest = (pathlib.Path(root) if root is not None else cache_dir()) / dataset / filename
+    errors = []
     for base in MIRRORS[dataset]:
         url = base + filename
-        fd, tmp = tempfile.mkstemp(prefix=filename + ".", suffix=".tmp", dir=dest_dir)
+        print(f"scratchgan: downloading {url} (time limit {limit:g} s)", file=sys.stderr,
+              flush=True)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f"scratchgan-{filename}.", suffix=".part")
+        except OSError as e:
+            errors.append(f"{url}: not tried: cannot create a temporary file in "
+                          f"{tempfile.gettempdir()}: {type(e).__name__}: {e}")
+            break
         os.close(fd)
         tmp = pathlib.Path(tmp)
         try:
-            _fetch(url, tmp)
-            got = md5sum(tmp)
-            if got != md5:
-                raise IDXError(f"md5 mismatch for {url}: got {got}, expected {md5}")
-            os.replace(tmp, dest)
-            return dest
-        except Exception as e:  # try the next mirror
-            errors.append(f"{url}: {type(e).__name__}: {e}")
+            try:
+                _fetch(url, tmp, timeout=limit)
+                got = md5sum(tmp)
+                if got != md5:
+                    raise IDXError(f"md5 mismatch: got {got}, expected {md5}")
+            except Exception as e:  # try the next mirror
+                errors.append(f"{url}: {_describe(e)}")
+                continue
+            try:
+                _install(tmp, dest)
+            except OSError as e:  # not the mirror's fault: stop here
+                errors.append(f"{url}: downloaded and verified, but cannot write {dest}: "
+                              f"{type(e).__name__}: {e}")
+                break
+            return dest, errors
         finally:
-            if tmp.exists():
-                tmp.unlink()
-    raise DataNotFoundError(_missing_message(dataset, [filename], None, errors))
+            tmp.unlink(missing_ok=True)
+    return None, errors
 
 
-def _missing_message(dataset, filenames, data_dir, errors=()):
-    places = "\n".join(f"  - {how}: {d / dataset}" for how, d in search_dirs(data_dir))
-    files = ", ".join(filenames)
-    msg = (f"{dataset} data not found: {files}.\nPut the original IDX gzip files "
-           f"({', '.join(FILES[dataset])}) in one of these folders (searched in this order):\n"
-           f"{places}\n(pass --data-dir DIR or set SCRATCHGAN_DATA=DIR, where DIR holds "
-           f"{dataset}/), or allow the download (download=True) with network access.")
+def download_file(dataset: str, filename: str, root=None, timeout=None,
+                  data_dir=None) -> pathlib.Path:
+    """Download one file into ``<root or cache>/<dataset>/``, md5-checked, written atomically.
+
+    Tries each mirror in turn, each within ``timeout`` seconds (default
+    ``$SCRATCHGAN_DOWNLOAD_TIMEOUT`` or 120); raises :class:`DataNotFoundError`
+    listing the folders searched (``data_dir`` included) and every URL tried when
+    none works. Nothing is created on disk unless a download succeeds.
+    """
+    path, errors = _download(dataset, filename, root, timeout)
+    if path is None:
+        raise DataNotFoundError(_missing_message(dataset, [filename], data_dir, errors,
+                                                 timeout=download_timeout(timeout), root=root))
+    return path
+
+
+def _folder_note(d: pathlib.Path, dataset: str) -> str:
+    if (d / dataset).is_dir():
+        return ""
+    if d.is_dir() and any((d / n).is_file() for n in FILES[dataset]):
+        return (f" (does not exist; the files are directly in {d}: give its parent folder, "
+                f"{d.parent}, which must hold {dataset}/)")
+    return " (does not exist)"
+
+
+def _missing_message(dataset, filenames, data_dir, errors=(), timeout=None, root=None):
+    """Why the files are missing: every folder searched, every URL tried, how to fix it."""
+    target = (pathlib.Path(root) if root is not None else cache_dir()) / dataset
+    lines = [f"{dataset} data not found: {', '.join(filenames)}.",
+             f"Folders searched, in this order (each for {dataset}/<file>):"]
+    lines += [f"  - {how}: {d / dataset}{_folder_note(d, dataset)}"
+              for how, d in search_dirs(data_dir)]
     if errors:
-        msg += "\nDownload failed:\n" + "\n".join(f"  - {e}" for e in errors)
-    return msg
+        lines.append(f"Download into {'the user cache ' if root is None else ''}({target}) "
+                     "failed; URLs tried:")
+        lines += [f"  - {e}" for e in errors]
+    else:
+        lines.append("No download was tried (dry runs and download=False never download).")
+    lines.append(f"To fix: put the original IDX gzip files ({', '.join(FILES[dataset])}) into "
+                 f"DIR/{dataset}/ and pass --data-dir DIR or set SCRATCHGAN_DATA=DIR; they are at")
+    lines += [f"  - {base}<file>" for base in MIRRORS[dataset]]
+    if errors:
+        limit = timeout or DOWNLOAD_TIMEOUT
+        lines.append(f"or try again with network access (time limit {limit:g} s per file and "
+                     f"URL; set ${TIMEOUT_ENV} to change it).")
+    else:
+        lines.append("or run 'scratchgan train' without --dry-run, with network access, to "
+                     "download them into the user cache.")
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- public loader
@@ -267,11 +448,14 @@ def _load_checked(path: pathlib.Path, dataset: str, filename: str, magic: int, c
 
 
 def load_mnist(split: str = "train", dataset: str = "mnist", data_dir=None, download: bool = True,
-               check_md5: bool = True):
+               check_md5: bool = True, timeout=None):
     """``(images uint8 (N, 28, 28), labels uint8 (N,))`` of MNIST or Fashion-MNIST.
 
     The arrays are read-only (they may be shared with an in-memory cache); copy
     them to modify. ``check_md5`` compares each file with the published md5.
+    ``timeout``: the download time limit per file and mirror in seconds (default
+    ``$SCRATCHGAN_DOWNLOAD_TIMEOUT`` or 120). A failure raises
+    :class:`DataNotFoundError` naming every folder searched and every URL tried.
     """
     if dataset not in DATASET_NAMES:
         raise ValueError(f"unknown IDX data set {dataset!r}; valid choices are {DATASET_NAMES}")
@@ -281,8 +465,12 @@ def load_mnist(split: str = "train", dataset: str = "mnist", data_dir=None, down
     if missing:
         if not download:
             raise DataNotFoundError(_missing_message(dataset, missing, data_dir))
-        for n in missing:
-            paths[n] = download_file(dataset, n)
+        limit = download_timeout(timeout)
+        for i, n in enumerate(missing):
+            paths[n], errors = _download(dataset, n, timeout=limit)
+            if paths[n] is None:  # the other files would fail the same way: stop here
+                raise DataNotFoundError(_missing_message(dataset, missing[i:], data_dir, errors,
+                                                         timeout=limit))
     images = _load_checked(paths[img_name], dataset, img_name, 2051, check_md5)
     # _CACHE holds one entry; keep the images while loading the labels
     labels = read_idx(paths[lab_name], expected_magic=2049)
