@@ -18,6 +18,10 @@ the MLP GAN, ``paper`` each ``Model.defaults["batch_size"]``, ``--batch N`` one 
     cgan     conditional GAN (MLP, maxout), (1,28,28) + labels
     infogan  InfoGAN (conv D/Q trunk, G), (1,28,28)
     wgan     WGAN, DCGAN nets, n_critic = 5 critic batches per step, (1,28,28)
+    wgan-gp  WGAN-GP, the official MNIST nets (arch="mnist", DIM 64, Adam), n_critic = 5
+             critic batches per step, (1,28,28); batch 128 like the other cases (the
+             official gan_mnist.py uses 50: ``--batch 50``). The twin's penalty is
+             torch.autograd.grad(D(x̂).sum(), x̂, create_graph=True) and a double backward.
     vae      VAE (MLP, Adagrad), (1,28,28)
     aae      AAE (MLPs), (1,28,28)
 
@@ -54,8 +58,27 @@ run, with every other model.)
 
 Targets (ours / torch eager, the best ours variant): GPU FP32 DCGAN-64 <= 0.8, GPU TF32
 DCGAN-64 <= 1.0, GPU FP32 MNIST-scale models (gan, dcgan28, cgan, infogan, wgan, vae,
-aae) <= 0.35; CPU MLP models (gan, cgan, vae, aae) <= 1.2, conv models (dcgan28,
-dcgan64, infogan, wgan) <= 1.5.
+aae) <= 0.35, GPU FP32 WGAN-GP <= 0.8; CPU MLP models (gan, cgan, vae, aae) <= 1.2, conv
+models (dcgan28, dcgan64, infogan, wgan) <= 1.5 (the issue sets no CPU or TF32 target for
+wgan-gp).
+
+What the gradient penalty costs (cases whose model has one: wgan-gp). After the step
+timing, one *critic update* (zero_grad, z, G(z) under no_grad, D(x) and D(x̃) forward and
+backward, the optimizer step) is timed with the penalty and without it, on one minibatch
+of the case's batch size, in the same way (GPU: CUDA-event windows, interleaved; CPU:
+perf_counter, step by step):
+
+    ours gp        WGANGP.discriminator_grads: + ε, x̂, input_gradient (data-only backward
+                   keeping the signals), penalty_backward (tangent pass + weight pairings)
+    ours plain     WGAN.discriminator_grads on the same critic and Adam (λ = 0, no ε, x̂ or
+                   second-order pass)
+    (GPU, when scratchgan.runtime imports: both again as one CUDA graph per update, through
+    StepRunner(mode="auto") on a model-like wrapper whose train_step is the update)
+    torch gp       twin.critic_update(x): autograd.grad(create_graph=True) + double backward
+    torch plain    twin.critic_update(x, penalty=False): no autograd.grad, λ = 0
+
+``penalty_cost`` in the case's JSON gives the ms of each and the ratios gp / plain (PyTorch
+reports 2-5x for the penalty); the table's notes and the markdown repeat them.
 
 A case or variant that fails (no twin for a model, a capture error ...) is recorded
 with its error text; the others go on. The JSON (and a markdown table beside it) is
@@ -64,6 +87,7 @@ rewritten after every case, so a run cut short keeps what it measured.
     python benchmarks/bench_step.py --device cuda --precision fp32,tf32   # GPU rows
     python benchmarks/bench_step.py --device cpu                           # CPU rows (2 threads)
     python benchmarks/bench_step.py --device cpu --quick --models gan,dcgan28   # smoke test
+    python benchmarks/bench_step.py --device cuda --models wgan-gp --precision fp32,tf32
 
 Output: ``<out-dir>/step-<GPU name or cpu>-<date>.json`` and ``.md`` (``-quick`` added
 for --quick runs; ``-2``, ``-3`` ... instead of overwriting an existing file).
@@ -99,6 +123,7 @@ CASES = {
     "cgan": ("cgan", (1, 28, 28), {}, "mlp"),
     "infogan": ("infogan", (1, 28, 28), {}, "conv"),
     "wgan": ("wgan", (1, 28, 28), {"arch": "dcgan"}, "conv"),
+    "wgan-gp": ("wgan-gp", (1, 28, 28), {"arch": "mnist", "n_critic": 5}, "conv"),
     "vae": ("vae", (1, 28, 28), {}, "mlp"),
     "aae": ("aae", (1, 28, 28), {}, "mlp"),
 }
@@ -114,12 +139,17 @@ TARGET_TEXT = {
     "cuda/fp32/mnist": "ours / torch eager <= 0.35 (MNIST-scale models, FP32)",
     "cpu/mlp": "ours / torch eager <= 1.2 (CPU, MLP models)",
     "cpu/conv": "ours / torch eager <= 1.5 (CPU, conv models)",
+    "cuda/fp32/wgan-gp": "ours / torch eager <= 0.8 (WGAN-GP, official MNIST nets, FP32)",
 }
+PENALTY_CASES = ("wgan-gp",)        # cases whose critic update is timed with and without GP
 
 
 def target_for(case, device, precision):
     """(target ratio, key of TARGET_TEXT) or (None, None) where the issue sets none."""
     kind = CASES[case][3]
+    if case == "wgan-gp":
+        return (0.8, "cuda/fp32/wgan-gp") if (device, precision) == ("cuda", "fp32") \
+            else (None, None)
     if device == "cpu":
         return (1.2, "cpu/mlp") if kind == "mlp" else (1.5, "cpu/conv")
     if case == "dcgan64":
@@ -134,9 +164,13 @@ def _csv(s):
     return [t.strip() for t in str(s).split(",") if t.strip()]
 
 
+def _norm_name(s):
+    return s.lower().replace("-", "").replace("_", "")
+
+
 def _case_name(s):
-    k = s.lower().replace("-", "").replace("_", "")
-    if k not in CASES:
+    k = {_norm_name(c): c for c in CASES}.get(_norm_name(s))
+    if k is None:
         raise argparse.ArgumentTypeError(f"unknown model case {s!r}; valid: {', '.join(CASES)}")
     return k
 
@@ -682,6 +716,8 @@ def run_gpu_case(case, precision, env, args, plan):
         (rec["ours"] if v.family == "ours" else rec["torch"])[v.name] = summarize(v, timer)
     finish_record(rec)
     del variants, active
+    env.free_memory()
+    add_penalty_cost(rec, case, "cuda", env, args, plan, batches)
     scratchgan.set_conv_precision("fp32")
     if env.torch_cuda:
         set_torch_tf32(torch, False)
@@ -744,7 +780,201 @@ def run_cpu_case(case, env, args, plan):
     finish_record(rec)
     del variants, active
     gc.collect()
+    add_penalty_cost(rec, case, "cpu", env, args, plan, batches)
+    gc.collect()
     return rec
+
+
+# ----------------------------------------------------------------------------- penalty cost
+class CriticUpdate:
+    """Model-like wrapper whose ``train_step(x, y=None)`` is one critic update of a WGAN-GP
+    model: with the penalty (``WGANGP.discriminator_grads``) or without (``WGAN``'s: λ = 0,
+    no ε, x̂ or second-order pass), then ``opt_D.step()``. It has what
+    ``scratchgan.runtime.StepRunner`` uses (``step``, ``graph_key``, ``apply_schedule``,
+    ``optimizers``, ``networks``, ``clear_cache``), so the update can also run as a CUDA graph.
+    """
+
+    def __init__(self, model, penalty):
+        from scratchgan.models.wgan import WGAN
+        self.model, self.penalty, self.step = model, bool(penalty), 0
+        self._plain = WGAN.discriminator_grads
+
+    def train_step(self, x, y=None):
+        m = self.model
+        x = m._check_x(x)
+        noise = m.sample_noise(x.shape[0])
+        m.opt_D.zero_grad()
+        logs = (m.discriminator_grads(x, noise) if self.penalty
+                else self._plain(m, x, noise))
+        m.opt_D.step()
+        return logs
+
+    @property
+    def device(self):
+        return self.model.device
+
+    def graph_key(self):
+        return ("critic_update", self.penalty)
+
+    def apply_schedule(self):
+        pass
+
+    def optimizers(self):
+        return self.model.optimizers()
+
+    def networks(self):
+        return self.model.networks()
+
+    def clear_cache(self):
+        self.model.clear_cache()
+
+
+def make_penalty_variants(case, device, env, batches, args, pc):
+    """Variants timing one critic update with and without the penalty (see the docstring)."""
+    one = [(xs[:1], None) for xs, _ in batches]          # one minibatch of the case's batch
+    out = []
+    names = [("ours_gp", True, "eager"), ("ours_plain", False, "eager")]
+    if device == "cuda" and env.StepRunner is not None and any(
+            v in args.ours for v in ("runner_auto", "runner_graph")):
+        names += [("ours_gp_graph", True, "auto"), ("ours_plain_graph", False, "auto")]
+    for vname, pen, mode in names:
+        try:
+            model = build_model(case, device, args.seed)
+            upd = CriticUpdate(model, pen)
+            if mode == "eager":
+                fn, keep = upd.train_step, (model, upd)
+                info = {"call": f"critic update, penalty={pen}, eager"}
+            else:
+                runner = env.StepRunner(upd, mode=mode)
+                fn, keep = runner, (model, upd, runner)
+                info = {"call": f"critic update, penalty={pen}, StepRunner(mode={mode!r})"}
+            out.append(Variant(vname, "ours", fn, ours_inputs(one, device, env.cp), info=info,
+                               keep=keep))
+        except Exception as e:
+            pc["errors"][vname] = _err(e)
+            print(f"  penalty cost {vname}: {_short(e)}", flush=True)
+    if env.torch is None or env.twins is None or (device == "cuda" and not env.torch_cuda):
+        pc["skipped"]["torch"] = "no torch twin here"
+        return out
+    try:
+        twin = env.twins.make_twin(build_model(case, device, args.seed), device=device)
+        tin = torch_inputs(one, device, env.torch, "single")
+        for vname, pen in (("torch_gp", True), ("torch_plain", False)):
+            def fn(x, y=None, _pen=pen):
+                return twin.critic_update(x, penalty=_pen)
+            info = {"call": f"twin.critic_update(x, penalty={pen})"}
+            out.append(Variant(vname, "torch", fn, tin, read_every_step=device == "cpu",
+                               info=info, keep=twin))
+    except Exception as e:
+        pc["errors"]["torch"] = _err(e)
+        print(f"  penalty cost torch: {_short(e)}", flush=True)
+    return out
+
+
+def penalty_cost(case, device, env, args, plan, batches, n_windows=None):
+    """Time one critic update with and without the gradient penalty; returns the record
+    ``{"ms": {variant: ms}, "ratios": {...}, "variants": {...}, ...}``. Never raises."""
+    pc = {"definition": "ms of one critic update with the gradient penalty / the same update "
+                        "with λ = 0 and no penalty pass (ε, x̂, second-order backward skipped)",
+          "batch_size": int(batches[0][0][0].shape[0]), "ms": {}, "ratios": {}, "variants": {},
+          "errors": {}, "skipped": {}}
+    try:
+        variants = make_penalty_variants(case, device, env, batches, args, pc)
+        if device == "cuda":
+            syncs = {"ours": env.cp.cuda.Device().synchronize,
+                     "torch": env.torch.cuda.synchronize if env.torch_cuda else (lambda: None)}
+        else:
+            syncs = {"ours": lambda: None, "torch": lambda: None}
+        active = []
+        for v in variants:
+            try:
+                warm(v, max(plan["warmup"], 3 if device == "cuda" else 1), syncs[v.family])
+                runner_info(v)
+                active.append(v)
+            except Interrupted:
+                raise
+            except Exception as e:
+                v.error = pc["errors"][v.name] = _err(e)
+                print(f"  penalty cost {v.name} warm-up failed: {_short(e)}", flush=True)
+                _try(syncs[v.family])
+        window = plan["window"]
+        n = n_windows or max(1, math.ceil(plan["steps"] / window))
+        pc["timing"] = {"window": window, "windows": n}
+        for w in range(n):
+            for v in list(active):
+                try:
+                    if device == "cuda":
+                        gpu_window(v, env, 1000 + w * window, window)
+                    else:
+                        t0 = time.perf_counter()
+                        losses = read_losses(v.call(1000 + w))
+                        v.ms.append((time.perf_counter() - t0) * 1e3)
+                        v.last_losses = losses
+                except Interrupted:
+                    raise
+                except Exception as e:
+                    v.error = pc["errors"][v.name] = _err(e)
+                    active.remove(v)
+                    print(f"  penalty cost {v.name} failed while timed: {_short(e)}", flush=True)
+                    _try(syncs[v.family])
+        for v in variants:
+            runner_info(v)
+            d = summarize(v, "perf_counter" if device == "cpu" else
+                          ("cupy.cuda.Event" if v.family == "ours" else "torch.cuda.Event"))
+            d.pop("raw_ms", None)
+            pc["variants"][v.name] = d
+            if d["ms_per_step"] is not None:
+                pc["ms"][v.name] = d["ms_per_step"]
+        ms = pc["ms"]
+        for fam, gp, plain in (("ours", "ours_gp", "ours_plain"),
+                               ("ours_graph", "ours_gp_graph", "ours_plain_graph"),
+                               ("torch", "torch_gp", "torch_plain")):
+            if ms.get(gp) and ms.get(plain):
+                pc["ratios"][fam] = ms[gp] / ms[plain]
+        if ms.get("torch_gp"):
+            for fam in ("ours_gp", "ours_gp_graph"):
+                if ms.get(fam):
+                    pc["ratios"][f"{fam}/torch_gp"] = ms[fam] / ms["torch_gp"]
+        for v in ("ours_gp_graph", "ours_plain_graph"):
+            mode = pc["variants"].get(v, {}).get("mode_used")
+            if mode and mode != "graph":
+                pc["notes"] = pc.get("notes", []) + [
+                    f"{v} ran {mode}: {pc['variants'][v].get('reason')}"]
+        del variants, active
+    except Interrupted:
+        raise
+    except Exception as e:
+        pc["errors"]["penalty_cost"] = _err(e)
+        print(f"  penalty cost failed: {_short(e)}", flush=True)
+    return pc
+
+
+def penalty_note(pc):
+    r = pc.get("ratios", {})
+    parts = [f"{k} {r[k]:.2f}x" for k in ("ours", "ours_graph", "torch") if k in r]
+    if not parts:
+        return None
+    ms = pc.get("ms", {})
+    detail = ", ".join(f"{k} {v:.3f} ms" for k, v in ms.items())
+    return ("penalty cost (critic update with GP / without, ms ratio): " + ", ".join(parts)
+            + f" [{detail}]")
+
+
+def add_penalty_cost(rec, case, device, env, args, plan, batches):
+    if case not in PENALTY_CASES:
+        return
+    print("  penalty cost: one critic update with and without the gradient penalty ...",
+          flush=True)
+    n = rec.get("timing", {}).get("windows") if device == "cuda" else None
+    pc = penalty_cost(case, device, env, args, plan, batches, n)
+    rec["penalty_cost"] = pc
+    if rec.get("summary") is not None:
+        rec["summary"]["penalty_cost"] = dict(pc.get("ratios", {}))
+    note = penalty_note(pc)
+    if note:
+        rec["notes"].append(note)
+    if pc["errors"]:
+        rec["notes"].append("penalty cost errors: " + ", ".join(sorted(pc["errors"])))
 
 
 def _try(f):
@@ -944,6 +1174,23 @@ def table_md(cases):
             f"{_f(ratio.get('best/torch_eager_sync'), 3)} | "
             f"{'≤ ' + str(r['target']) if r.get('target') is not None else '–'} | {verdict} | "
             f"{_f(h.get('eager'))} / {_f(hg)} / {_f(h.get('torch_eager'))} |")
+    pen = [r for r in cases if r.get("penalty_cost")]
+    if pen:
+        lines += ["", "Gradient penalty cost: ms of one critic update with the penalty (gp) and "
+                  "the same update with λ = 0 and no penalty pass (plain); ratio = gp / plain.",
+                  "", "| model | device | prec | batch | ours gp | ours plain | ours ratio | "
+                  "ours graph gp | ours graph plain | ours graph ratio | torch gp | torch plain | "
+                  "torch ratio |", "|" + "---|" * 13]
+        for r in pen:
+            pc = r["penalty_cost"]
+            ms, ra = pc.get("ms", {}), pc.get("ratios", {})
+            lines.append(
+                f"| {r['case']} | {r['device']} | {r['precision']} | {pc.get('batch_size', '–')} | "
+                f"{_f(ms.get('ours_gp'), 3)} | {_f(ms.get('ours_plain'), 3)} | "
+                f"{_f(ra.get('ours'))} | {_f(ms.get('ours_gp_graph'), 3)} | "
+                f"{_f(ms.get('ours_plain_graph'), 3)} | {_f(ra.get('ours_graph'))} | "
+                f"{_f(ms.get('torch_gp'), 3)} | {_f(ms.get('torch_plain'), 3)} | "
+                f"{_f(ra.get('torch'))} |")
     return "\n".join(lines)
 
 
@@ -1113,6 +1360,11 @@ def one_line(rec):
         parts.append(f"graph mode_used={s['graph_mode_used']}")
     if rec["errors"]:
         parts.append("errors: " + ", ".join(rec["errors"]))
+    pc = rec.get("penalty_cost")
+    if pc:
+        r = pc.get("ratios", {})
+        parts.append("penalty cost gp/plain: " + (", ".join(
+            f"{k} {r[k]:.2f}x" for k in ("ours", "ours_graph", "torch") if k in r) or "–"))
     return " | ".join(parts)
 
 

@@ -36,6 +36,9 @@ same order; shapes for a minibatch of m rows):
   hidden (m, units)): D step z, labels, G masks, D(real) masks, D(fake) masks; G step z,
   labels, G masks, D masks.
 * ``wgan``: per critic iteration z (``normal``, (m, z_dim)); then the G step's z.
+* ``wgan-gp``: per critic iteration z (``normal``, (m, z_dim)), then ε (``uniform`` on
+  [0, 1), (m, 1, 1, 1) for images, (m, 1) for flat data: one per sample, drawn after the
+  D(x) and D(x̃) passes, before x̂); then the G step's z. No dropout anywhere.
 * ``infogan``: D step z (``uniform`` (m, noise_dim)), cat (``integers`` (m,)), cont
   (``uniform`` (m, cont_dim)); G step the same three.
 * ``vae``: eps (``normal``, (m, latent_dim)).
@@ -619,6 +622,85 @@ class WGANTwin(GANTwin):
         return out
 
 
+class WGANGPTwin(WGANTwin):
+    """WGAN-GP Algorithm 1 (scratchgan.models.wgan_gp): n_critic critic updates with the
+    gradient penalty, then a G update, all with Adam (the model's lr, betas and eps).
+
+    A critic update (:meth:`critic_step`), in the model's order: x̃ = G(z) under no_grad;
+    −mean D(x) and +mean D(x̃) backward; ε (n, 1, ...) drawn; x̂ = εx + (1 − ε)x̃ as a leaf
+    that requires grad; ``g = torch.autograd.grad(D(x̂).sum(), x̂, create_graph=True)``;
+    ``gp = λ mean_n (‖g_n‖₂ − 1)²`` with the norm ``sqrt(Σ g²)`` over all of a sample's
+    non-batch axes (no eps inside the sqrt, as ``gradient_penalty_forward``); then
+    ``gp.backward(inputs=D's parameters)``: PyTorch's double backward gives ∂gp/∂w, and the
+    ``inputs=`` restriction skips the Hessian-vector product down to x̂ that nobody uses (the
+    model skips it too: ``penalty_backward(..., input_grad=False)``). The G update is WGAN's:
+    −mean D(G(z)) with D frozen.
+    """
+
+    def batches_per_step(self):
+        return self.hp["n_critic"]
+
+    def draw_epsilon(self, m):
+        return self.draw.uniform((m,) + (1,) * len(self.data_shape), 0.0, 1.0)
+
+    def critic_update(self, x, penalty=True, draws=None):
+        """One critic update on its own (benchmarks: what the penalty costs), with the draw
+        source of :meth:`train_step` (``draws=None``: torch's own). Does not advance
+        ``self.step``."""
+        self._box.source = (TorchDraws(self.device, self.dtype, self.generator) if draws is None
+                            else ReplayDraws(draws, self.device, self.dtype))
+        try:
+            return self.critic_step(x, penalty)
+        finally:
+            self._box.source = None
+
+    def critic_step(self, x_i, penalty=True):
+        """One critic update (lines 4-8) on the minibatch ``x_i``; returns its logs.
+        ``penalty=False``: the same update with λ = 0 and no ε, x̂ or double backward (the
+        plain WGAN critic step under Adam; benchmarks time it against the penalised one)."""
+        x_i = self.tensor(x_i)
+        m = x_i.shape[0]
+        noise = self.sample_noise(m)                          # line 4: z
+        _zero(self.opt_D)
+        with torch.no_grad():
+            x_fake = self.G(noise["z"])                       # line 5
+        l_real = -self.D(x_i).mean()                          # -mean D(x)
+        l_real.backward()
+        l_fake = -self.D(x_fake).mean()                       # enters with sign -1
+        (-l_fake).backward()
+        wd = (l_real - l_fake).detach()                       # mean D(x̃) - mean D(x)
+        out = {"loss_d": wd, "em_estimate": -wd}
+        if penalty:
+            eps = self.draw_epsilon(m)                        # line 4: ε ~ U[0, 1]
+            x_hat = (eps * x_i + (1 - eps) * x_fake).requires_grad_(True)    # line 6
+            g, = torch.autograd.grad(self.D(x_hat).sum(), x_hat, create_graph=True)
+            norm = torch.sqrt((g * g).sum(dim=tuple(range(1, g.dim()))))
+            gp = self.hp["lambda_gp"] * ((norm - 1.0) ** 2).mean()          # line 7
+            gp.backward(inputs=self._d_params)
+            out.update({"loss_d": (wd + gp).detach(), "gp": gp.detach(),
+                        "grad_norm": norm.detach().mean()})
+        self.opt_D.step()                                     # line 8
+        return out
+
+    @property
+    def _d_params(self):
+        return [p for p in self.D.parameters() if p.requires_grad]
+
+    def _step(self, x, y):
+        xs, _ = self.split(x)
+        out = {}
+        for x_i in xs:                                        # line 2
+            out = self.critic_step(x_i)
+        noise = self.sample_noise(xs[-1].shape[0])            # line 9
+        _zero(self.opt_G)
+        with frozen(self.D):                                  # w held fixed (line 10)
+            lg = -self.D(self.G(noise["z"])).mean()
+            lg.backward()
+        self.opt_G.step()                                     # line 10
+        out["loss_g"] = lg.detach()
+        return out
+
+
 class InfoGANTwin(Twin):
     """InfoGAN: D/Q update on bce + lambda (-log Q), then G update on gen loss + lambda (-log Q)."""
 
@@ -740,7 +822,7 @@ class AAETwin(Twin):
 
 
 TWINS = {"gan": GANTwin, "dcgan": GANTwin, "cgan": GANTwin, "wgan": WGANTwin,
-         "infogan": InfoGANTwin, "vae": VAETwin, "aae": AAETwin}
+         "wgan-gp": WGANGPTwin, "infogan": InfoGANTwin, "vae": VAETwin, "aae": AAETwin}
 
 
 def make_twin(model, device="cpu", dtype=None) -> Twin:
