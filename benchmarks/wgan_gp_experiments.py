@@ -21,6 +21,12 @@ official ``gan_toy.py`` draws a new batch every iteration). Three subcommands:
               GAN 10.4 ± 9.2 and ALI 13.4 ± 5.8 (10 runs). The library's stricter coverage
               (``scratchgan.metrics.toy.mode_statistics``: ≥ N/(10K) samples within 3σ) is
               reported beside it.
+``mnist``     WGAN with weight clipping (DCGAN nets, RMSprop, warmup off) against WGAN-GP (the
+              official MNIST nets, Adam, λ 10) on MNIST for the same generator iterations and
+              batch 64: LeNet Inception Score and Fréchet distance every ``--eval-every``
+              iterations and the critic's negative loss along training (a short budget against
+              the paper's 200k iterations); ``--device cuda`` runs the steps as CUDA graphs
+              (StepRunner), ``--time-limit`` stops training early so the outputs are written.
 
 Outputs (JSON + PNG) go to ``--out-dir`` (default benchmarks/results/wgan-gp). ``--quick``
 makes every subcommand tiny (a few steps, a few hundred samples) for the tests.
@@ -28,6 +34,7 @@ makes every subcommand tiny (a few steps, a few hundred samples) for the tests.
     OMP_NUM_THREADS=1 python benchmarks/wgan_gp_experiments.py capacity
     OMP_NUM_THREADS=1 python benchmarks/wgan_gp_experiments.py toy
     OMP_NUM_THREADS=1 python benchmarks/wgan_gp_experiments.py modes --runs 4 --iterations 2000
+    python benchmarks/wgan_gp_experiments.py mnist --device cuda --data-dir DATA
 """
 from __future__ import annotations
 
@@ -459,6 +466,330 @@ def plot_modes(res, path, protocol, scale):
     return _save_png(fig, path, dpi=80)
 
 
+# --------------------------------------------------------------------------- mnist
+MNIST_MODELS = ("wgan", "wgan-gp")
+MNIST_LABELS = {"wgan": "WGAN (weight clipping)", "wgan-gp": "WGAN-GP"}
+PAPER_MNIST_ITERATIONS = 200_000
+
+
+def build_mnist_model(name, device, seed):
+    """wgan: its default DCGAN nets at 28×28 (BatchNorm in G and critic, unbounded score),
+    RMSprop 5e-5, c 0.01, n_critic 5, warmup off; wgan-gp: the official MNIST nets (DIM 64,
+    z 128), Adam 1e-4 β (0, 0.9), λ 10, n_critic 5 (the paper's Algorithm 1)."""
+    if name == "wgan":
+        return get_model("wgan")((1, 28, 28), device=device, rng=seed, arch="dcgan",
+                                 warmup=False)
+    if name == "wgan-gp":
+        return get_model("wgan-gp")((1, 28, 28), device=device, rng=seed, arch="mnist")
+    raise ValueError(f"unknown model {name!r}; expected one of {MNIST_MODELS}")
+
+
+class _DeviceBatches:
+    """Real minibatches gathered on the device: the images live there once (in the model's
+    data_range); a numpy permutation per epoch picks the rows of each step."""
+
+    def __init__(self, images_u8, model, batch, seed):
+        from scratchgan.data import scale_images
+        x = scale_images(images_u8, model.data_range)[:, None, :, :]
+        self.x = model.to_model(np.ascontiguousarray(x))
+        self.n, self.batch = len(images_u8), int(batch)
+        self.rng = np.random.default_rng([seed, 11])
+        self.perm, self.pos, self.epochs = self.rng.permutation(self.n), 0, 0
+        self.model = model
+
+    def next(self, k):
+        need = k * self.batch
+        if need > self.n:
+            raise ValueError(f"{need} rows per step but only {self.n} images")
+        if self.pos + need > self.n:                   # new epoch: drop the remainder
+            self.perm, self.pos = self.rng.permutation(self.n), 0
+            self.epochs += 1
+        idx = self.perm[self.pos:self.pos + need]
+        self.pos += need
+        rows = self.x[self.model.to_model(idx, dtype=False)]
+        return [rows[i * self.batch:(i + 1) * self.batch] for i in range(k)]
+
+
+class _MnistScorer:
+    """LeNet IS and FD of generated samples, exactly as ``mnist_inception_score`` and
+    ``mnist_frechet_distance`` compute them (features_and_log_probs, then
+    inception_score_from_log_probs / frechet_distance_from_features), with the test set's
+    features computed once."""
+
+    def __init__(self, test_u8, device, splits=10):
+        from scratchgan.metrics.classifier import load_classifier
+        self.clf = load_classifier(device=device)
+        self.splits = splits
+        self.test_feats, lp = self.clf.features_and_log_probs(test_u8)
+        from scratchgan.metrics import inception_score_from_log_probs
+        self.is_real_test = inception_score_from_log_probs(lp, min(splits, len(lp)))
+
+    def fd_of_u8(self, images_u8):
+        from scratchgan.metrics import frechet_distance_from_features
+        f, _ = self.clf.features_and_log_probs(images_u8)
+        return frechet_distance_from_features(f, self.test_feats)
+
+    def score(self, model, n, seed=12345, batch=500):
+        from scratchgan.metrics import (frechet_distance_from_features,
+                                        inception_score_from_log_probs)
+        rng = np.random.default_rng(seed)              # the same noise at every eval
+        feats, logps = [], []
+        for i in range(0, n, batch):
+            m = min(batch, n - i)
+            x = model.generate(model.sample_noise(m, rng=rng))
+            f, lp = self.clf.features_and_log_probs(x, data_range=model.data_range)
+            feats.append(f)
+            logps.append(lp)
+        f, lp = np.concatenate(feats), np.concatenate(logps)
+        is_m, is_s = inception_score_from_log_probs(lp, min(self.splits, n))
+        return {"is": is_m, "is_std": is_s, "fd": frechet_distance_from_features(f, self.test_feats)}
+
+
+def _device_name(device):
+    if device == "cuda":
+        from scratchgan.backend import cupy
+        cp = cupy()
+        props = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)
+        name = props["name"]
+        return name.decode() if isinstance(name, bytes) else str(name)
+    return f"cpu ({platform.processor() or platform.machine()})"
+
+
+def train_mnist_model(name, args, x_train_u8, scorer, settings, deadline, log=print):
+    """Train one model for ``settings['iterations']`` generator iterations or until
+    ``deadline`` (time.time()); evaluate every ``eval_every`` iterations (and at 0)."""
+    from scratchgan.runtime import StepRunner
+    model = build_mnist_model(name, args.device, args.seed)
+    runner = StepRunner(model)
+    data = _DeviceBatches(x_train_u8, model, settings["batch"], args.seed)
+    iters, every, log_every = settings["iterations"], settings["eval_every"], settings["log_every"]
+    from scratchgan.backend import get_array_module
+    xp = get_array_module(data.x)
+    acc_loss, acc_em = xp.zeros((), np.float64), xp.zeros((), np.float64)
+    n_acc = 0
+    win_loss, win_em, win_n = 0.0, 0.0, 0            # since the last eval point
+    curve = {"iteration": [], "neg_loss_d": [], "em_estimate": []}     # every log_every its
+    evals = []
+    t_train = 0.0                                     # training time, evals excluded
+    t0 = time.time()
+
+    def flush(it):
+        nonlocal acc_loss, acc_em, n_acc, win_loss, win_em, win_n
+        if n_acc == 0:
+            return
+        s_loss, s_em = float(acc_loss), float(acc_em)   # the only host reads of the losses
+        curve["iteration"].append(it)
+        curve["neg_loss_d"].append(-s_loss / n_acc)
+        curve["em_estimate"].append(s_em / n_acc)
+        win_loss, win_em, win_n = win_loss + s_loss, win_em + s_em, win_n + n_acc
+        acc_loss, acc_em = xp.zeros((), np.float64), xp.zeros((), np.float64)
+        n_acc = 0
+
+    def evaluate(it):
+        nonlocal win_loss, win_em, win_n
+        flush(it)
+        te = time.time()
+        try:
+            s = scorer.score(model, settings["eval_samples"])
+        except Exception as e:  # noqa: BLE001 - a failed eval is recorded, the run goes on
+            s = {"is": float("nan"), "is_std": float("nan"), "fd": float("nan"),
+                 "error": f"{type(e).__name__}: {e}"}
+        s.update({"iteration": it, "wall_s": round(time.time() - t0, 2),
+                  "train_s": round(t_train, 2), "eval_s": round(time.time() - te, 2),
+                  "mean_loss_d": (win_loss / win_n) if win_n else None,
+                  "mean_em_estimate": (win_em / win_n) if win_n else None,
+                  "loss_window_iterations": win_n})
+        win_loss, win_em, win_n = 0.0, 0.0, 0
+        evals.append(s)
+        em = "n/a" if s["mean_em_estimate"] is None else f"{s['mean_em_estimate']:.4g}"
+        log(f"mnist {name} it {it}: IS {s['is']:.3f} FD {s['fd']:.2f} mean EM estimate {em} "
+            f"(wall {s['wall_s']} s, train {s['train_s']} s)", flush=True)
+
+    evaluate(0)
+    it, stopped_early, error = 0, False, None
+    try:
+        while it < iters:
+            if time.time() > deadline:
+                stopped_early = True
+                break
+            ts = time.time()
+            xs = data.next(model.batches_per_step())
+            logs = runner(xs)
+            acc_loss += logs["loss_d"]
+            acc_em += logs["em_estimate"]
+            n_acc += 1
+            it += 1
+            if it % log_every == 0 or it == iters:
+                flush(it)                               # a host read: syncs the device
+            t_train += time.time() - ts
+            if it % every == 0 or it == iters:
+                evaluate(it)
+    except Exception as e:  # noqa: BLE001 - record it and still write the outputs
+        import traceback
+        error = f"{type(e).__name__}: {e}"
+        log(f"mnist {name}: training failed at generator iteration {it}: {error}\n"
+            + traceback.format_exc(), flush=True)
+        stopped_early = True
+        acc_loss, acc_em, n_acc = 0.0, 0.0, 0
+    if stopped_early:
+        flush(it)
+        if not evals or evals[-1]["iteration"] != it:
+            evaluate(it)
+        log(f"mnist {name}: time limit reached, stopped at generator iteration {it} of {iters}",
+            flush=True)
+    curve_ok = all(np.isfinite(v) for v in curve["neg_loss_d"])
+    return {"model": name, "label": MNIST_LABELS[name], "hyper": _jsonable(model.hp),
+            "arch": model.arch, "data_range": list(model.data_range),
+            "parameters": model.num_parameters(), "iterations_done": it,
+            "stopped_early": stopped_early, "stopped_at": it if stopped_early else None,
+            "epochs_of_data": round(it * model.hp["n_critic"] * settings["batch"]
+                                    / data.n, 3),
+            "train_seconds": round(t_train, 1), "wall_seconds": round(time.time() - t0, 1),
+            "step_mode": runner.mode_used, "graph_captures": runner.captures,
+            "graph_fallback_reason": runner.reason,
+            "evals": evals, "loss_curve": curve, "loss_curve_finite": bool(curve_ok),
+            "error": error}
+
+
+def cmd_mnist(args):
+    from scratchgan.data import load_mnist
+    q = args.quick
+    t_start = time.time()
+    settings = {"iterations": 4 if q else args.iterations,
+                "eval_every": 2 if q else args.eval_every,
+                "eval_samples": 200 if q else args.eval_samples,
+                "batch": 16 if q else args.batch, "log_every": 2 if q else args.log_every,
+                "time_limit_s": args.time_limit, "seed": args.seed, "device": args.device}
+    data_dir = args.data_dir
+    x_train, _ = load_mnist("train", "mnist", data_dir=data_dir, download=False)
+    x_test, _ = load_mnist("test", "mnist", data_dir=data_dir, download=False)
+    if q:
+        x_train, x_test = x_train[:1024], x_test[:500]
+    scorer = _MnistScorer(x_test, args.device)
+    sub = x_train[np.random.default_rng(args.seed).choice(len(x_train),
+                                                          min(settings["eval_samples"],
+                                                              len(x_train)), replace=False)]
+    reference = {"is_real_test": list(scorer.is_real_test),
+                 "fd_train_subset_vs_test": scorer.fd_of_u8(sub),
+                 "train_subset_size": int(len(sub)), "test_size": int(len(x_test))}
+    print(f"mnist reference: IS of the real test set {scorer.is_real_test[0]:.3f}, FD of "
+          f"{len(sub)} train images vs test {reference['fd_train_subset_vs_test']:.3f}",
+          flush=True)
+    reserve = min(15.0, 0.1 * args.time_limit)        # for the last evals, JSON and PNG
+    runs = {}
+    for i, name in enumerate(MNIST_MODELS):
+        # each model may use its share of the time left; time the first leaves passes on
+        deadline = t_start + (args.time_limit - reserve) * (i + 1) / len(MNIST_MODELS)
+        runs[name] = train_mnist_model(name, args, x_train, scorer, settings, deadline)
+    out = pathlib.Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    budget = (f"short budget: {settings['iterations']} generator iterations per model (batch "
+              f"{settings['batch']}, n_critic 5) against the WGAN-GP paper's "
+              f"{PAPER_MNIST_ITERATIONS // 1000}k generator iterations; these curves show the "
+              "start of training only")
+    argv = getattr(args, "_argv", None)
+    command = " ".join(["python", "benchmarks/wgan_gp_experiments.py"]
+                       + [str(a) for a in (argv if argv is not None else sys.argv[1:])])
+    png = plot_mnist(runs, out / "mnist.png", budget, settings["batch"])
+    table = mnist_table(runs, reference)
+    result = {"experiment": "mnist", "paper": "Gulrajani et al. 2017, MNIST (gan_mnist.py) / "
+              "Figure 3-4 style curves: sample quality and critic loss against iterations",
+              "quick": bool(q), "settings": settings, "short_budget": budget,
+              "paper_generator_iterations": PAPER_MNIST_ITERATIONS,
+              "models": {"wgan": "WGAN with weight clipping: default DCGAN nets at 28x28, "
+                                 "RMSprop lr 5e-5, clip c 0.01, n_critic 5, warmup off "
+                                 "(warmup=False: n_critic 5 throughout, no 100-critic-iteration "
+                                 "phases), data in [-1, 1]",
+                         "wgan-gp": "WGAN-GP: official MNIST nets (DIM 64, z 128), Adam lr 1e-4 "
+                                    "betas (0, 0.9), lambda 10, n_critic 5 (paper's Algorithm "
+                                    "1), data in [0, 1]"},
+              "same_budget": "both models get the same generator iterations and batch size "
+                             "(64, the WGAN-GP paper's) and n_critic 5 throughout",
+              "metrics": "LeNet (scratchgan/metrics/weights/lenet_mnist.npz) Inception Score "
+                         "(10 splits) and Frechet distance of its 128-d features against the "
+                         "MNIST test set, as mnist_inception_score / mnist_frechet_distance "
+                         "compute them, on --eval-samples samples from fixed noise",
+              "loss_definition": "neg_loss_d = -loss_d, the negative critic loss as the model "
+                                 "logs it (WGAN: mean f(real) - mean f(fake), the EM estimate; "
+                                 "WGAN-GP: it includes -lambda*penalty); em_estimate = mean "
+                                 "D(real) - mean D(fake). loss_curve points are means over "
+                                 "log_every iterations, eval mean_* over the iterations since "
+                                 "the previous eval",
+              "reference": reference, "runs": runs, "table_markdown": table,
+              "figure": png.name, "command": command, "device_name": _device_name(args.device),
+              "seconds": round(time.time() - t_start, 1), "host": _host()}
+    _write_json(out / "mnist.json", _finite_or_none(result))
+    print(table, flush=True)
+    return result
+
+
+def _finite_or_none(o):
+    """The result with every NaN/inf float as None (JSON null), for allow_nan=False."""
+    if isinstance(o, dict):
+        return {k: _finite_or_none(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite_or_none(v) for v in o]
+    if isinstance(o, (float, np.floating)):
+        return float(o) if np.isfinite(o) else None
+    return o
+
+
+def mnist_table(runs, reference):
+    lines = ["| model | iterations | stopped early | IS start → end | FD start → end | "
+             "mean EM estimate (last window) | train s |", "|---|---|---|---|---|---|---|"]
+    for name, r in runs.items():
+        e0, e1 = r["evals"][0], r["evals"][-1]
+        em = e1["mean_em_estimate"]
+        lines.append(f"| {r['label']} | {r['iterations_done']} | "
+                     f"{'yes' if r['stopped_early'] else 'no'} | {e0['is']:.2f} → {e1['is']:.2f} "
+                     f"| {e0['fd']:.1f} → {e1['fd']:.1f} | "
+                     f"{'n/a' if em is None else f'{em:.4g}'} | {r['train_seconds']} |")
+    lines.append(f"| real MNIST test (reference) | - | - | {reference['is_real_test'][0]:.2f} | "
+                 f"{reference['fd_train_subset_vs_test']:.2f} (train subset) | - | - |")
+    return "\n".join(lines)
+
+
+def plot_mnist(runs, path, budget, batch):
+    from scratchgan.viz import _figure
+    fig = _figure((15, 4.6))
+    axes = [fig.add_subplot(1, 3, i + 1) for i in range(3)]
+    loss_right = axes[2].twinx()
+    for i, (name, r) in enumerate(runs.items()):
+        c = f"C{i}"
+        its = [e["iteration"] for e in r["evals"]]
+        axes[0].plot(its, [e["is"] for e in r["evals"]], "o-", color=c, label=r["label"])
+        axes[1].plot(its, [e["fd"] for e in r["evals"]], "o-", color=c, label=r["label"])
+        cv = r["loss_curve"]
+        # WGAN's clipped critic gives values ~100x smaller: its own (right) axis
+        ax = axes[2] if name == "wgan-gp" else loss_right
+        ax.plot(cv["iteration"], cv["neg_loss_d"], "-", color=c,
+                label=f"{r['label']}: -loss_d" + (" (right axis)" if name == "wgan" else ""))
+        if name == "wgan-gp":
+            ax.plot(cv["iteration"], cv["em_estimate"], ":", color=c,
+                    label=f"{r['label']}: E D(x) - E D(G(z)) (no penalty)")
+        if r["stopped_early"]:
+            for a in axes:
+                a.axvline(r["iterations_done"], color=c, ls="--", lw=0.8)
+    axes[0].set_ylabel("LeNet Inception Score (higher is better)", fontsize=8)
+    axes[0].set_title("(a) Inception Score", fontsize=9)
+    axes[1].set_ylabel("LeNet Fréchet distance to test (lower is better)", fontsize=8)
+    axes[1].set_yscale("log")
+    axes[1].set_title("(b) Fréchet distance", fontsize=9)
+    axes[2].set_ylabel("critic's EM estimate, -loss_d (mean over log window)", fontsize=8)
+    axes[2].set_title("(c) negative critic loss: does it track sample quality?", fontsize=9)
+    loss_right.set_ylabel("WGAN (clipping): -loss_d", fontsize=8)
+    loss_right.tick_params(labelsize=7)
+    for a in axes:
+        a.set_xlabel("generator iterations", fontsize=8)
+        a.tick_params(labelsize=7)
+        a.legend(fontsize=7, loc="upper left")
+    loss_right.legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"WGAN (clipping) vs WGAN-GP on MNIST, batch {batch}, n_critic 5\n" + budget,
+                 fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    return _save_png(fig, path, dpi=70)
+
+
 # --------------------------------------------------------------------------- helpers
 MAX_PNG_BYTES = 280_000
 
@@ -543,11 +874,29 @@ def make_parser():
     s.add_argument("--samples", type=int, default=10000)
     s.add_argument("--models", default="", help="comma list (default gan,wgan,wgan-gp)")
     s.set_defaults(func=cmd_modes)
+    s = sub.add_parser("mnist", help="WGAN (clipping) vs WGAN-GP on MNIST: IS, FD, critic loss")
+    s.add_argument("--out-dir", default=str(DEFAULT_OUT))
+    s.add_argument("--quick", action="store_true", help="tiny run for tests")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--iterations", type=int, default=3000, help="generator iterations per model")
+    s.add_argument("--batch", type=int, default=64, help="minibatch size (the WGAN-GP paper's 64)")
+    s.add_argument("--eval-every", type=int, default=500)
+    s.add_argument("--eval-samples", type=int, default=2000)
+    s.add_argument("--log-every", type=int, default=50,
+                   help="read the summed critic losses to the host every N iterations")
+    s.add_argument("--time-limit", type=float, default=200.0,
+                   help="wall seconds for the whole run; training stops early (recorded) to "
+                        "leave time for the outputs")
+    s.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    s.add_argument("--data-dir", default=None,
+                   help="folder holding mnist/ (default $SCRATCHGAN_DATA, then the cache)")
+    s.set_defaults(func=cmd_mnist)
     return p
 
 
 def main(argv=None):
     args = make_parser().parse_args(argv)
+    args._argv = list(argv) if argv is not None else sys.argv[1:]
     return args.func(args)
 
 

@@ -97,3 +97,49 @@ def test_mode_assignment_hand_made(exp):
     assert k1 == 1
     # the assignment does not depend on the components' scale (equal isotropic components)
     assert (exp.assign_modes(x * 3, c * 3) == a).all()
+
+
+def test_mnist_quick(exp, tmp_path, data_dir):
+    exp.main(["mnist", "--quick", "--device", "cpu", "--data-dir", data_dir,
+              "--out-dir", str(tmp_path)])
+    d = json.loads((tmp_path / "mnist.json").read_text())
+    keys = {"experiment", "settings", "runs", "short_budget", "paper_generator_iterations",
+            "models", "reference", "table_markdown", "figure", "command", "device_name", "quick"}
+    assert keys <= set(d), keys - set(d)
+    assert d["quick"] is True and d["paper_generator_iterations"] == 200_000
+    assert "200k" in d["short_budget"] and "warmup=False" in d["models"]["wgan"]
+    assert d["command"].startswith("python benchmarks/wgan_gp_experiments.py mnist --quick")
+    assert set(d["runs"]) == {"wgan", "wgan-gp"}
+    iters, every = d["settings"]["iterations"], d["settings"]["eval_every"]
+    for name, r in d["runs"].items():
+        assert r["error"] is None and r["stopped_early"] is False
+        assert r["iterations_done"] == iters
+        assert r["hyper"]["n_critic"] == 5
+        assert [e["iteration"] for e in r["evals"]] == list(range(0, iters + 1, every))
+        for e in r["evals"]:
+            assert {"is", "is_std", "fd", "wall_s", "train_s", "mean_loss_d",
+                    "mean_em_estimate"} <= set(e)
+            assert 1.0 <= e["is"] <= 10.0 and e["fd"] >= 0
+        assert r["evals"][0]["mean_loss_d"] is None and r["evals"][-1]["mean_loss_d"] is not None
+        cv = r["loss_curve"]
+        assert len(cv["iteration"]) == len(cv["neg_loss_d"]) == len(cv["em_estimate"]) >= 1
+        assert all(v is not None for v in cv["neg_loss_d"])
+    w = d["runs"]["wgan"]
+    assert w["hyper"]["warmup"] is False and w["hyper"]["clip"] == 0.01 and w["arch"] == "dcgan"
+    # WGAN logs em_estimate = -loss_d exactly
+    assert np.allclose(w["loss_curve"]["em_estimate"], w["loss_curve"]["neg_loss_d"])
+    assert d["runs"]["wgan-gp"]["hyper"]["lambda_gp"] == 10.0
+    assert d["reference"]["is_real_test"][0] > 5
+    png = tmp_path / "mnist.png"
+    assert png.is_file() and 1000 < png.stat().st_size <= exp.MAX_PNG_BYTES
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_mnist_time_limit_stops_early(exp, tmp_path, data_dir):
+    exp.main(["mnist", "--quick", "--device", "cpu", "--data-dir", data_dir,
+              "--out-dir", str(tmp_path), "--time-limit", "0"])
+    d = json.loads((tmp_path / "mnist.json").read_text())
+    for r in d["runs"].values():
+        assert r["stopped_early"] is True and r["stopped_at"] == r["iterations_done"] == 0
+        assert [e["iteration"] for e in r["evals"]] == [0]
+    assert (tmp_path / "mnist.png").is_file()
