@@ -203,3 +203,31 @@ def dcgan_init_(module, rng=None):
 __all__ = ["calculate_fans", "calculate_gain", "normal_", "uniform_", "xavier_uniform_",
            "xavier_normal_", "he_normal_", "he_uniform_", "zeros_", "ones_", "constant_",
            "dcgan_init_"]
+
+
+# -- whole-module initialisations used by the models --------------------------------
+def _linear_like(m):
+    from .nn import Linear, Maxout
+    return isinstance(m, (Linear, Maxout))
+
+
+def init_uniform_(module, irange, rng=None):
+    """pylearn2's ``irange`` (the GAN paper's code): every Linear/Maxout weight ~
+    U(-irange, irange), biases 0."""
+    for m in module.modules():
+        if _linear_like(m):
+            uniform_(m.weight, -irange, irange, rng=rng)
+            if m.bias is not None:
+                zeros_(m.bias)
+    return module
+
+
+def mlp_init_normal_(module, std, rng=None):
+    """Every Linear weight and bias ~ N(0, std^2) (the VAE paper's initialisation)."""
+    from .nn import Linear
+    for m in module.modules():
+        if isinstance(m, Linear):
+            normal_(m.weight, 0.0, std, rng=rng)
+            if m.bias is not None:
+                normal_(m.bias, 0.0, std, rng=rng)
+    return module

@@ -58,7 +58,7 @@ import numpy as np
 
 from . import rng as srng
 from .backend import to_device, to_numpy
-from .checkpoint import (load_latest, load_latest_info, previous_path, remove_stale_temporaries,
+from .checkpoint import (load_latest_info, previous_path, remove_stale_temporaries,
                          save_checkpoint)
 
 CHECKPOINT_NAME = "last.ckpt.npz"

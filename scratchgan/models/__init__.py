@@ -12,7 +12,7 @@ from .wgan import WGAN
 from .wgan_gp import WGANGP
 from .vae import VAE
 from .aae import AAE
-from .maxout import Maxout
+from ..nn import Maxout       # the GAN and CGAN discriminators' layer (lives in nn)
 
 REGISTRY = {"gan": GAN, "dcgan": DCGAN, "cgan": CGAN, "infogan": InfoGAN, "wgan": WGAN,
             "wgan-gp": WGANGP, "vae": VAE, "aae": AAE}

@@ -43,8 +43,8 @@ from ..nn.module import frozen, no_grad
 from ..ops import loss as L
 from ..optim import SGD, Adam
 from .base import GenerativeModel, mean_sigmoid
-from .cgan import TwoInputNet
-from .vae import mlp_init_normal_
+from ..init import mlp_init_normal_
+from ..nn import TwoInputNet
 
 PRIORS = ("gaussian", "mixture10", "swissroll")
 
@@ -178,7 +178,6 @@ class AAE(GenerativeModel):
 
     def discriminator_grads(self, x, z_prior, y1h=None):
         """Fill D's .grad with grad of bce(D(z'), 1) + bce(D(enc(x)), 0)."""
-        xp = self.xp
         with no_grad():
             z_fake = self.encoder(x)
         lp = self._d(z_prior, y1h)

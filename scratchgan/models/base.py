@@ -42,7 +42,7 @@ import copy
 
 import numpy as np
 
-from ..backend import check_device, get_array_module, to_device, to_numpy
+from ..backend import check_device, get_array_module, to_device
 from ..nn.module import no_grad
 from ..rng import get_rng
 

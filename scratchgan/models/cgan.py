@@ -22,27 +22,9 @@ from __future__ import annotations
 import math
 
 from .. import nn
-from ..nn.module import Module
-from .gan import GAN, init_uniform_
-from .maxout import Maxout
-
-
-class TwoInputNet(Module):
-    """``trunk(concat(x_branch(x), y_branch(y)))``; backward returns d/dx only, but also
-    back-propagates into the y branch (its parameters get their gradients)."""
-
-    def __init__(self, x_branch, y_branch, trunk):
-        super().__init__()
-        self.x_branch, self.y_branch, self.trunk = x_branch, y_branch, trunk
-        self.join = nn.Concat(dim=1)
-
-    def forward(self, x, y1h):
-        return self.trunk(self.join(self.x_branch(x), self.y_branch(y1h)))
-
-    def backward(self, dy):
-        dhx, dhy = self.join.backward(self.trunk.backward(dy))
-        self.y_branch.backward(dhy)
-        return self.x_branch.backward(dhx)
+from ..init import init_uniform_
+from ..nn import Maxout, TwoInputNet
+from .gan import GAN
 
 
 class CGAN(GAN):

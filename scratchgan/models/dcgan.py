@@ -19,57 +19,10 @@ sees pure batches, as in the paper's reference code.
 """
 from __future__ import annotations
 
-from .. import nn
 from ..init import dcgan_init_
 from ..optim import Adam
 from .gan import GAN
-
-
-def dcgan_generator(z_dim, channels, ngf, size, rng):
-    if size == 28:
-        layers = [nn.Reshape(z_dim, 1, 1),
-                  nn.ConvTranspose2d(z_dim, 4 * ngf, 7, 1, 0, bias=False, rng=rng),
-                  nn.BatchNorm2d(4 * ngf), nn.ReLU(),
-                  nn.ConvTranspose2d(4 * ngf, 2 * ngf, 4, 2, 1, bias=False, rng=rng),
-                  nn.BatchNorm2d(2 * ngf), nn.ReLU(),
-                  nn.ConvTranspose2d(2 * ngf, channels, 4, 2, 1, bias=False, rng=rng), nn.Tanh()]
-    else:
-        layers = [nn.Reshape(z_dim, 1, 1),
-                  nn.ConvTranspose2d(z_dim, 8 * ngf, 4, 1, 0, bias=False, rng=rng),
-                  nn.BatchNorm2d(8 * ngf), nn.ReLU()]
-        for cin, cout in ((8, 4), (4, 2), (2, 1)):
-            layers += [nn.ConvTranspose2d(cin * ngf, cout * ngf, 4, 2, 1, bias=False, rng=rng),
-                       nn.BatchNorm2d(cout * ngf), nn.ReLU()]
-        layers += [nn.ConvTranspose2d(ngf, channels, 4, 2, 1, bias=False, rng=rng), nn.Tanh()]
-    return nn.Sequential(*layers)
-
-
-def dcgan_discriminator(channels, ndf, size, rng):
-    if size == 28:
-        layers = [nn.Conv2d(channels, ndf, 4, 2, 1, bias=False, rng=rng), nn.LeakyReLU(0.2),
-                  nn.Conv2d(ndf, 2 * ndf, 4, 2, 1, bias=False, rng=rng), nn.BatchNorm2d(2 * ndf),
-                  nn.LeakyReLU(0.2),
-                  nn.Conv2d(2 * ndf, 1, 7, 1, 0, bias=False, rng=rng), nn.Flatten()]
-    else:
-        layers = [nn.Conv2d(channels, ndf, 4, 2, 1, bias=False, rng=rng), nn.LeakyReLU(0.2)]
-        for cin, cout in ((1, 2), (2, 4), (4, 8)):
-            layers += [nn.Conv2d(cin * ndf, cout * ndf, 4, 2, 1, bias=False, rng=rng),
-                       nn.BatchNorm2d(cout * ndf), nn.LeakyReLU(0.2)]
-        layers += [nn.Conv2d(8 * ndf, 1, 4, 1, 0, bias=False, rng=rng), nn.Flatten()]
-    return nn.Sequential(*layers)
-
-
-def image_size(model, arch):
-    """Validate (C, H, W) with H == W in {28, 64} (or the requested arch) and return H."""
-    shape = model.data_shape
-    if len(shape) != 3 or shape[1] != shape[2]:
-        raise ValueError(f"{type(model).__name__}: expects square images (C, H, W), got data_shape "
-                         f"{shape}")
-    size = shape[1] if arch == "auto" else int(arch)
-    if size not in (28, 64) or size != shape[1]:
-        raise ValueError(f"{type(model).__name__}: arch {arch!r} needs 28x28 or 64x64 images, got "
-                         f"data_shape {shape}")
-    return size
+from .nets import dcgan_discriminator, dcgan_generator, image_size
 
 
 class DCGAN(GAN):

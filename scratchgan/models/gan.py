@@ -30,25 +30,13 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .. import nn
-from ..init import uniform_, zeros_
+from ..nn import Maxout
+from ..init import init_uniform_
 from ..nn.module import frozen, no_grad
 from ..ops import loss as L
 from ..optim import SGD, Adam
 from .base import GenerativeModel, mean_sigmoid
-from .maxout import Maxout
-
-
-def init_uniform_(module, irange, rng):
-    """pylearn2's ``irange``: every Linear/Maxout weight ~ U(-irange, irange), biases 0."""
-    for m in module.modules():
-        if isinstance(m, (nn.Linear, Maxout)):
-            uniform_(m.weight, -irange, irange, rng=rng)
-            if m.bias is not None:
-                zeros_(m.bias)
-    return module
 
 
 class GAN(GenerativeModel):

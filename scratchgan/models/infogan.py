@@ -176,7 +176,6 @@ class InfoGAN(GenerativeModel):
     def discriminator_grads(self, x_real, noise):
         """Fill trunk, D head and Q head .grad with d/d(w) of
         bce(D(x),1) + bce(D(G(z,c)),0) + lambda (-log Q(c|G(z,c))) (D ascends V_I, Q ascends L_I)."""
-        xp = self.xp
         with no_grad():
             x_fake = self.G(noise["input"])
         l_real = self.d_head(self.trunk(x_real))

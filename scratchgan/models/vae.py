@@ -19,21 +19,12 @@ from __future__ import annotations
 import math
 
 from .. import nn
-from ..init import normal_, zeros_
+from ..init import mlp_init_normal_
 from ..nn.module import no_grad
 from ..ops import loss as L
 from ..ops.activation import sigmoid
 from ..optim import Adagrad, Adam
 from .base import GenerativeModel
-
-
-def mlp_init_normal_(module, std, rng):
-    for m in module.modules():
-        if isinstance(m, nn.Linear):
-            normal_(m.weight, 0.0, std, rng=rng)
-            if m.bias is not None:
-                normal_(m.bias, 0.0, std, rng=rng)
-    return module
 
 
 class VAE(GenerativeModel):

@@ -28,14 +28,12 @@ Logged: ``loss_d`` = mean f(fake) - mean f(real) and ``em_estimate`` = -loss_d.
 """
 from __future__ import annotations
 
-import math
-
 from .. import nn
 from ..init import dcgan_init_
 from ..nn.module import frozen, no_grad
 from ..ops import loss as L
 from ..optim import RMSprop, clip_weights
-from .dcgan import dcgan_discriminator, dcgan_generator, image_size
+from .nets import dcgan_discriminator, dcgan_generator, image_size, relu_mlp_pair
 from .gan import GAN
 
 
@@ -69,19 +67,11 @@ class WGAN(GAN):
             dcgan_init_(self.G, rng=r)
             dcgan_init_(self.D, rng=r)
         else:
-            d, h, n = math.prod(self.data_shape), hp["mlp_hidden"], hp["mlp_layers"]
-            g = [nn.Linear(hp["z_dim"], h, rng=r), nn.ReLU()]
-            f = [nn.Flatten(), nn.Linear(d, h, rng=r), nn.ReLU()]
-            for _ in range(n - 1):
-                g += [nn.Linear(h, h, rng=r), nn.ReLU()]
-                f += [nn.Linear(h, h, rng=r), nn.ReLU()]
-            if len(self.data_shape) == 1:
+            flat = len(self.data_shape) == 1
+            if flat:
                 self.data_range = None          # toy data: linear output, not rescaled
-                g += [nn.Linear(h, d, rng=r)]
-            else:
-                g += [nn.Linear(h, d, rng=r), nn.Tanh()]
-            self.G = nn.Sequential(*g, nn.Reshape(*self.data_shape))
-            self.D = nn.Sequential(*f, nn.Linear(h, 1, rng=r))
+            self.G, self.D = relu_mlp_pair(hp["z_dim"], self.data_shape, hp["mlp_hidden"],
+                                           hp["mlp_layers"], r, None if flat else nn.Tanh())
 
     def build_optimizers(self):
         self.opt_G = RMSprop(self.G.parameters(), lr=self.hp["lr"])

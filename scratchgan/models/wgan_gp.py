@@ -49,14 +49,13 @@ Logged: ``loss_d`` (the critic loss L), ``gp`` (its penalty term), ``em_estimate
 """
 from __future__ import annotations
 
-import math
-
 from .. import nn
 from ..nn.double import (gradient_penalty_backward, gradient_penalty_forward, input_gradient,
                          penalty_backward)
 from ..nn.module import no_grad
 from ..ops import loss as L
 from ..optim import Adam
+from .nets import relu_mlp_pair
 from .wgan import WGAN
 
 
@@ -122,19 +121,10 @@ class WGANGP(WGAN):
             self.G = mnist_generator(hp["z_dim"], c, hp["dim"], r)
             self.D = mnist_critic(c, hp["dim"], r)
             return
-        d, h, n = math.prod(self.data_shape), hp["mlp_hidden"], hp["mlp_layers"]
-        g = [nn.Linear(hp["z_dim"], h, rng=r), nn.ReLU()]
-        f = [nn.Flatten(), nn.Linear(d, h, rng=r), nn.ReLU()]
-        for _ in range(n - 1):
-            g += [nn.Linear(h, h, rng=r), nn.ReLU()]
-            f += [nn.Linear(h, h, rng=r), nn.ReLU()]
         if flat:
             self.data_range = None            # toy data: linear output, not rescaled
-            g += [nn.Linear(h, d, rng=r)]
-        else:
-            g += [nn.Linear(h, d, rng=r), nn.Sigmoid()]
-        self.G = nn.Sequential(*g, nn.Reshape(*self.data_shape))
-        self.D = nn.Sequential(*f, nn.Linear(h, 1, rng=r))
+        self.G, self.D = relu_mlp_pair(hp["z_dim"], self.data_shape, hp["mlp_hidden"],
+                                       hp["mlp_layers"], r, None if flat else nn.Sigmoid())
 
     def adam_betas(self):
         return (0.5, 0.9) if self.hp["official_betas"] else tuple(self.hp["betas"])

@@ -10,5 +10,6 @@ from .norm import BatchNorm1d, BatchNorm2d
 from .layernorm import LayerNorm
 from .dropout import Dropout
 from .shape import Flatten, Reshape, Unflatten
-from .conditioning import Concat, OneHotMap, one_hot
+from .conditioning import Concat, OneHotMap, TwoInputNet, one_hot
+from .maxout import Maxout
 from .conv import Conv2d, ConvTranspose2d

@@ -119,3 +119,21 @@ class OneHotMap(Module):
             raise ValueError(f"{self._label()}: expected a gradient of shape (N, K, {h}, {w}), "
                              f"got shape {tuple(dy.shape)}")
         return onehot_map_backward(dy, cache)
+
+
+class TwoInputNet(Module):
+    """``trunk(concat(x_branch(x), y_branch(y)))``; backward returns d/dx only, but also
+    back-propagates into the y branch (its parameters get their gradients)."""
+
+    def __init__(self, x_branch, y_branch, trunk):
+        super().__init__()
+        self.x_branch, self.y_branch, self.trunk = x_branch, y_branch, trunk
+        self.join = Concat(dim=1)
+
+    def forward(self, x, y1h):
+        return self.trunk(self.join(self.x_branch(x), self.y_branch(y1h)))
+
+    def backward(self, dy):
+        dhx, dhy = self.join.backward(self.trunk.backward(dy))
+        self.y_branch.backward(dhy)
+        return self.x_branch.backward(dhx)

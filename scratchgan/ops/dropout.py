@@ -31,7 +31,7 @@ def dropout_forward(x, p, mask):
     """
     if not 0 <= p < 1:
         raise ValueError(f"dropout_forward: p must be in [0, 1), got {p!r}")
-    xp = get_array_module(x, mask)
+    get_array_module(x, mask)   # x and mask on one device (raises otherwise)
     if tuple(mask.shape) != tuple(x.shape):
         raise ValueError(f"dropout_forward: mask shape {tuple(mask.shape)} differs from input "
                          f"shape {tuple(x.shape)}")

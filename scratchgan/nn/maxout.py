@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from ..backend import DEFAULT_DTYPE, get_array_module
-from ..nn.module import Module, Parameter
+from .module import Module, Parameter
 from ..ops.linear import linear_backward, linear_forward
 from ..rng import get_rng
 from ..validate import check_features
