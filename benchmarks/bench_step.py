@@ -646,6 +646,30 @@ def make_torch_variants(case, device, env, batches, args, rec):
     return out
 
 
+def warm_all(variants, plan, rec, sync_of, gpu):
+    """Warm every variant up; return those that survived. A failure is recorded in
+    ``rec["errors"]`` and leaves the other variants running."""
+    active = []
+    for v in variants:
+        try:
+            t0 = time.perf_counter()
+            warm(v, plan["warmup"], sync_of(v))
+            v.info["warmup_s"] = round(time.perf_counter() - t0, 3)
+            v.info["warmup_ms_per_step_est"] = v.est_ms
+            if gpu:
+                runner_info(v)
+            active.append(v)
+        except Interrupted:
+            raise
+        except Exception as e:
+            v.error = _err(e)
+            rec["errors"][v.name] = v.error
+            print(f"  {v.name} warm-up failed: {_short(e)}", flush=True)
+            if gpu:
+                _try(sync_of(v))
+    return active
+
+
 def run_gpu_case(case, precision, env, args, plan):
     cp, torch = env.cp, env.torch
     name, shape, hyper, kind = CASES[case]
@@ -666,22 +690,7 @@ def run_gpu_case(case, precision, env, args, plan):
     variants += make_torch_variants(case, "cuda", env, batches, args, rec)
     syncs = {"ours": cp.cuda.Device().synchronize,
              "torch": torch.cuda.synchronize if env.torch_cuda else (lambda: None)}
-    active = []
-    for v in variants:
-        try:
-            t0 = time.perf_counter()
-            warm(v, plan["warmup"], syncs[v.family])
-            v.info["warmup_s"] = round(time.perf_counter() - t0, 3)
-            v.info["warmup_ms_per_step_est"] = v.est_ms
-            runner_info(v)
-            active.append(v)
-        except Interrupted:
-            raise
-        except Exception as e:
-            v.error = _err(e)
-            rec["errors"][v.name] = v.error
-            print(f"  {v.name} warm-up failed: {_short(e)}", flush=True)
-            _try(syncs[v.family])
+    active = warm_all(variants, plan, rec, lambda v: syncs[v.family], gpu=True)
     window = plan["window"]
     n_windows = max(1, math.ceil(plan["steps"] / window))
     rec["timing"] = {"warmup": plan["warmup"], "window": window}
@@ -739,20 +748,7 @@ def run_cpu_case(case, env, args, plan):
     variants += make_torch_variants(case, "cpu", env, batches, args, rec)
     for v in variants:
         v.read_every_step = True
-    active = []
-    for v in variants:
-        try:
-            t0 = time.perf_counter()
-            warm(v, plan["warmup"], lambda: None)
-            v.info["warmup_s"] = round(time.perf_counter() - t0, 3)
-            v.info["warmup_ms_per_step_est"] = v.est_ms
-            active.append(v)
-        except Interrupted:
-            raise
-        except Exception as e:
-            v.error = _err(e)
-            rec["errors"][v.name] = v.error
-            print(f"  {v.name} warm-up failed: {_short(e)}", flush=True)
+    active = warm_all(variants, plan, rec, lambda v: (lambda: None), gpu=False)
     rec["timing"] = {"warmup": plan["warmup"], "repeats": plan["steps"],
                      "interleaved": "step by step"}
     for i in range(plan["steps"]):

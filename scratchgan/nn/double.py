@@ -84,6 +84,14 @@ def _accumulate(param, grad):
         param.grad += grad
 
 
+def _accumulate_layer(m, param_grad, dw, db):
+    """Add a layer's weight (and bias) gradient into its .grad unless it is frozen."""
+    if param_grad:
+        _accumulate(m.weight, dw)
+        if m.bias is not None:
+            _accumulate(m.bias, db)
+
+
 # ----------------------------------------------------------------------------- activations
 def _relu_d(z, y, slope):
     return (z > 0).astype(z.dtype), None
@@ -161,10 +169,7 @@ class _LinearRule(_Rule):
             _accumulate(m.weight, linear_backward(s, (u, w, False), False, True)[1])
         if ds is not None:
             ds_in, dw, db = linear_backward(ds, rec, input_grad, pg)
-            if pg:
-                _accumulate(m.weight, dw)
-                if m.bias is not None:
-                    _accumulate(m.bias, db)
+            _accumulate_layer(m, pg, dw, db)
         return ds_in
 
 
@@ -198,10 +203,7 @@ class _ConvRule(_Rule):
             _accumulate(m.weight, conv2d_core_backward_filter(u, s, m.weight.shape, *self._hyper()))
         if ds is not None:
             ds_in, dw, db = conv2d_backward(ds, rec, input_grad, pg)
-            if pg:
-                _accumulate(m.weight, dw)
-                if m.bias is not None:
-                    _accumulate(m.bias, db)
+            _accumulate_layer(m, pg, dw, db)
         return ds_in
 
 
