@@ -48,7 +48,18 @@ import numpy as np
 
 from .data.datasets import DATASETS
 
-MODEL_NAMES = ("gan", "dcgan", "cgan", "infogan", "wgan", "wgan-gp", "vae", "aae")
+#: the models' CLI names, one a line, as in ``scratchgan.models.REGISTRY`` (kept here so that
+#: ``--help`` does not import the models; a test checks the two agree)
+MODEL_NAMES = (
+    "gan",
+    "dcgan",
+    "cgan",
+    "infogan",
+    "wgan",
+    "wgan-gp",
+    "vae",
+    "aae",
+)
 LOOP_KEYS = ("batch_size", "epochs", "steps", "dataset")
 DRY_RUN = {"steps": 3, "limit": 256, "max_batch": 16}
 #: the type a hyperparameter whose default is None takes (besides none), where the

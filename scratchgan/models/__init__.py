@@ -14,8 +14,17 @@ from .vae import VAE
 from .aae import AAE
 from ..nn import Maxout       # the GAN and CGAN discriminators' layer (lives in nn)
 
-REGISTRY = {"gan": GAN, "dcgan": DCGAN, "cgan": CGAN, "infogan": InfoGAN, "wgan": WGAN,
-            "wgan-gp": WGANGP, "vae": VAE, "aae": AAE}
+# one entry a line (the CLI's MODEL_NAMES lists the same names in the same order)
+REGISTRY = {
+    "gan": GAN,
+    "dcgan": DCGAN,
+    "cgan": CGAN,
+    "infogan": InfoGAN,
+    "wgan": WGAN,
+    "wgan-gp": WGANGP,
+    "vae": VAE,
+    "aae": AAE,
+}
 
 
 def get_model(name):
