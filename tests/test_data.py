@@ -412,3 +412,30 @@ def test_batch_iterator_errors():
         BatchIterator(np.zeros(4), batch_size=5)
     with pytest.raises(ValueError, match="y has 3"):
         BatchIterator(np.zeros(4), np.zeros(3), batch_size=2)
+
+
+def test_generated_registry(monkeypatch):
+    """A generated set registered by dotted path is listed, described and loaded through the
+    one entry point, with split/limit/seed passed on."""
+    import sys
+    import types
+    from scratchgan.data import datasets as ds
+
+    class Spec:
+        @staticmethod
+        def info():
+            return {"shape": (3, 4, 4), "num_classes": 2, "kind": "image"}
+
+        @staticmethod
+        def load(split, data_range, data_dir, limit, seed, download):
+            n = limit or 5
+            return np.full((n, 3, 4, 4), data_range[1], np.float32), np.arange(n) % 2
+
+    mod = types.ModuleType("_sg_fake_generated")
+    mod.SPEC = Spec
+    monkeypatch.setitem(sys.modules, "_sg_fake_generated", mod)
+    monkeypatch.setitem(ds.GENERATED, "fake", "_sg_fake_generated:SPEC")
+    monkeypatch.setattr(ds, "DATASETS", ds.DATASETS + ("fake",))
+    assert ds.dataset_info("fake")["shape"] == (3, 4, 4)
+    x, y = ds.load_dataset("fake", data_range=(-1.0, 1.0), limit=3)
+    assert x.shape == (3, 3, 4, 4) and float(x.max()) == 1.0 and list(y) == [0, 1, 0]

@@ -1,5 +1,17 @@
-"""One entry point for every data set: ``load_dataset(name, data_range, ...)``."""
+"""One entry point for every data set: ``load_dataset(name, data_range, ...)``.
+
+Three kinds: the IDX image sets (mnist, fashion-mnist), the toy distributions, and the
+*generated* sets made in code (from nothing, or from the IDX sets), each registered in
+``GENERATED`` by the dotted path of an object with
+
+* ``info() -> {"shape": per-sample shape, "num_classes": K, "kind": str}`` and
+* ``load(split, data_range, data_dir, limit, seed, download) -> (x, y)``,
+
+imported only when that set is asked for.
+"""
 from __future__ import annotations
+
+import importlib
 
 import numpy as np
 
@@ -7,7 +19,10 @@ from .batches import scale_images
 from .idx import DATASET_NAMES as IMAGE_DATASETS, load_mnist
 from .toy import TOY_DATASETS, sample_toy, toy_dim, toy_num_classes
 
-DATASETS = IMAGE_DATASETS + TOY_DATASETS
+#: generated sets, one entry a line: name -> "module:attribute" of its spec object
+GENERATED = {
+}
+DATASETS = IMAGE_DATASETS + TOY_DATASETS + tuple(GENERATED)
 TOY_SIZES = {"train": 10_000, "test": 2_000}
 _TOY_SEEDS = {"train": 0, "test": 1}
 
@@ -16,6 +31,12 @@ def check_dataset(name) -> str:
     if name not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; valid choices are {', '.join(DATASETS)}")
     return name
+
+
+def generated_spec(name):
+    """The spec object of the generated set ``name`` (imported on first use)."""
+    module, attr = GENERATED[check_dataset(name)].split(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def is_toy(name) -> bool:
@@ -27,6 +48,8 @@ def dataset_info(name) -> dict:
     check_dataset(name)
     if name in TOY_DATASETS:
         return {"shape": (toy_dim(name),), "num_classes": toy_num_classes(name), "kind": "toy"}
+    if name in GENERATED:
+        return dict(generated_spec(name).info())
     return {"shape": (1, 28, 28), "num_classes": 10, "kind": "image"}
 
 
@@ -51,6 +74,9 @@ def load_dataset(name, data_range=(0.0, 1.0), data_dir=None, split="train", limi
         rng = np.random.default_rng(_TOY_SEEDS[split] if seed is None else seed)
         x, y = sample_toy(name, n, rng, return_labels=True)
         return x.astype(np.float32), y.astype(np.int64)
+    if name in GENERATED:
+        return generated_spec(name).load(split=split, data_range=data_range, data_dir=data_dir,
+                                         limit=limit, seed=seed, download=download)
     images, labels = load_mnist(split, dataset=name, data_dir=data_dir, download=download)
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
