@@ -404,6 +404,29 @@ class Philox:
         else:
             self._counter = counter
 
+    def mark(self):
+        """The current position of the stream, for :meth:`rewind`: an int on 'cpu', a device
+        copy of ``[counter, seed]`` on 'cuda' (a stream-ordered copy: no host
+        synchronisation, so it can be captured in a CUDA graph)."""
+        if self._device == "cuda":
+            return self._state.copy()
+        return self._counter
+
+    def rewind(self, mark) -> None:
+        """Go back to a position taken by :meth:`mark` on this generator: the next draws
+        repeat the ones made since (the same dropout masks for a second forward pass, say).
+        On 'cuda' a stream-ordered device copy into the same state array."""
+        if self._device == "cuda":
+            if getattr(mark, "shape", None) != (2,) or not hasattr(mark, "__cuda_array_interface__"):
+                raise TypeError("Philox.rewind: expected a mark taken by mark() on the GPU "
+                                f"(a device array of shape (2,)), got {type(mark).__name__}")
+            self._state[...] = mark
+        else:
+            if not isinstance(mark, (int, np.integer)) or isinstance(mark, bool):
+                raise TypeError(f"Philox.rewind: expected a mark taken by mark() on the CPU "
+                                f"(an int), got {type(mark).__name__}")
+            self._counter = int(mark)
+
     def __repr__(self):
         return f"Philox(seed={self._seed}, device={self._device!r})"
 

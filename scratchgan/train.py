@@ -214,7 +214,7 @@ class Trainer:
                  out_dir="runs/run", seed=0, sample_every=None, checkpoint_every=None,
                  log_every=10, n_samples=None, progress=True, config=None, resume=False,
                  plot_data=None, modes=None, step_mode="auto", resume_state=None,
-                 resume_changes=None):
+                 resume_changes=None, epoch_outputs=True):
         if epochs is not None and steps is not None:
             raise ValueError("Trainer: give either epochs or steps, not both")
         for name, v in (("epochs", epochs), ("steps", steps), ("sample_every", sample_every),
@@ -231,6 +231,12 @@ class Trainer:
             # checked once here, so that a step on the GPU need not read labels back
             check_label_range(f"Trainer({type(model).__name__})", y,
                               int(getattr(model, "num_classes", 10)))
+        if getattr(model, "step", 0) == 0 and hasattr(model, "init_from_data"):
+            # data-dependent initialisation (the GAN's official variant sets G's output bias
+            # from the pixel marginals); a resumed run's checkpoint overwrites it
+            model.init_from_data(x)
+        if hasattr(model, "attach_data"):   # a model that keeps part of the data (m2's labels)
+            model.attach_data(x, y)
         self.runner = StepRunner(model, mode=step_mode)
         self.x, self.y = x, y
         self.batches = BatchIterator(x, y, batch_size=batch_size,
@@ -242,6 +248,9 @@ class Trainer:
         self.seed = int(seed)
         self.sample_every = sample_every
         self.checkpoint_every = checkpoint_every
+        # a checkpoint and a sample grid at every epoch's end (long benchmark runs with short
+        # epochs turn this off and rely on checkpoint_every and the final save)
+        self.epoch_outputs = bool(epoch_outputs)
         self.log_every = int(log_every)
         self.progress = progress
         self.config = dict(config or {})
@@ -482,7 +491,7 @@ class Trainer:
                     device_losses = self.runner(xb, yb)
                     self.step += 1
                     done = self._batches_done() // per_epoch
-                    epoch_end = done > before // per_epoch
+                    epoch_end = done > before // per_epoch and self.epoch_outputs
                     stop = self._interrupted and self.step < self.steps
                     will_save = epoch_end or stop or (self.checkpoint_every and
                                                       self.step % self.checkpoint_every == 0)

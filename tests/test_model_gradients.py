@@ -77,6 +77,16 @@ def test_gan_paper_arch(gen_loss):
     check_grads(m, lambda: m.generator_grads(noise)["loss_g"], [m.G])
 
 
+def test_gan_official_variant():
+    """The official variant's two objectives from one shared forward: d_obj w.r.t. D's
+    parameters, g_obj w.r.t. G's (the same dropout masks, restored per evaluation)."""
+    m = make("gan", (1, 5, 5), g_hidden=6, d_units=5, d_pieces=3, z_dim=4, variant="official")
+    x = uniform((6, 1, 5, 5))
+    noise = m.sample_noise(6)
+    check_grads(m, lambda: m.official_grads(x, noise)["loss_d"], [m.D])
+    check_grads(m, lambda: m.official_grads(x, noise)["loss_g"], [m.G])
+
+
 def test_gan_toy_arch():
     m = make("gan", (2,), toy_hidden=6, toy_units=4, z_dim=3)
     x = np.random.default_rng(1).normal(size=(5, 2))

@@ -14,6 +14,8 @@ from scratchgan.gradcheck import gradcheck
 TINY = {
     "gan": ((1, 6, 6), dict(g_hidden=8, d_units=6, d_pieces=3, z_dim=5), (0, 1)),
     "gan_toy": ((2,), dict(toy_hidden=8, toy_units=4, z_dim=3), None),
+    "gan_official": ((1, 6, 6), dict(g_hidden=8, d_units=6, d_pieces=3, z_dim=5,
+                                     variant="official", noise="gaussian"), (0, 1)),
     "dcgan": ((1, 28, 28), dict(ngf=2, ndf=2, z_dim=4), (-1, 1)),
     "cgan": ((1, 6, 6), dict(z_dim=5, g_hidden_z=4, g_hidden_y=4, g_hidden=8, d_units_x=6,
                              d_units_y=3, d_units=5), (0, 1)),
@@ -179,7 +181,8 @@ def run_steps(model, key, data):
     return out
 
 
-@pytest.mark.parametrize("key", ["gan", "dcgan", "cgan", "infogan", "wgan_mlp", "vae", "aae_label"])
+@pytest.mark.parametrize("key", ["gan", "gan_official", "dcgan", "cgan", "infogan", "wgan_mlp",
+                                 "vae", "aae_label"])
 def test_same_seed_same_run_and_bit_exact_resume(key):
     rng = np.random.default_rng(7)
     probe = make(key)
@@ -275,3 +278,45 @@ def test_dcgan_64_variant():
     assert np.isfinite(logs["loss_d"]) and np.isfinite(logs["loss_g"])
     g = m.generate(m.sample_noise(2))
     assert g.shape == (2, 3, 64, 64) and g.min() >= -1 and g.max() <= 1
+
+
+def test_gan_official_variant_pieces():
+    """The official variant: per-epoch momentum (pylearn2 counting), G's output bias from
+    the pixel marginals, one simultaneous update moving both networks, and clear errors."""
+    m = make("gan_official", steps_per_epoch=10)
+    assert m.schedule(0)[1] == 0.5 and m.schedule(9)[1] == 0.5           # epoch 1
+    assert np.isclose(m.schedule(10)[1], 0.5 + 0.2 / 249)                # epoch 2
+    assert m.schedule(10 * 249)[1] == 0.7 and m.schedule(10 * 400)[1] == 0.7
+    x = np.random.default_rng(0).uniform(0, 1, (50, 1, 6, 6)).astype(np.float32)
+    x[:, 0, 0, 0] = 0.0                                                  # a pixel never on
+    m.init_from_data(x)
+    bias = m.G[4].bias.data
+    mean = np.clip(x.reshape(50, -1).astype(np.float64).mean(0), 1e-7, 1 - 1e-7)
+    np.testing.assert_allclose(bias, np.log(mean / (1 - mean)), rtol=1e-5)
+    assert bias[0] < -15
+    before = {k: v.copy() for k, v in params_of(m).items()}
+    m.train_step(x[:6])
+    after = params_of(m)
+    assert any(not np.array_equal(before[k], after[k]) for k in before if k.startswith("G"))
+    assert any(not np.array_equal(before[k], after[k]) for k in before if k.startswith("D"))
+    plain = make("gan")
+    plain.init_from_data(x)                                              # algorithm1: no-op
+    assert not np.allclose(plain.G[4].bias.data, np.log(mean / (1 - mean)))
+    with pytest.raises(ValueError, match="k=1"):
+        make("gan_official", k=2)
+    with pytest.raises(ValueError, match="variant must be"):
+        make("gan", variant="offical")
+    with pytest.raises(ValueError, match="noise must be"):
+        make("gan", noise="normal")
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        m.init_from_data(x * 2 - 1)
+
+
+def test_trainer_initialises_from_data(tmp_path):
+    """The trainer calls init_from_data before the first step (not when resuming)."""
+    from scratchgan.train import Trainer
+    m = make("gan_official")
+    x = np.random.default_rng(1).uniform(0, 1, (40, 1, 6, 6)).astype(np.float32)
+    Trainer(m, x, batch_size=10, steps=1, out_dir=tmp_path / "r", progress=False)
+    mean = np.clip(x.reshape(40, -1).astype(np.float64).mean(0), 1e-7, 1 - 1e-7)
+    np.testing.assert_allclose(m.G[4].bias.data, np.log(mean / (1 - mean)), rtol=1e-5)

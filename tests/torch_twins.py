@@ -154,6 +154,10 @@ class TorchDraws:
         # float32 uniforms, as scratchgan's dropout draws them
         return torch.rand(shape, generator=self.gen, device=self.device) >= p
 
+    def skip_repeat(self, k):
+        """The model drew its last ``k`` masks twice (a rewound stream); the twin's own draws
+        need no skipping."""
+
 
 class ReplayDraws:
     """Recorded arrays, taken in order; each must have the shape the twin expects."""
@@ -173,7 +177,20 @@ class ReplayDraws:
             raise RuntimeError(f"ReplayDraws: draw #{self.n} ({what}) has shape {a.shape}, the "
                                f"twin expected {tuple(shape)}: the draw orders differ")
         self.n += 1
+        self.history = getattr(self, "history", []) + [a]
         return a
+
+    def skip_repeat(self, k):
+        """The model rewound its stream and drew its last ``k`` arrays again (the GAN's
+        official variant evaluates the fake pass twice with the same masks): consume the
+        repeats, and fail unless each equals the draw it repeats."""
+        prev = self.history[-k:]
+        for i, a in enumerate(prev):
+            b = self._next("repeated draw", a.shape)
+            if not np.array_equal(a, b):
+                raise RuntimeError(f"ReplayDraws: draw #{self.n - 1} should repeat draw "
+                                   f"#{self.n - 1 - k}, but differs: the rewind did not "
+                                   f"reproduce the stream")
 
     def _float(self, a):
         return torch.as_tensor(a).to(device=self.device, dtype=self.dtype)
@@ -513,6 +530,7 @@ class GANTwin(Twin):
         super().__init__(model, device, dtype)
         self.G, self.D = self.nets["G"], self.nets["D"]
         self.opt_G, self.opt_D = self.optimizers["G"], self.optimizers["D"]
+        self.gaussian = self.name == "gan" and self.hp.get("noise") == "gaussian"
         if self.name == "dcgan":
             self.z_low, self.z_high = -1.0, 1.0
         else:
@@ -524,15 +542,23 @@ class GANTwin(Twin):
         return self.hp["k"]
 
     def schedule(self, t):
-        """GAN.schedule: (lr, momentum) of update number t."""
+        """GAN.schedule: (lr, momentum) of update number t (official variant: momentum by
+        epoch)."""
         hp = self.hp
         lr = max(hp["lr"] * math.exp(-t * math.log(hp["lr_decay"])), hp["min_lr"])
-        sat = hp["momentum_saturate_step"]
-        frac = min(1.0, t / sat) if sat > 0 else 1.0
+        if hp.get("variant") == "official":
+            a, b = hp["momentum_start"], hp["momentum_saturate"]
+            frac = min(1.0, max(0.0, (t // hp["steps_per_epoch"] + 1 - a) / (b - a)))
+        else:
+            sat = hp["momentum_saturate_step"]
+            frac = min(1.0, t / sat) if sat > 0 else 1.0
         return lr, hp["momentum"] + (hp["final_momentum"] - hp["momentum"]) * frac
 
     def sample_noise(self, m):
-        z = self.draw.uniform((m, self.hp["z_dim"]), self.z_low, self.z_high)
+        if self.gaussian:
+            z = self.draw.normal((m, self.hp["z_dim"]))
+        else:
+            z = self.draw.uniform((m, self.hp["z_dim"]), self.z_low, self.z_high)
         if not self.conditional:
             return {"z": z}
         labels = self.draw.integers(self.num_classes, (m,))
@@ -550,6 +576,8 @@ class GANTwin(Twin):
             for opt in self.optimizers.values():
                 for g in opt.param_groups:
                     g["lr"], g["momentum"] = lr, mom
+        if self.hp.get("variant") == "official":
+            return self._official_step(x)
         xs, ys = self.split(x, y)
         out = {}
         for x_i, y_i in zip(xs, ys):                           # k D steps
@@ -577,6 +605,31 @@ class GANTwin(Twin):
         self.opt_G.step()
         out["loss_g"] = lg.detach()
         return out
+
+
+    def _official_step(self, x):
+        """The official variant with autograd: ONE forward S = G(z), D(x), D(S); d_obj and
+        g_obj from it; both gradients at the same parameters; one simultaneous update."""
+        x = self.tensor(self.split(x)[0][0])
+        noise = self.sample_noise(x.shape[0])
+        _zero(self.opt_D)
+        _zero(self.opt_G)
+        s = self.g_forward(noise)
+        real = self.d_forward(x, None)
+        fake = self.d_forward(s, None)
+        n_masks = sum(isinstance(mod, TDropout) and mod.p > 0 for mod in self.D.modules())
+        self.draw.skip_repeat(n_masks)        # the model's second pass over S, same masks
+        d_obj = 0.5 * (bce(real, 1.0) + bce(fake, 0.0))
+        g_obj = bce(fake, 1.0)
+        d_params = [p for p in self.D.parameters()]
+        g_params = [p for p in self.G.parameters()]
+        gd = torch.autograd.grad(d_obj, d_params, retain_graph=True)
+        gg = torch.autograd.grad(g_obj, g_params)
+        for p, g in zip(d_params + g_params, gd + gg):
+            p.grad = g
+        self.opt_D.step()
+        self.opt_G.step()
+        return {"loss_d": d_obj.detach(), "loss_g": g_obj.detach()}
 
 
 class WGANTwin(GANTwin):

@@ -165,6 +165,10 @@ class GenerativeModel:
         CUDA graph per key): the number of real minibatches a step consumes."""
         return self.batches_per_step()
 
+    def init_from_data(self, x):
+        """Data-dependent initialisation before the first step (the trainer calls it with the
+        training examples when ``self.step == 0``); most models have none."""
+
     def apply_schedule(self):
         """Set the optimizers' hyperparameters for the step numbered ``self.step`` (models
         with schedules override this; the step runner calls it before a graph launch)."""

@@ -22,9 +22,43 @@ coordinates destroys the point); PyTorch-style init; trained with Adam
 steps where SGD needs far more. ``arch="auto"`` picks toy when the data has at most 16
 values per example.
 
+Noise (``noise``): ``"uniform"`` U[-sqrt3, sqrt3] (unit variance, the default) or
+``"gaussian"`` N(0, 1) (named variant). The authors' code (goodfeli/adversarial) draws
+N(0, 1) when a configuration names no noise, but its MNIST configuration names 'uniform':
+in the first commit (600ee5c, 2014-06-09, "Copy the code and hyperparameters from
+galatea", the code behind the paper) and at the last (f77a509, 2014-06-18, "uniform noise
+turned out to be ok"); only the commit between them (068bb03) left it out. The
+reproduction runs measure both.
+
 Optimizer (``optimizer="sgd"``, paper): SGD with momentum; lr 0.1 decayed per update by
 1/1.000004 down to 1e-6; momentum 0.5 rising linearly to 0.7 by step 125000
 (= 250 epochs of 500 updates). Both schedules are functions of ``self.step``.
+
+Two update rules (``variant``):
+
+``"algorithm1"`` (default): the paper's Algorithm 1 as its text describes it: k D updates
+    on ``bce(D(x),1) + bce(D(G(z)),0)``, then one G update on fresh noise.
+``"official"``: what goodfeli/adversarial (AdversaryCost2, mnist.yaml) ran for Table 1:
+    * one shared forward: the same samples S = G(z) and the same dropout masks on the fake
+      pass feed both objectives;
+    * d_obj = 0.5 (bce(D(x),1) + bce(D(S),0)), g_obj = bce(D(S),1) (non-saturating);
+    * both gradients are taken at the same parameters and applied in one simultaneous SGD
+      update (no alternation);
+    * G's output (sigmoid) bias starts at the logit of each pixel's training mean
+      (``init_from_data``, called by the trainer before the first step);
+    * momentum changes once per epoch (pylearn2's MomentumAdjustor counts monitor calls:
+      one before training, one after each epoch): during epoch e = 1, 2, ... it is
+      0.5 + 0.2 min(1, max(0, (e - start) / (saturate - start))) with start 1 and saturate
+      250, epochs of ``steps_per_epoch`` (500) updates; the lr decays per update as above;
+    * pylearn2's momentum keeps the step in its velocity (v <- mu v - lr g, theta += v) where
+      ours keeps the gradient (b <- mu b + g, theta -= lr b): the same updates at a fixed lr;
+      with the lr decaying by 4e-6 per update they differ by less than 1e-5 relatively;
+    * training set train[0:50000] (``scratchgan train gan --set variant=official --limit
+      50000``; benchmarks/reproduce.py trains both variants on train[0:50000], since the
+      Parzen width is chosen on train[50000:51000]).
+    A layer keeps one cache per forward, so the fake pass runs through D twice with the
+    device random stream rewound in between (``Philox.mark``/``rewind``): the same masks, the
+    same logits, so the same values as one shared forward; it costs one extra D forward.
 """
 from __future__ import annotations
 
@@ -59,6 +93,10 @@ class GAN(GenerativeModel):
         "lr_decay": 1.000004, "min_lr": 1e-6,
         "momentum": 0.5, "final_momentum": 0.7, "momentum_saturate_step": 125000,
         "betas": (0.5, 0.999),
+        "noise": "uniform",             # "uniform" U[-sqrt3, sqrt3] (mnist.yaml) | "gaussian" N(0, 1)
+        "variant": "algorithm1",        # "algorithm1" (paper text) | "official" (Table 1's code)
+        "momentum_start": 1, "momentum_saturate": 250, "steps_per_epoch": 500,  # official only
+        "marginal_eps": 1e-7,           # official: clip of the pixel means before the logit
     }
 
     # -- construction ------------------------------------------------------------
@@ -77,6 +115,24 @@ class GAN(GenerativeModel):
         if not isinstance(hp["k"], int) or hp["k"] < 1:
             raise ValueError(f"GAN: k (discriminator steps per generator step) must be an int >= 1, "
                              f"got {hp['k']!r}")
+        if hp["noise"] not in ("gaussian", "uniform"):
+            raise ValueError(f"GAN: noise must be 'uniform' (U[-sqrt3, sqrt3], mnist.yaml) or "
+                             f"'gaussian' (N(0, 1)), got {hp['noise']!r}")
+        if hp["variant"] not in ("algorithm1", "official"):
+            raise ValueError(f"GAN: variant must be 'algorithm1' (the paper's Algorithm 1) or "
+                             f"'official' (the code behind Table 1), got {hp['variant']!r}")
+        if hp["variant"] == "official" and (hp["k"] != 1 or
+                                            hp["generator_loss"] != "nonsaturating"):
+            raise ValueError("GAN: variant='official' takes one shared forward per update (k=1) "
+                             "and the non-saturating generator loss; got "
+                             f"k={hp['k']!r}, generator_loss={hp['generator_loss']!r}")
+        if hp["variant"] == "official" and not (
+                isinstance(hp["steps_per_epoch"], int) and hp["steps_per_epoch"] > 0
+                and 0 <= hp["momentum_start"] < hp["momentum_saturate"]):
+            raise ValueError("GAN: variant='official' needs steps_per_epoch > 0 and "
+                             "0 <= momentum_start < momentum_saturate (epochs), got "
+                             f"{hp['steps_per_epoch']!r}, {hp['momentum_start']!r}, "
+                             f"{hp['momentum_saturate']!r}")
         self.arch = self.resolve_arch()
         toy = self.arch == "toy"
         if hp["z_dim"] is None:
@@ -134,7 +190,14 @@ class GAN(GenerativeModel):
         hp = self.hp
         t = self.step if step is None else step
         lr = max(hp["lr"] * math.exp(-t * math.log(hp["lr_decay"])), hp["min_lr"])
-        frac = min(1.0, t / hp["momentum_saturate_step"]) if hp["momentum_saturate_step"] > 0 else 1.0
+        if hp.get("variant") == "official":
+            # per epoch e = 1, 2, ...: 0.5 up to epoch `start`, linear to 0.7 at `saturate`
+            epoch = t // hp["steps_per_epoch"] + 1
+            a, b = hp["momentum_start"], hp["momentum_saturate"]
+            frac = min(1.0, max(0.0, (epoch - a) / (b - a)))
+        else:
+            frac = (min(1.0, t / hp["momentum_saturate_step"])
+                    if hp["momentum_saturate_step"] > 0 else 1.0)
         mom = hp["momentum"] + (hp["final_momentum"] - hp["momentum"]) * frac
         return lr, mom
 
@@ -147,10 +210,31 @@ class GAN(GenerativeModel):
 
     # -- noise -----------------------------------------------------------------------
     def sample_noise(self, n, rng=None, labels=None):
-        """z ~ U[-sqrt3, sqrt3]^z_dim (unit variance): from the model's device stream, or drawn
-        on the host from ``rng`` when one is given (fixed-noise grids)."""
+        """z ~ U[-sqrt3, sqrt3]^z_dim (``noise="uniform"``, unit variance) or N(0, 1)^z_dim
+        (``"gaussian"``): from the model's device stream, or drawn on the host from
+        ``rng`` when one is given (fixed-noise grids)."""
+        shape = (int(n), self.hp["z_dim"])
+        if self.hp["noise"] == "gaussian":
+            return {"z": self.draw_normal(shape, 1.0, rng)}
         s = math.sqrt(3.0)
-        return {"z": self.draw_uniform((int(n), self.hp["z_dim"]), -s, s, rng)}
+        return {"z": self.draw_uniform(shape, -s, s, rng)}
+
+    def init_from_data(self, x):
+        """Official variant: G's output bias = logit of each pixel's training mean, clipped to
+        [eps, 1 - eps] (``marginal_eps``), as the code behind Table 1 initialises its sigmoid
+        output layer. ``x``: the training images in [0, 1]. No-op for the other variants."""
+        if self.hp.get("variant") != "official" or self.arch != "paper":
+            return
+        import numpy as np
+        from ..backend import to_numpy
+        m = np.asarray(to_numpy(x), dtype=np.float64).reshape(len(x), -1).mean(0)
+        if m.min() < 0 or m.max() > 1:
+            raise ValueError("GAN.init_from_data: expected training images in [0, 1], got "
+                             f"pixel means in [{m.min():.3g}, {m.max():.3g}]")
+        eps = float(self.hp["marginal_eps"])
+        m = np.clip(m, eps, 1.0 - eps)
+        out = [l for l in self.G if isinstance(l, nn.Linear)][-1]
+        out.bias.data[...] = self.to_model(np.log(m / (1.0 - m)))
 
     # -- the networks as the algorithm sees them (CGAN overrides these) ----------------
     def g_forward(self, noise):
@@ -213,14 +297,52 @@ class GAN(GenerativeModel):
         self.g_backward(dx)
         return {"loss_g": loss}
 
+    def official_grads(self, x_real, noise):
+        """Official variant: fill D's .grad with d/dtheta_d of d_obj = 0.5 (bce(D(x),1) +
+        bce(D(S),0)) and G's .grad with d/dtheta_g of g_obj = bce(D(S),1), both from one
+        shared forward S = G(z) (same samples, same dropout masks on the fake pass) at the
+        current parameters. Returns logs."""
+        x_fake = self.g_forward(noise)                      # S = G(z), cached for G's backward
+        real_logits = self.d_forward(x_real)
+        l_real, c = L.bce_with_logits_forward(real_logits, 1.0)
+        self.d_backward(L.bce_with_logits_backward(0.5, c), input_grad=False)  # 0.5 d/dθd bce(D(x),1)
+        mark = self.random.mark()                           # the fake pass's dropout masks ...
+        fake_logits = self.d_forward(x_fake)
+        l_fake, c = L.bce_with_logits_forward(fake_logits, 0.0)
+        self.d_backward(L.bce_with_logits_backward(0.5, c), input_grad=False)  # 0.5 d/dθd bce(D(S),0)
+        self.random.rewind(mark)                            # ... drawn again: the same forward
+        fake_logits = self.d_forward(x_fake)
+        loss_g, c = L.bce_with_logits_forward(fake_logits, 1.0)
+        with frozen(self.D):
+            dx = self.d_backward(L.bce_with_logits_backward(1.0, c))  # d g_obj / dS through D
+        self.g_backward(dx)                                 # d g_obj / dθg
+        return {"loss_d": 0.5 * (l_real + l_fake), "loss_g": loss_g,
+                "d_real": mean_sigmoid(real_logits), "d_fake": mean_sigmoid(fake_logits)}
+
+    def train_step_official(self, x):
+        """The update of the code behind Table 1: both objectives from one shared forward,
+        one simultaneous SGD update of D and G."""
+        x = self._check_x(self.split_batches(x, None)[0][0])   # a minibatch of m examples
+        noise = self.sample_noise(x.shape[0])               # z^(1..m)
+        self.opt_D.zero_grad()
+        self.opt_G.zero_grad()
+        logs = self.official_grads(x, noise)                # both gradients at (θd, θg)
+        self.opt_D.step()                                   # simultaneous update
+        self.opt_G.step()
+        self.step += 1
+        return logs
+
     # -- Algorithm 1 -----------------------------------------------------------------------
     def train_step(self, x, y=None):
         """One iteration of Algorithm 1 (k D updates, then one G update).
 
         ``x``: k real minibatches (a list, or one array of k*m rows; see base.py);
         ``y``: their labels (conditional models only).
+        ``variant="official"``: :meth:`train_step_official` instead.
         """
         self.apply_schedule()
+        if self.hp.get("variant") == "official":
+            return self.train_step_official(x)
         xs, ys = self.split_batches(x, y)
         logs = {}
         for x_i, y_i in zip(xs, ys):                     # "for k steps do"
