@@ -133,6 +133,80 @@ def reference_rows(ev, data_dir, n):
     return rows
 
 
+def _fmt_metrics(m):
+    parts = []
+    if "parzen" in m:
+        parts.append(f"Parzen {m['parzen']['mean']:.1f} ± {m['parzen']['se']:.1f}")
+    if "is" in m:
+        parts.append(f"IS {m['is'][0]:.2f}")
+    if "fd" in m:
+        parts.append(f"FD {m['fd']:.1f}")
+    return ", ".join(parts)
+
+
+def report(out_dir):
+    """``out_dir/paper_gaps.md`` from every curve JSON there (one table per run), and
+    ``wgan_loss_vs_fd.png`` for runs that log an EM estimate."""
+    out_dir = pathlib.Path(out_dir)
+    lines = ["# Paper-gap runs: scores along training", ""]
+    curves = []
+    for path in sorted(out_dir.glob("*.json")):
+        c = json.loads(path.read_text())
+        if "reference" in c:
+            lines += ["## Real-data reference (Parzen protocol of the GAN paper)", "",
+                      "| 'samples' | n | Parzen LL (nats) | σ | LeNet IS | FD |", "|---|---|---|---|---|---|"]
+            for k, r in c["reference"].items():
+                isv = f"{r['is'][0]:.2f}" if "is" in r else "—"
+                fdv = f"{r['fd']:.2f}" if "fd" in r else "—"
+                lines.append(f"| {k} | {r['n_samples']} | {r['parzen']['mean']:.1f} ± "
+                             f"{r['parzen']['se']:.1f} | {r['parzen']['sigma']:.3f} | {isv} | {fdv} |")
+            lines.append("")
+            continue
+        curves.append(c)
+    for c in curves:
+        lines += [f"## {c['name']} ({c['model']})", "",
+                  f"GPU: {c.get('gpu')}; {c['train_examples']} training examples, batch "
+                  f"{c['batch_size']}; hyperparameters: "
+                  + ", ".join(f"{k}={v}" for k, v in c["hyper"].items()), "",
+                  "Commands: " + "; ".join(f"`{x}`" for x in c["commands"]), ""]
+        modes = sorted({k[len('metrics_'):] for r in c["rows"] for k in r if k.startswith("metrics_")})
+        head = "| step (G iters) | epochs | train s | " + " | ".join(
+            f"scores ({m} mode)" if len(modes) > 1 else "scores" for m in modes) + " | mean losses of the chunk |"
+        lines += [head, "|" + "---|" * (4 + len(modes))]
+        for r in c["rows"]:
+            loss = ", ".join(f"{k} {v:.4g}" for k, v in r["losses"].items()
+                             if k in ("loss_d", "loss_g", "em_estimate", "loss_recon", "d_real", "d_fake"))
+            lines.append(f"| {r['step']} | {r['epoch']} | {r['train_seconds']} | " + " | ".join(
+                _fmt_metrics(r.get(f"metrics_{m}", {})) for m in modes) + f" | {loss} |")
+        lines.append("")
+    em = [c for c in curves if any("em_estimate" in r["losses"] for r in c["rows"])]
+    if em:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        for c in em:
+            rows = [r for r in c["rows"] if "em_estimate" in r["losses"] and "fd" in r.get("metrics_eval", {})]
+            it = [r["step"] for r in rows]
+            axes[0].plot(it, [r["losses"]["em_estimate"] for r in rows], "o-", label=f"{c['name']}: −loss_D")
+            ax2 = axes[0].twinx()
+            ax2.plot(it, [r["metrics_eval"]["fd"] for r in rows], "s--", color="C3", label="FD")
+            ax2.set_ylabel("LeNet FD (dashed)")
+            axes[1].plot([r["losses"]["em_estimate"] for r in rows],
+                         [r["metrics_eval"]["fd"] for r in rows], "o-", label=c["name"])
+        axes[0].set_xlabel("generator iterations")
+        axes[0].set_ylabel("−loss_D, mean over the chunk")
+        axes[1].set_xlabel("−loss_D (EM estimate)")
+        axes[1].set_ylabel("LeNet FD")
+        axes[1].legend()
+        fig.suptitle("WGAN: the critic's estimate tracks sample quality")
+        fig.tight_layout()
+        fig.savefig(out_dir / "wgan_loss_vs_fd.png", dpi=100)
+        lines += ["![WGAN −loss_D and FD](wgan_loss_vs_fd.png)", ""]
+    (out_dir / "paper_gaps.md").write_text("\n".join(lines))
+    return out_dir / "paper_gaps.md"
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("name", help="run name: runs-dir/NAME holds the run, out-dir/NAME.json the curve")
@@ -156,7 +230,12 @@ def main(argv=None):
     ap.add_argument("--out-dir", default="benchmarks/results/paper_gaps")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--reference", action="store_true", help="only the real-data Parzen rows")
+    ap.add_argument("--report", action="store_true",
+                    help="write out-dir/paper_gaps.md from the curves there (NAME is ignored)")
     args = ap.parse_args(argv)
+    if args.report:
+        print(report(args.out_dir))
+        return 0
     t_start = time.time()
     out_dir = pathlib.Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
