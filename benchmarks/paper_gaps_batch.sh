@@ -14,7 +14,7 @@ run() { gpu=$1; name=$2; shift 2
 # GPU 0: the GAN's two update rules with the mnist.yaml noise, and the AAE's default longer
 run 0 gan-official-uniform --model gan --set variant=official --limit 50000 --epochs 300 --eval-every-epochs 50
 run 0 gan-alg1-uniform     --model gan --limit 50000 --epochs 300 --eval-every-epochs 50
-run 0 aae-adam             --model aae --epochs 200 --eval-every-epochs 25
+run 0 aae-adam             --model aae --epochs 150 --eval-every-epochs 25
 # GPU 1: the noise factor, the SGD AAE with a per-pixel reconstruction scale, DCGAN, WGAN
 run 1 gan-official-gaussian --model gan --set variant=official --set noise=gaussian --limit 50000 --epochs 300 --eval-every-epochs 50
 run 1 aae-sgd              --model aae --set optimizer=sgd --set lr_recon=1.2755e-05 --set lr_reg=0.1 --epochs 100 --eval-every-epochs 25
