@@ -12,11 +12,11 @@ C="python benchmarks/paper_gaps.py --device cuda --precision tf32 --data-dir .da
 run() { gpu=$1; name=$2; shift 2
         CUDA_VISIBLE_DEVICES=$gpu $C $name "$@" > "$OUT/logs/$name.log" 2>&1 & }
 # GPU 0: the GAN's two update rules with the mnist.yaml noise, and the AAE's default longer
-run 0 gan-official-uniform --model gan --set variant=official --limit 50000 --epochs 300 --eval-every-epochs 50
-run 0 gan-alg1-uniform     --model gan --limit 50000 --epochs 300 --eval-every-epochs 50
+run 0 gan-official-uniform --model gan --set variant=official --limit 50000 --epochs 250 --eval-every-epochs 50
+run 0 gan-alg1-uniform     --model gan --limit 50000 --epochs 250 --eval-every-epochs 50
 run 0 aae-adam             --model aae --epochs 150 --eval-every-epochs 25
 # GPU 1: the noise factor, the SGD AAE with a per-pixel reconstruction scale, DCGAN, WGAN
-run 1 gan-official-gaussian --model gan --set variant=official --set noise=gaussian --limit 50000 --epochs 300 --eval-every-epochs 50
+run 1 gan-official-gaussian --model gan --set variant=official --set noise=gaussian --limit 50000 --epochs 250 --eval-every-epochs 50
 run 1 aae-sgd              --model aae --set optimizer=sgd --set lr_recon=1.2755e-05 --set lr_reg=0.1 --epochs 100 --eval-every-epochs 25
 run 1 dcgan                --model dcgan --epochs 50 --eval-every-epochs 5 --bn-modes eval,train
 run 1 wgan-authors         --model wgan --set warmup=True --steps 100000 --eval-every 2500
