@@ -148,7 +148,14 @@ def report(out_dir):
     """``out_dir/paper_gaps.md`` from every curve JSON there (one table per run), and
     ``wgan_loss_vs_fd.png`` for runs that log an EM estimate."""
     out_dir = pathlib.Path(out_dir)
-    lines = ["# Paper-gap runs: scores along training", ""]
+    lines = ["# Paper-gap runs: scores along training", "",
+             "Produced by `bash benchmarks/paper_gaps_batch.sh OUT 400` (one call on an "
+             "nvidia-h200-x2: the runs shared two H200s, convolutions and Linear layers in TF32; "
+             "each run stops before a chunk that would pass its deadline). This page: "
+             "`python benchmarks/paper_gaps.py - --report --out-dir DIR`. Scores: 10,000 "
+             "samples; Parzen as the GAN paper (σ on train[50000:51000], 10,000 test images); "
+             "LeNet IS (10 splits) and FD against the 10,000 test images (docs/metrics.md). "
+             "Logs of each run in `logs/`.", ""]
     curves = []
     for path in sorted(out_dir.glob("*.json")):
         c = json.loads(path.read_text())
