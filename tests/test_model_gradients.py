@@ -95,9 +95,13 @@ def test_gan_toy_arch():
     check_grads(m, lambda: m.generator_grads(noise)["loss_g"], [m.G])
 
 
-def test_dcgan():
-    m = make("dcgan", (1, 28, 28), ngf=2, ndf=2, z_dim=3)
-    x = uniform((4, 1, 28, 28), -1, 1)
+@pytest.mark.parametrize("depth", [2, 3])
+def test_dcgan(depth):
+    m = make("dcgan", (1, 28, 28), ngf=2, ndf=2, z_dim=3, depth=depth)
+    # depth 3: with the data of seeds 0 and 1 a random-projection step moves a LeakyReLU input
+    # of the 4x4 stage across its kink (the analytic gradient there equals PyTorch's to 1e-15:
+    # tests/test_dcgan_nets.py); seed 2 keeps the check away from it
+    x = uniform((4, 1, 28, 28), -1, 1, seed=0 if depth == 2 else 2)
     noise = m.sample_noise(4)
     check_grads(m, lambda: m.discriminator_grads(x, noise)["loss_d"], [m.D])
     check_grads(m, lambda: m.generator_grads(noise)["loss_g"], [m.G])

@@ -55,6 +55,8 @@ CASES = {
                                             z_dim=10, d_irange=0.05, noise="gaussian"), (0.0, 1.0)),
     "gan_toy": ("gan", (2,), dict(arch="toy", toy_hidden=16, toy_units=8, z_dim=4), None),
     "dcgan": ("dcgan", (1, 28, 28), dict(ngf=4, ndf=4, z_dim=8), (-1.0, 1.0)),
+    "dcgan_depth3": ("dcgan", (1, 28, 28), dict(ngf=4, ndf=4, z_dim=8, depth=3), (-1.0, 1.0)),
+    "wgan_depth3": ("wgan", (1, 28, 28), dict(ngf=4, ndf=4, z_dim=8, depth=3), (-1.0, 1.0)),
     "dcgan64": ("dcgan", (3, 64, 64), dict(ngf=2, ndf=2, z_dim=8), (-1.0, 1.0)),
     "cgan": ("cgan", (1, 8, 8), dict(z_dim=10, g_hidden_z=8, g_hidden_y=12, g_hidden=24,
                                      d_units_x=12, d_units_y=6, d_units=10, d_irange=0.05),

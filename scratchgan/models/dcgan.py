@@ -35,6 +35,7 @@ class DCGAN(GAN):
         "arch": "auto",          # "28" | "64" | "auto" (from the image size)
         "k": 1, "generator_loss": "nonsaturating",
         "z_dim": 100, "ngf": 64, "ndf": 64,
+        "depth": 2,              # stride-2 stages at 28x28: 2, or 3 (named variant, nets.py)
         "lr": 2e-4, "betas": (0.5, 0.999),
     }
 
@@ -44,8 +45,8 @@ class DCGAN(GAN):
         get_generator_loss(hp["generator_loss"])
         self.arch = str(image_size(self, str(hp["arch"])))
         c, size = self.data_shape[0], self.data_shape[1]
-        self.G = dcgan_generator(hp["z_dim"], c, hp["ngf"], size, self.rng)
-        self.D = dcgan_discriminator(c, hp["ndf"], size, self.rng)
+        self.G = dcgan_generator(hp["z_dim"], c, hp["ngf"], size, self.rng, depth=hp["depth"])
+        self.D = dcgan_discriminator(c, hp["ndf"], size, self.rng, depth=hp["depth"])
         dcgan_init_(self.G, rng=self.rng)   # N(0, 0.02) weights, BN gamma N(1, 0.02)
         dcgan_init_(self.D, rng=self.rng)
 

@@ -4,6 +4,13 @@ Wasserstein models' toy architecture (WGAN, WGAN-GP).
 
 ``"28"`` (MNIST)   G: z -> convT 7x7 (4ngf, 7x7) -> convT 4/2 (2ngf, 14x14) -> convT 4/2 (C, 28x28)
                    D: conv 4/2 (ndf, 14x14) -> conv 4/2 (2ndf, 7x7) BN -> conv 7x7 (1)
+``"28"`` with ``depth=3`` (named variant): one stride-2 stage more on each side, the paper's
+                   pattern (every stage halves or doubles the size, channels double towards D's
+                   logit) scaled to 28x28:
+                   G: z -> convT 4 (4ngf, 4x4) -> convT 3/2 (2ngf, 7x7) -> convT 4/2 (ngf, 14x14)
+                      -> convT 4/2 (C, 28x28)
+                   D: conv 4/2 (ndf, 14) -> conv 4/2 (2ndf, 7) BN -> conv 3/2 (4ndf, 4) BN ->
+                      conv 4 (1)
 ``"64"`` (64x64, the DCGAN paper's LSUN net)  G: z -> convT 4 (8ngf, 4) -> 4ngf 8 -> 2ngf 16 ->
                    ngf 32 -> C 64;  D mirrors it: ndf 32 -> 2ndf 16 -> 4ndf 8 -> 8ndf 4 -> conv 4 (1)
 """
@@ -14,8 +21,24 @@ import math
 from .. import nn
 
 
-def dcgan_generator(z_dim, channels, ngf, size, rng):
-    if size == 28:
+def _check_depth(depth, size):
+    if depth not in (2, 3) or (depth == 3 and size != 28):
+        raise ValueError(f"DCGAN networks: depth must be 2 (default) or 3 (28x28 only), got "
+                         f"depth={depth!r} for {size}x{size} images")
+
+
+def dcgan_generator(z_dim, channels, ngf, size, rng, depth=2):
+    _check_depth(depth, size)
+    if size == 28 and depth == 3:
+        layers = [nn.Reshape(z_dim, 1, 1),
+                  nn.ConvTranspose2d(z_dim, 4 * ngf, 4, 1, 0, bias=False, rng=rng),
+                  nn.BatchNorm2d(4 * ngf), nn.ReLU(),
+                  nn.ConvTranspose2d(4 * ngf, 2 * ngf, 3, 2, 1, bias=False, rng=rng),
+                  nn.BatchNorm2d(2 * ngf), nn.ReLU(),
+                  nn.ConvTranspose2d(2 * ngf, ngf, 4, 2, 1, bias=False, rng=rng),
+                  nn.BatchNorm2d(ngf), nn.ReLU(),
+                  nn.ConvTranspose2d(ngf, channels, 4, 2, 1, bias=False, rng=rng), nn.Tanh()]
+    elif size == 28:
         layers = [nn.Reshape(z_dim, 1, 1),
                   nn.ConvTranspose2d(z_dim, 4 * ngf, 7, 1, 0, bias=False, rng=rng),
                   nn.BatchNorm2d(4 * ngf), nn.ReLU(),
@@ -33,8 +56,16 @@ def dcgan_generator(z_dim, channels, ngf, size, rng):
     return nn.Sequential(*layers)
 
 
-def dcgan_discriminator(channels, ndf, size, rng):
-    if size == 28:
+def dcgan_discriminator(channels, ndf, size, rng, depth=2):
+    _check_depth(depth, size)
+    if size == 28 and depth == 3:
+        layers = [nn.Conv2d(channels, ndf, 4, 2, 1, bias=False, rng=rng), nn.LeakyReLU(0.2),
+                  nn.Conv2d(ndf, 2 * ndf, 4, 2, 1, bias=False, rng=rng), nn.BatchNorm2d(2 * ndf),
+                  nn.LeakyReLU(0.2),
+                  nn.Conv2d(2 * ndf, 4 * ndf, 3, 2, 1, bias=False, rng=rng),
+                  nn.BatchNorm2d(4 * ndf), nn.LeakyReLU(0.2),
+                  nn.Conv2d(4 * ndf, 1, 4, 1, 0, bias=False, rng=rng), nn.Flatten()]
+    elif size == 28:
         layers = [nn.Conv2d(channels, ndf, 4, 2, 1, bias=False, rng=rng), nn.LeakyReLU(0.2),
                   nn.Conv2d(ndf, 2 * ndf, 4, 2, 1, bias=False, rng=rng), nn.BatchNorm2d(2 * ndf),
                   nn.LeakyReLU(0.2),
@@ -75,3 +106,42 @@ def relu_mlp_pair(z_dim, data_shape, hidden, layers, rng, out_act=None):
     g += [nn.Linear(hidden, d, rng=rng)] + ([out_act] if out_act is not None else [])
     return (nn.Sequential(*g, nn.Reshape(*data_shape)),
             nn.Sequential(*f, nn.Linear(hidden, 1, rng=rng)))
+
+
+class JointNet(nn.Module):
+    """A network of two inputs: ``trunk(join(x_branch(x), z_branch(z)))`` (BiGAN's and ALI's
+    joint discriminator D(x, z); BiGAN's generator, whose second layer sees z again).
+
+    ``join="concat"``: h = [a, b] along the features; ``join="sum"``: h = a + b (the two
+    branches end in layers of one width: a bias computed from z added to the x features).
+    ``backward(dy, input_grad=True)`` returns ``(dx, dz)``: ∂h/∂a and ∂h/∂b are the identity
+    (sum) or the two slices of dh (concat), then each branch back-propagates its part; with
+    ``input_grad=False`` the branches' first layers with parameters skip d/dinput (what they
+    return then is not a gradient and is meant to be ignored). Empty ``nn.Sequential()``
+    branches pass an input through unchanged."""
+
+    def __init__(self, x_branch, z_branch, trunk, join="concat"):
+        super().__init__()
+        if join not in ("concat", "sum"):
+            raise ValueError(f"JointNet: join must be 'concat' or 'sum', got {join!r}")
+        self.x_branch, self.z_branch, self.trunk = x_branch, z_branch, trunk
+        self.join = join
+        if join == "concat":
+            self.cat = nn.Concat(dim=1)
+
+    def forward(self, x, z):
+        a, b = self.x_branch(x), self.z_branch(z)
+        return self.trunk(self.cat(a, b) if self.join == "concat" else a + b)
+
+    @staticmethod
+    def _branch_backward(branch, d, input_grad):
+        if input_grad or not isinstance(branch, nn.Sequential):
+            return branch.backward(d)
+        return branch.backward(d, input_grad=False)
+
+    def backward(self, dy, input_grad=True):
+        dh = self.trunk.backward(dy)
+        da, db = self.cat.backward(dh) if self.join == "concat" else (dh, dh)
+        dz = self._branch_backward(self.z_branch, db, input_grad)
+        dx = self._branch_backward(self.x_branch, da, input_grad)
+        return dx, dz

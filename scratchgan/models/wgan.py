@@ -46,6 +46,7 @@ class WGAN(GAN):
         "batch_size": 64, "epochs": 25, "dataset": "mnist",
         "arch": "auto",          # "dcgan" | "mlp" | "auto" (dcgan for images, mlp for flat data)
         "z_dim": 100, "ngf": 64, "ndf": 64, "mlp_hidden": 512, "mlp_layers": 4,
+        "depth": 2,              # DCGAN nets at 28x28: 2 or 3 stride-2 stages (nets.py)
         "n_critic": 5, "clip": 0.01, "lr": 5e-5,
         "warmup": False,         # named variant "wgan_warmup"
         "warmup_iters": 100, "warmup_g_iters": 25, "warmup_every": 500,
@@ -62,8 +63,8 @@ class WGAN(GAN):
         if arch == "dcgan":
             size = image_size(self, "auto")
             c = self.data_shape[0]
-            self.G = dcgan_generator(hp["z_dim"], c, hp["ngf"], size, r)
-            self.D = dcgan_discriminator(c, hp["ndf"], size, r)
+            self.G = dcgan_generator(hp["z_dim"], c, hp["ngf"], size, r, depth=hp["depth"])
+            self.D = dcgan_discriminator(c, hp["ndf"], size, r, depth=hp["depth"])
             dcgan_init_(self.G, rng=r)
             dcgan_init_(self.D, rng=r)
         else:
