@@ -47,6 +47,7 @@ and the networks' buffers (BatchNorm running statistics) are restored after.
 from __future__ import annotations
 
 import json
+import os
 import math
 import pathlib
 import signal
@@ -208,13 +209,20 @@ class Trainer:
     unreadable, with a warning); ``resume_state=(state, path, reason)`` (from
     :func:`scratchgan.checkpoint.load_latest_info`) gives an already loaded one.
     ``resume_changes`` (a dict) is recorded in ``resumes.jsonl``.
+
+    ``comm`` (a :mod:`scratchgan.distributed` communicator): data-parallel training. The model
+    is prepared with :func:`scratchgan.distributed.data_parallel` (state broadcast from rank
+    0, gradients averaged before each optimizer step, a noise stream per rank), each rank
+    reads a disjoint shard of every epoch (``batch_size`` is per rank), and rank 0 alone
+    writes the run folder (checkpoints, samples, metrics, config). Losses logged are rank 0's.
+    ``step_mode="auto"`` runs eagerly on several ranks.
     """
 
     def __init__(self, model, x, y=None, *, batch_size=64, epochs=None, steps=None,
                  out_dir="runs/run", seed=0, sample_every=None, checkpoint_every=None,
                  log_every=10, n_samples=None, progress=True, config=None, resume=False,
                  plot_data=None, modes=None, step_mode="auto", resume_state=None,
-                 resume_changes=None, epoch_outputs=True):
+                 resume_changes=None, epoch_outputs=True, comm=None):
         if epochs is not None and steps is not None:
             raise ValueError("Trainer: give either epochs or steps, not both")
         for name, v in (("epochs", epochs), ("steps", steps), ("sample_every", sample_every),
@@ -237,10 +245,19 @@ class Trainer:
             model.init_from_data(x)
         if hasattr(model, "attach_data"):   # a model that keeps part of the data (m2's labels)
             model.attach_data(x, y)
+        self.comm = comm
+        world = 1 if comm is None else int(comm.world_size)
+        self.writer = comm is None or comm.rank == 0     # rank 0 alone writes the run folder
+        if world > 1:
+            from .distributed import data_parallel
+            data_parallel(model, comm)
+            if step_mode == "auto":
+                step_mode = "eager"
         self.runner = StepRunner(model, mode=step_mode)
         self.x, self.y = x, y
         self.batches = BatchIterator(x, y, batch_size=batch_size,
-                                     rng=np.random.default_rng([int(seed), 1]))
+                                     rng=np.random.default_rng([int(seed), 1]),
+                                     rank=0 if comm is None else comm.rank, world_size=world)
         k = int(getattr(model, "batches_per_step", lambda: 1)())
         self.steps = int(steps) if steps is not None else \
             max(1, int(epochs or 1) * len(self.batches) // k)
@@ -366,6 +383,8 @@ class Trainer:
         self.step = int(state["trainer"]["step"])
 
     def save(self):
+        if not self.writer:
+            return None
         return save_checkpoint(self.checkpoint_path, self.state_dict(), keep_previous=True)
 
     def sample(self, noise=None):
@@ -395,6 +414,8 @@ class Trainer:
 
     def _write_plots(self, tag=None, curves=True):
         """Fixed-noise samples (``samples/<tag>.png`` and ``samples.png``) and loss curves."""
+        if not self.writer:
+            return
         import shutil
         from . import viz
         title = f"{getattr(self.model, 'name', 'model')} step {self.step}"
@@ -442,6 +463,8 @@ class Trainer:
         if why:
             rec["fallback_reason"] = why
         rec["changed"] = self.resume_changes
+        if not self.writer:
+            return
         with open(self.out_dir / "resumes.jsonl", "a") as f:
             f.write(json.dumps(rec, default=str) + "\n")
 
@@ -470,21 +493,28 @@ class Trainer:
         """Run to ``steps``; returns a summary dict (step, the step it started from, last
         losses, paths)."""
         from tqdm import tqdm
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(self.checkpoint_path)
+        if self.writer:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(self.checkpoint_path)
         if self.resume:
             self._load_resume()
-        (self.out_dir / "config.json").write_text(json.dumps(self.config, indent=2, default=str))
-        self._prepare_metrics()
+        if self.comm is not None and self.comm.world_size > 1:
+            from .distributed import sync_state
+            sync_state(self.model, self.comm)     # rank 0's state everywhere, own noise streams
+            self.config["world_size"] = int(self.comm.world_size)
+        if self.writer:
+            (self.out_dir / "config.json").write_text(json.dumps(self.config, indent=2,
+                                                                 default=str))
+            self._prepare_metrics()
         start = self.step
         t0 = time.time()
         saved_at = start if self.resume else None
         per_epoch = len(self.batches)
-        bar = tqdm(total=self.steps, initial=start, disable=not self.progress,
+        bar = tqdm(total=self.steps, initial=start, disable=not (self.progress and self.writer),
                    desc=getattr(self.model, "name", "train"), dynamic_ncols=True, leave=True)
         old_handler = self._install_sigint()
         try:
-            with open(self.metrics_path, "a") as mf:
+            with open(self.metrics_path if self.writer else os.devnull, "a") as mf:
                 while self.step < self.steps:
                     before = self._batches_done()
                     xb, yb = self._next_step_batches()

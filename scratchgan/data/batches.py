@@ -37,9 +37,14 @@ class BatchIterator:
     * :meth:`state_dict` / :meth:`load_state_dict` save and restore the exact
       position (epoch, index in the epoch, and the generator's state before the
       epoch's permutation, so the permutation is recomputed, not stored).
+    * ``rank``/``world_size`` (data-parallel training): every rank draws the same permutation
+      (the same seed) and batch b is the slice ``[rank B, (rank + 1) B)`` of the global batch
+      ``perm[b W B : (b + 1) W B]``: the ranks read disjoint shards of every epoch, and
+      together the global batch a 1-process run with batch W·B would read.
     """
 
-    def __init__(self, x, y=None, batch_size=64, rng=None, shuffle=True, drop_last=True):
+    def __init__(self, x, y=None, batch_size=64, rng=None, shuffle=True, drop_last=True,
+                 rank=0, world_size=1):
         if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) \
                 or batch_size <= 0:
             raise ValueError(f"BatchIterator: batch_size must be a positive int, got {batch_size!r}")
@@ -48,9 +53,15 @@ class BatchIterator:
             raise ValueError(f"BatchIterator: x has {n} rows but y has {len(y)}")
         if n == 0:
             raise ValueError("BatchIterator: the data set is empty")
-        if drop_last and batch_size > n:
-            raise ValueError(f"BatchIterator: batch_size {batch_size} is larger than the data set "
-                             f"({n} rows) and drop_last=True would give no batch")
+        if not (isinstance(world_size, (int, np.integer)) and world_size >= 1
+                and isinstance(rank, (int, np.integer)) and 0 <= rank < world_size):
+            raise ValueError(f"BatchIterator: need 0 <= rank < world_size, got rank={rank!r}, "
+                             f"world_size={world_size!r}")
+        if drop_last and batch_size * world_size > n:
+            raise ValueError(f"BatchIterator: batch_size {batch_size} x {world_size} rank(s) is "
+                             f"larger than the data set ({n} rows) and drop_last=True would "
+                             f"give no batch")
+        self.rank, self.world_size = int(rank), int(world_size)
         self.x, self.y = x, y
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -60,8 +71,11 @@ class BatchIterator:
         self._start_epoch()
 
     def __len__(self):
-        n = len(self.x)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        n, g = len(self.x), self.batch_size * self.world_size
+        return n // g if self.drop_last else -(-n // g)
+
+    def _lo(self, b):
+        return (b * self.world_size + self.rank) * self.batch_size
 
     @property
     def num_samples(self):
@@ -74,9 +88,10 @@ class BatchIterator:
         self._batch = 0  # index of the next batch in this epoch
 
     def _take(self, b):
-        idx = self._perm[b * self.batch_size:(b + 1) * self.batch_size]
+        lo = self._lo(b)
+        idx = self._perm[lo:lo + self.batch_size]
         if not self.shuffle:
-            s = slice(b * self.batch_size, b * self.batch_size + len(idx))
+            s = slice(lo, lo + len(idx))
             return self.x[s], (None if self.y is None else self.y[s])
         return self.x[idx], (None if self.y is None else self.y[idx])
 
@@ -87,7 +102,7 @@ class BatchIterator:
         if self._batch >= len(self):
             self.epoch += 1
             self._start_epoch()
-        lo = self._batch * self.batch_size
+        lo = self._lo(self._batch)
         self._batch += 1
         return self._perm, lo, lo + self.batch_size
 

@@ -1,0 +1,306 @@
+"""Data-parallel training on the CPU with a thread communicator (CI has no GPU): the
+collectives, the sharding, the equivalence of a W-rank step (per-rank batch B) with the
+1-process step (batch W·B), the synchronised BatchNorm, rank 0 as the only writer, the
+checkpoint's single-process resume, the launcher's failure handling. The NCCL path runs on
+two GPUs in benchmarks/bench_distributed.py (and the gpu test at the end)."""
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from scratchgan import nn
+from scratchgan.data.batches import BatchIterator
+from scratchgan.distributed import (CommunicatorError, LocalGroup, convert_sync_batchnorm,
+                                    data_parallel, env_info, rank_seed)
+from scratchgan.distributed.launch import launch
+from scratchgan.models import get_model
+from scratchgan.train import Trainer
+
+DRAWS = ("uniform", "normal", "random", "integers")
+
+
+# ----------------------------------------------------------------------------- collectives
+def test_local_group_collectives():
+    def body(comm):
+        a = np.full(3, comm.rank + 1.0, dtype=np.float32)
+        comm.all_reduce_sum(a)
+        b = np.full(2, comm.rank + 1.0)
+        comm.all_reduce_mean(b)
+        c = np.arange(4.0) * (comm.rank + 1)
+        comm.broadcast(c, root=2)
+        comm.barrier()
+        return a, b, c
+    for a, b, c in LocalGroup(3).run(body):
+        assert a.tolist() == [6.0] * 3 and b.tolist() == [2.0, 2.0]
+        assert c.tolist() == [0.0, 3.0, 6.0, 9.0]
+
+
+def test_a_failed_rank_stops_the_others_with_an_error():
+    def body(comm):
+        if comm.rank == 1:
+            raise RuntimeError("rank 1 broke")
+        comm.all_reduce_sum(np.zeros(2))
+    t0 = time.time()
+    with pytest.raises(RuntimeError, match="rank 1 broke"):
+        LocalGroup(2, timeout=30).run(body)
+    assert time.time() - t0 < 10          # the barrier was aborted, nobody waited 30 s
+
+    def late(comm):
+        if comm.rank == 0:
+            comm.all_reduce_sum(np.zeros(2))
+    with pytest.raises(CommunicatorError, match="did not complete"):
+        LocalGroup(2, timeout=0.5).run(late)
+
+
+def test_env_info_reads_launchers():
+    assert env_info({}) is None
+    e = env_info({"RANK": "1", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "MASTER_PORT": "1234"})
+    assert (e["rank"], e["world_size"], e["local_rank"], e["port"]) == (1, 4, 1, 1234)
+    e = env_info({"OMPI_COMM_WORLD_RANK": "2", "OMPI_COMM_WORLD_SIZE": "3",
+                  "OMPI_COMM_WORLD_LOCAL_RANK": "0"})
+    assert (e["rank"], e["world_size"], e["local_rank"]) == (2, 3, 0)
+    with pytest.raises(ValueError, match="outside"):
+        env_info({"RANK": "3", "WORLD_SIZE": "2"})
+
+
+# ----------------------------------------------------------------------------- sharding
+def test_shards_are_disjoint_and_make_the_global_batch():
+    x = np.arange(50)[:, None]
+    one = BatchIterator(x, batch_size=8, rng=3)
+    ranks = [BatchIterator(x, batch_size=4, rng=3, rank=r, world_size=2) for r in range(2)]
+    assert len(one) == len(ranks[0]) == 6
+    for _ in range(len(one) * 2 + 1):                # across an epoch boundary
+        g = one.next_batch()[0][:, 0]
+        parts = [it.next_batch()[0][:, 0] for it in ranks]
+        assert not set(parts[0]) & set(parts[1])
+        np.testing.assert_array_equal(np.concatenate(parts), g)
+    with pytest.raises(ValueError, match="rank"):
+        BatchIterator(x, batch_size=4, rank=2, world_size=2)
+
+
+# ----------------------------------------------------------------------------- equivalence
+class Recorder:
+    """Records every draw of a model's device stream (single process)."""
+
+    def __init__(self, model):
+        self.calls, self.depth = [], 0
+        for name in DRAWS:
+            inner = getattr(model.random, name)
+
+            def wrap(*a, _inner=inner, _name=name, **k):
+                self.depth += 1                 # random() calls uniform(): keep the outer call
+                try:
+                    out = _inner(*a, **k)
+                finally:
+                    self.depth -= 1
+                if self.depth == 0:
+                    self.calls.append((_name, np.array(out)))
+                return out
+            setattr(model.random, name, wrap)
+
+
+def replay_slices(model, calls, rank, world):
+    """Rank ``rank`` of ``world`` draws the rank-th slice (axis 0) of each recorded draw."""
+    it = iter(calls)
+
+    def make(name):
+        def draw(shape_or_high, *a, **k):
+            got_name, arr = next(it)
+            assert got_name == name, (got_name, name)
+            m = arr.shape[0] // world
+            part = arr[rank * m:(rank + 1) * m]
+            out = k.get("out")
+            if out is not None:
+                out[...] = part
+                return out
+            return part.copy()
+        return draw
+    for name in DRAWS:
+        setattr(model.random, name, make(name))
+
+
+CASES = {
+    "gan": ("gan", (1, 6, 6), dict(g_hidden=8, d_units=6, d_pieces=3, z_dim=5), (0, 1), 8),
+    "wgan": ("wgan", (2,), dict(mlp_hidden=8, mlp_layers=2, z_dim=3), None, 8),
+    "dcgan_sync_bn": ("dcgan", (1, 28, 28), dict(ngf=2, ndf=2, z_dim=4), (-1, 1), 8),
+}
+
+
+def build(case):
+    name, shape, hyper, _, _ = CASES[case]
+    return get_model(name)(shape, rng=5, dtype=np.float64, **hyper)
+
+
+def data(case, model, steps=3):
+    _, shape, _, rng_range, B = CASES[case]
+    g = np.random.default_rng(9)
+    out = []
+    for _ in range(steps):
+        n = B * model.batches_per_step()
+        x = g.normal(size=(n,) + shape) if rng_range is None else g.uniform(*rng_range, (n,) + shape)
+        out.append(x)
+    return out
+
+
+def split_step_batch(x, k, rank, world):
+    """Rank ``rank``'s part of a step's data: each of the k stacked minibatches halved."""
+    parts = np.split(x, k)
+    return np.concatenate([np.split(p, world)[rank] for p in parts])
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_two_rank_step_equals_one_process_step(case):
+    """From the same weights, 2 ranks with per-rank batch B/2 reach the parameters of one
+    process with batch B after 3 steps (float64; the DCGAN with synchronised BatchNorm)."""
+    ref = build(case)
+    rec = Recorder(ref)
+    batches = data(case, ref)
+    for x in batches:
+        ref.train_step(x)
+    calls = rec.calls
+
+    def body(comm):
+        m = build(case)
+        if case.endswith("sync_bn"):
+            for net in m.networks().values():
+                assert convert_sync_batchnorm(net, comm) > 0
+        data_parallel(m, comm)
+        replay_slices(m, calls, comm.rank, comm.world_size)
+        k = m.batches_per_step()
+        for x in batches:
+            m.train_step(split_step_batch(x, k, comm.rank, comm.world_size))
+        return {f"{n}.{k}": v.copy() for n, net in m.networks().items()
+                for k, v in net.state_dict().items()}
+    results = LocalGroup(2).run(body)
+    want = {f"{n}.{k}": v for n, net in ref.networks().items() for k, v in net.state_dict().items()}
+    for key, v in want.items():
+        for r in range(2):
+            np.testing.assert_allclose(results[r][key], v, rtol=1e-9, atol=1e-12,
+                                       err_msg=f"rank {r} {key}")
+
+
+def test_without_sync_batchnorm_the_steps_differ():
+    """The control: per-rank BatchNorm statistics (the default) do not give the 1-process
+    step, so the equivalence above is not automatic."""
+    case = "dcgan_sync_bn"
+    ref = build(case)
+    rec = Recorder(ref)
+    batches = data(case, ref, steps=1)
+    ref.train_step(batches[0])
+
+    def body(comm):
+        m = build(case)
+        data_parallel(m, comm)
+        replay_slices(m, rec.calls, comm.rank, comm.world_size)
+        m.train_step(split_step_batch(batches[0], 1, comm.rank, 2))
+        return m.D.state_dict()
+    got = LocalGroup(2).run(body)[0]
+    worst = max(np.abs(got[k] - v).max() for k, v in ref.D.state_dict().items())
+    assert worst > 1e-6
+
+
+def test_sync_batchnorm_layer_equals_full_batch():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 3, 4, 4))
+    dy = rng.normal(size=x.shape)
+    full = nn.BatchNorm2d(3).astype(np.float64)
+    full.weight.data[...] = [0.5, 1.5, -1.0]
+    y = full(x)
+    dx = full.backward(dy * 0.5)          # L = mean over the two halves' losses
+
+    def body(comm):
+        bn = nn.BatchNorm2d(3).astype(np.float64)
+        bn.weight.data[...] = [0.5, 1.5, -1.0]
+        convert_sync_batchnorm(bn, comm)
+        s = slice(4 * comm.rank, 4 * comm.rank + 4)
+        out = bn(x[s])
+        d = bn.backward(dy[s])
+        g = np.concatenate([bn.weight.grad, bn.bias.grad])
+        comm.all_reduce_mean(g)
+        return out, d, g, bn.running_mean.copy(), bn.running_var.copy()
+    res = LocalGroup(2).run(body)
+    np.testing.assert_allclose(np.concatenate([r[0] for r in res]), y, rtol=1e-12, atol=1e-12)
+    # each rank's dx is W dL/dx (see syncbn.py); the parameter gradients are means over ranks
+    np.testing.assert_allclose(np.concatenate([r[1] for r in res]) / 2, dx, rtol=1e-10,
+                               atol=1e-12)
+    np.testing.assert_allclose(res[0][2], np.concatenate([full.weight.grad, full.bias.grad]),
+                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(res[0][3], full.running_mean, rtol=1e-12)
+    np.testing.assert_allclose(res[0][4], full.running_var, rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------- the trainer
+def test_trainer_two_ranks_rank0_writes_and_the_checkpoint_resumes_alone(tmp_path):
+    x = np.random.default_rng(1).normal(size=(64, 2)).astype(np.float32)
+
+    def body(comm):
+        m = get_model("wgan")((2,), rng=3, mlp_hidden=8, mlp_layers=2, z_dim=3)
+        out = tmp_path / f"run{comm.rank}"
+        Trainer(m, x, batch_size=4, steps=4, out_dir=out, progress=False, comm=comm,
+                config={"model": "wgan"}).fit()
+        return {k: v.copy() for k, v in m.G.state_dict().items()}, m.random.seed
+    (g0, s0), (g1, s1) = LocalGroup(2).run(body)
+    for k in g0:
+        np.testing.assert_array_equal(g0[k], g1[k])    # the ranks agree
+    assert s1 == rank_seed(s0, 1) and s1 != s0         # own noise streams
+    assert (tmp_path / "run0/last.ckpt.npz").is_file()
+    assert (tmp_path / "run0/metrics.jsonl").read_text().strip()
+    assert json.loads((tmp_path / "run0/config.json").read_text())["world_size"] == 2
+    assert not (tmp_path / "run1").exists()            # rank 1 wrote nothing
+    m = get_model("wgan")((2,), rng=99, mlp_hidden=8, mlp_layers=2, z_dim=3)
+    tr = Trainer(m, x, batch_size=4, steps=5, out_dir=tmp_path / "run0", progress=False,
+                 resume=True)
+    tr.fit()                                           # a single process continues the run
+    assert tr.resumed_from["step"] == 4 and m.step == 5
+
+
+# ----------------------------------------------------------------------------- launcher
+def test_launcher_runs_every_rank_and_stops_the_rest_on_failure(tmp_path, capsys):
+    ok = [sys.executable, "-c", "import os; open(os.environ['OUT'] + os.environ['RANK'], 'w')"]
+    import os
+    os.environ["OUT"] = str(tmp_path / "r")
+    try:
+        assert launch(ok, 3) == 0
+    finally:
+        del os.environ["OUT"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r0", "r1", "r2"]
+    bad = [sys.executable, "-c",
+           "import os, sys, time\nif os.environ['RANK'] == '1': sys.exit(3)\ntime.sleep(60)"]
+    t0 = time.time()
+    assert launch(bad, 2, grace=2.0, log=lambda *a, **k: None) == 3
+    assert time.time() - t0 < 20
+
+
+def test_launcher_cli_errors():
+    r = subprocess.run([sys.executable, "-m", "scratchgan.distributed.launch", "--nproc", "2"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "no command" in r.stderr
+
+
+def test_cli_gpus_errors(capsys):
+    from scratchgan import cli
+    for argv, msg in ((["train", "gan", "--gpus", "2", "--dry-run"], "needs --device cuda"),
+                      (["train", "gan", "--sync-bn", "--dry-run"], "needs --gpus N")):
+        with pytest.raises(SystemExit) as e:
+            cli.main(argv)
+        assert e.value.code == 2 and msg in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+def test_gpu_two_rank_equivalence_over_nccl(tmp_path):
+    """On a machine with 2 GPUs: the NCCL path of the equivalence benchmark (FP32)."""
+    import cupy as cp
+    if cp.cuda.runtime.getDeviceCount() < 2:
+        pytest.skip("needs 2 GPUs")
+    import pathlib
+    bench = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "bench_distributed.py"
+    r = subprocess.run([sys.executable, "-m", "scratchgan.distributed.launch", "--nproc", "2",
+                        "--", sys.executable, str(bench), "equivalence", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads((tmp_path / "distributed-equivalence.json").read_text())
+    for case, v in res["cases"].items():
+        assert v["worst_relative_parameter_difference"] < 1e-4, (case, v)
