@@ -9,8 +9,11 @@ Subcommands::
     scratchgan sample CHECKPOINT [--n N] [--label K] [--seed N] [--out PNG]
     scratchgan interpolate CHECKPOINT [--rows R] [--frames T] [--slerp]
                                       [--arithmetic A B C] [--out PNG]
+                                      [--between-real [--split test] [--dataset D]]
+    scratchgan reconstruct CHECKPOINT [--n N] [--nrow K] [--split test] [--out PNG]
     scratchgan traverse CHECKPOINT [--rows R] [--frames T] [--range LO HI] [--out PNG]
     scratchgan latent CHECKPOINT [--dataset D] [--n N] [--grid G] [--out-dir DIR]
+    scratchgan translate CHECKPOINT [--input FILE.npy | --split test] [--n N] [--direction AB]
 
 ``train`` takes its defaults from the model class (``defaults``: the paper's
 batch size, learning rate, epochs ...; ``default_dataset``). With no options,
@@ -40,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import pathlib
 import shlex
 import sys
@@ -59,6 +63,15 @@ MODEL_NAMES = (
     "wgan-gp",
     "vae",
     "aae",
+    "cvae",
+    "m2",
+    "betavae",
+    "bigan",
+    "ali",
+    "vaegan",
+    "pix2pix",
+    "cyclegan",
+    "pggan",
 )
 LOOP_KEYS = ("batch_size", "epochs", "steps", "dataset")
 DRY_RUN = {"steps": 3, "limit": 256, "max_batch": 16}
@@ -358,6 +371,22 @@ def cmd_train(args, parser):
                         clear_run, is_run_folder, run_files)
 
     cls = _model_class(parser, args.model)
+    comm = None
+    if args.gpus > 1 or args.sync_bn:
+        from .distributed import env_info, init_from_env
+        info = env_info()
+        if info is None:
+            if args.sync_bn and args.gpus == 1:
+                parser.error("--sync-bn needs --gpus N with N > 1")
+            if (args.device or TRAIN_DEFAULTS["device"]) != "cuda":
+                parser.error(f"--gpus {args.gpus} needs --device cuda (NCCL)")
+            # this process becomes the launcher: one rank per GPU runs this same command
+            # (the ranks see RANK/WORLD_SIZE and train instead of launching again)
+            from .distributed.launch import launch
+            return launch([sys.executable, "-m", "scratchgan"] + args._argv, args.gpus)
+        if info["world_size"] != args.gpus:
+            parser.error(f"--gpus {args.gpus} but the launcher started {info['world_size']} ranks")
+        comm = init_from_env(args.device or TRAIN_DEFAULTS["device"])
     defaults = dict(getattr(cls, "defaults", {}) or {})
     dataset = args.dataset or getattr(cls, "default_dataset", None) or defaults.get("dataset")
     if dataset not in DATASETS:
@@ -404,7 +433,9 @@ def cmd_train(args, parser):
         log_every = int(opts["log_every"] or TRAIN_DEFAULTS["log_every"])
         step_mode = opts["step_mode"] or TRAIN_DEFAULTS["step_mode"]
     else:
-        if is_run_folder(out):
+        if comm is not None and comm.rank > 0:
+            pass                          # rank 0 checks (and clears) the run folder
+        elif is_run_folder(out):
             prev = {}
             try:
                 prev = json.loads((out / "config.json").read_text())
@@ -462,6 +493,8 @@ def cmd_train(args, parser):
         model = cls(x.shape[1:], num_classes=info["num_classes"], device=device,
                     dtype=np.dtype(dtype), **hyper)
         k = int(getattr(model, "batches_per_step", lambda: 1)())
+        if hasattr(model, "set_preview"):   # translation models: preview pairs of the data
+            model.set_preview(x)
     except (ValueError, TypeError) as e:
         parser.error(f"cannot build {args.model} for {dataset}: {e}")
     if k * batch_size > len(x):
@@ -477,11 +510,22 @@ def cmd_train(args, parser):
                   "seed": seed, "batch_size": batch_size, "limit": limit,
                   "data_range": list(data_range), "dry_run": dry_run,
                   "standin": standin_note is not None, **run}
+    if comm is not None:
+        config["gpus"] = int(comm.world_size)
+        config["sync_bn"] = bool(args.sync_bn)
+        if args.sync_bn:
+            from .distributed import convert_sync_batchnorm
+            for net in model.networks().values():
+                convert_sync_batchnorm(net, comm)
+    if comm is not None and comm.rank > 0:
+        clear = False
+        sys.stdout = open(os.devnull, "w")            # rank 0 reports
     trainer = Trainer(model, x, y, batch_size=batch_size, epochs=epochs, steps=steps,
                       out_dir=out, seed=seed, sample_every=sample_every,
                       checkpoint_every=checkpoint_every, progress=not args.no_progress,
                       config=config, modes=_modes(dataset), step_mode=step_mode,
-                      log_every=log_every, resume_state=resume_state, resume_changes=changed)
+                      log_every=log_every, resume_state=resume_state, resume_changes=changed,
+                      comm=comm)
     if resume_state is not None:
         at = int(resume_state[0].get("trainer", {}).get("step", 0))
         if trainer.steps <= at:
@@ -610,6 +654,8 @@ def cmd_interpolate(args, parser):
                                                    else "interpolation.png"))
     if len(model.data_shape) != 3:
         parser.error("interpolate needs an image model (samples of shape (C, H, W))")
+    if args.between_real and args.arithmetic:
+        parser.error("--between-real and --arithmetic are two different pictures; give one")
     if args.arithmetic:
         # DCGAN Sec. 6.3: average the z of each group, then z_A - z_B + z_C
         ref = model.sample_noise(args.n, rng=rng)
@@ -631,6 +677,8 @@ def cmd_interpolate(args, parser):
         viz.save_rows([imgs], out, data_range=dr)
         print(f"wrote {out} (A, B, C, A - B + C) and the indexed reference grid {ref_path}")
         return 0
+    if args.between_real:
+        return _interpolate_between_real(args, parser, model, config, ckpt, rng, out)
     n0 = model.sample_noise(args.rows, rng=rng)
     lab = n0.get("labels", n0.get("cat"))  # conditional / InfoGAN: keep the class fixed
     n1 = model.sample_noise(args.rows, rng=rng, **({} if lab is None else {"labels": lab}))
@@ -639,6 +687,146 @@ def cmd_interpolate(args, parser):
     rows = [np.stack([f[r] for f in frames]) for r in range(args.rows)]
     viz.save_rows(rows, out, data_range=dr)
     print(f"wrote {out}")
+    return 0
+
+
+# ------------------------------------------------ encoder tools (reconstruct, interpolate)
+def _need_encoder(parser, model, config, what):
+    # a model may carry encode() but be built without its encoder (ALI's GAN baseline):
+    # it says so with has_encoder = False
+    if not callable(getattr(model, "encode", None)) or not getattr(model, "has_encoder", True):
+        parser.error(f"{what} needs a model with an encoder (encode(x)); this one is "
+                     f"{config.get('model')!r}")
+
+
+def _real_examples(parser, model, config, args, n):
+    """``n`` real examples of the run's data set (``--dataset``/``--split``), drawn with
+    ``--seed``; a stand-in run (dry run without the files) gets stand-in examples again."""
+    from .data.standin import load_or_standin
+    from .data.idx import DataNotFoundError, IDXError
+    ds = args.dataset or config.get("dataset")
+    if ds not in DATASETS:
+        parser.error(f"unknown dataset {ds!r}; valid choices are {', '.join(DATASETS)}")
+    try:
+        x, y, _ = load_or_standin(ds, tuple(config.get("data_range") or (0.0, 1.0)),
+                                  data_dir=args.data_dir, split=args.split, download=False,
+                                  standin=bool(config.get("standin")))
+    except (DataNotFoundError, IDXError, ValueError) as e:
+        return None, None, str(e)
+    if tuple(x.shape[1:]) != tuple(model.data_shape):
+        parser.error(f"dataset {ds} has examples of shape {x.shape[1:]}, the model expects "
+                     f"{tuple(model.data_shape)}")
+    if n > len(x):
+        parser.error(f"asked for {n} examples, {ds} ({args.split}) has {len(x)}")
+    idx = np.sort(np.random.default_rng(args.seed).choice(len(x), size=n, replace=False))
+    labels = None if y is None or not getattr(model, "conditional", False) else \
+        np.asarray(y)[idx].astype(np.int64)
+    return x[idx].astype(model.dtype), labels, None
+
+
+def encode_decode(model, x, labels=None, batch=500):
+    """``(z, G(E(x)))`` for host examples ``x``: ``model.encode`` in batches, its codes put in
+    the ``"z"`` entry of a ``sample_noise`` template (the other entries, e.g. labels, are
+    kept) and decoded by ``model.generate``. Conditional models get the examples' ``labels``
+    in both directions. Host arrays."""
+    from .backend import to_device, to_numpy
+    dev = getattr(model, "device", "cpu")
+
+    def dev_(a):
+        return to_device(a, dev) if dev != "cpu" else a
+    zs = []
+    for i in range(0, len(x), batch):
+        xb = dev_(x[i:i + batch])
+        if labels is not None:
+            zs.append(to_numpy(model.encode(xb, dev_(labels[i:i + batch]))))
+        else:
+            zs.append(to_numpy(model.encode(xb)))
+    z = np.concatenate(zs)
+    return z, _decode(model, z, labels)
+
+
+def _decode(model, z, labels=None):
+    from .backend import to_device
+    if labels is not None:
+        noise = model.sample_noise(len(z), rng=np.random.default_rng(0), labels=labels)
+    else:
+        noise = model.sample_noise(len(z), rng=np.random.default_rng(0))
+    zz = z.astype(model.dtype)
+    noise["z"] = to_device(zz, model.device) if getattr(model, "device", "cpu") != "cpu" else zz
+    return _generate(model, noise)
+
+
+def cmd_reconstruct(args, parser):
+    """x -> E -> G for ``--n`` real examples: originals above their reconstructions (image
+    models, ``--nrow`` per row), or a scatter joining each 2-D point to its reconstruction."""
+    from . import viz
+    device = _check_device(parser, args.device)
+    ckpt = _resolve_checkpoint(parser, args.checkpoint)
+    model, config = _load_model(parser, ckpt, device)
+    _need_encoder(parser, model, config, "reconstruct")
+    x, labels, err = _real_examples(parser, model, config, args, args.n)
+    if x is None:
+        print(f"scratchgan reconstruct: error: {err}", file=sys.stderr)
+        return 1
+    _, xr = encode_decode(model, x, labels)
+    out = pathlib.Path(args.out or ckpt.parent / "reconstructions.png")
+    err_l2 = float(np.sqrt(((x.reshape(len(x), -1) - xr.reshape(len(x), -1)) ** 2).sum(1)).mean())
+    if len(model.data_shape) == 3:
+        k = args.nrow or min(args.n, 10)
+        rows = []
+        for i in range(0, args.n, k):
+            a, b = x[i:i + k], xr[i:i + k]
+            if len(a) < k:             # pad the last pair of rows with blank images
+                fill = np.full((k - len(a),) + a.shape[1:], (config.get("data_range") or
+                                                               [0.0, 1.0])[0], a.dtype)
+                a, b = np.concatenate([a, fill]), np.concatenate([b, fill])
+            rows += [a, b]
+        viz.save_rows(rows, out, data_range=config.get("data_range"))
+        layout = f"rows in pairs: originals, then their reconstructions ({k} per row)"
+    elif x.ndim == 2 and x.shape[1] == 2:
+        _reconstruction_scatter(x, xr, out, title=f"{config.get('model')}: x -> G(E(x))")
+        layout = "points (blue) joined to their reconstructions (red)"
+    else:
+        parser.error(f"reconstruct draws images or 2-D points; the data have shape "
+                     f"{tuple(model.data_shape)}")
+    print(f"wrote {out}: {layout}; mean ||x - G(E(x))|| = {err_l2:.4g} over {args.n} examples")
+    return 0
+
+
+def _reconstruction_scatter(x, xr, path, title=None):
+    """2-D points (blue) joined by grey segments to their reconstructions (red)."""
+    from .viz import _figure, _save
+    fig = _figure((5, 5))
+    ax = fig.add_subplot(111)
+    for a, b in zip(x, xr):
+        ax.plot([a[0], b[0]], [a[1], b[1]], color="0.7", lw=0.5, zorder=1)
+    ax.scatter(x[:, 0], x[:, 1], s=6, c="tab:blue", label="x", zorder=2)
+    ax.scatter(xr[:, 0], xr[:, 1], s=6, c="tab:red", label="G(E(x))", zorder=3)
+    ax.legend(loc="upper right", fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def _interpolate_between_real(args, parser, model, config, ckpt, rng, out):
+    """Each strip: a real example, G of ``--frames`` codes on the line (or great circle)
+    from E(x_a) to E(x_b), the other real example."""
+    from . import viz
+    _need_encoder(parser, model, config, "interpolate --between-real")
+    x, labels, err = _real_examples(parser, model, config, args, 2 * args.rows)
+    if x is None:
+        print(f"scratchgan interpolate: error: {err}", file=sys.stderr)
+        return 1
+    z, _ = encode_decode(model, x, labels)
+    za, zb = {"z": z[:args.rows]}, {"z": z[args.rows:]}
+    keep = None if labels is None else labels[:args.rows]   # conditional: the first one's class
+    frames = [_decode(model, _noise_mix(za, zb, float(t), args.slerp)["z"], keep)
+              for t in np.linspace(0.0, 1.0, args.frames)]
+    rows = [np.stack([x[r]] + [f[r] for f in frames] + [x[args.rows + r]])
+            for r in range(args.rows)]
+    viz.save_rows(rows, out, data_range=config.get("data_range"))
+    print(f"wrote {out}: each row a real example, {args.frames} decoded codes between the two "
+          f"encodings, the other real example")
     return 0
 
 
@@ -656,6 +844,12 @@ def cmd_traverse(args, parser):
     device = _check_device(parser, args.device)
     ckpt = _resolve_checkpoint(parser, args.checkpoint)
     model, config = _load_model(parser, ckpt, device)
+    if hasattr(model, "traverse_rows"):      # betavae: one row per latent, the rest at 0
+        rows = model.traverse_rows(values=np.linspace(args.range[0], args.range[1], args.frames))
+        out = pathlib.Path(args.out or ckpt.parent / "traverse.png")
+        viz.save_rows(rows, out, data_range=config.get("data_range"))
+        print(f"wrote {out}: one row per latent ({len(rows)} rows x {args.frames})")
+        return 0
     if not hasattr(model, "traversal_noise"):
         parser.error(f"traverse is for infogan checkpoints; this one is {config.get('model')!r}")
     lo, hi = args.range
@@ -690,9 +884,7 @@ def cmd_latent(args, parser):
     device = _check_device(parser, args.device)
     ckpt = _resolve_checkpoint(parser, args.checkpoint)
     model, config = _load_model(parser, ckpt, device)
-    if not hasattr(model, "encode"):
-        parser.error(f"latent needs a model with an encoder (vae, aae); this one is "
-                     f"{config.get('model')!r}")
+    _need_encoder(parser, model, config, "latent")
     ds = args.dataset or config.get("dataset")
     if ds not in DATASETS:
         parser.error(f"unknown dataset {ds!r}; valid choices are {', '.join(DATASETS)}")
@@ -746,6 +938,71 @@ def cmd_latent(args, parser):
     return 0
 
 
+# ------------------------------------------------------------- translate (pix2pix, cyclegan)
+def cmd_translate(args, parser):
+    """Translate images with a pix2pix or CycleGAN run: from a .npy file of inputs (values in
+    [0, 1]) or the first ``--n`` examples of the run's data set (``--split``); writes a grid
+    with rows of up to 10 inputs, their translations and, for paired sets, the targets."""
+    from . import viz
+    from .backend import to_numpy
+    from .data.standin import load_or_standin
+    from .data.idx import DataNotFoundError, IDXError
+    from .models.pix2pix import interleave_rows
+    device = _check_device(parser, args.device)
+    ckpt = _resolve_checkpoint(parser, args.checkpoint)
+    model, config = _load_model(parser, ckpt, device)
+    if not callable(getattr(model, "translate", None)):
+        parser.error(f"translate needs an image-to-image model (pix2pix, cyclegan); the run is "
+                     f"{config.get('model')!r}")
+    lo, hi = model.data_range
+    paired = config.get("model") == "pix2pix"
+    target = None
+    if args.input:
+        try:
+            a = np.load(args.input).astype(np.float64)
+        except (OSError, ValueError) as e:
+            parser.error(f"--input: cannot read {args.input} as a .npy array: {e}")
+        if a.ndim == 3:
+            a = a[:, None]
+        want = model.a_channels if args.direction == "AB" else model.b_channels
+        if a.ndim != 4 or tuple(a.shape[2:]) != tuple(model.data_shape[1:]) or \
+                a.shape[1] not in (1, want):
+            parser.error(f"--input: expected images (N, {want}, {model.data_shape[1]}, "
+                         f"{model.data_shape[2]}) or (N, H, W) with values in [0, 1], got "
+                         f"shape {a.shape}")
+        if a.shape[1] != want:
+            a = np.repeat(a, want, axis=1)
+        a = (lo + (hi - lo) * a[:args.n]).astype(model.dtype)
+    else:
+        ds = args.dataset or config.get("dataset")
+        try:
+            x, _, _ = load_or_standin(ds, (lo, hi), data_dir=args.data_dir, split=args.split,
+                                      download=False, standin=bool(config.get("standin")))
+        except (DataNotFoundError, IDXError, ValueError) as e:
+            print(f"scratchgan translate: error: {e}", file=sys.stderr)
+            return 1
+        if tuple(x.shape[1:]) != tuple(model.data_shape):
+            parser.error(f"dataset {ds} has examples of shape {x.shape[1:]}, the model expects "
+                         f"{tuple(model.data_shape)}")
+        a, b = model.split(x[:args.n])
+        if args.direction == "BA":
+            if paired:
+                parser.error("--direction BA needs an unpaired (cyclegan) run")
+            a, b = b, a
+        target = b if paired else None
+    kw = {} if paired else {"direction": args.direction}
+    out_imgs = to_numpy(model.translate(a, **kw))
+    rows = [a, out_imgs] + ([target] if target is not None else [])
+    grid = to_numpy(interleave_rows([np.asarray(r, dtype=np.float64) for r in rows]))
+    out = pathlib.Path(args.out or ckpt.parent / "translate.png")
+    viz.save_grid(grid, out, nrow=min(10, len(a)), data_range=(lo, hi))
+    if args.save_npy:
+        np.save(args.save_npy, (to_numpy(out_imgs) - lo) / (hi - lo))
+    what = "inputs, outputs" + (", targets" if target is not None else "")
+    print(f"wrote {out} (rows of {what}; {len(a)} images)")
+    return 0
+
+
 # ---------------------------------------------------------------------------- parser
 def build_parser():
     p = argparse.ArgumentParser(
@@ -793,6 +1050,13 @@ def build_parser():
     t.add_argument("--log-every", type=_positive_int,
                    help="read the losses back, log them and check them for NaN every N steps "
                         "(default 10; on the GPU each read waits for the device)")
+    t.add_argument("--gpus", type=_positive_int, default=1,
+                   help="data-parallel over N GPUs: one process per GPU through "
+                        "scratchgan.distributed.launch, NCCL gradient averaging; --batch-size "
+                        "is per GPU (default 1)")
+    t.add_argument("--sync-bn", action="store_true",
+                   help="with --gpus N: BatchNorm statistics over all GPUs' examples (default: "
+                        "per GPU, as ChainerMN and DDP)")
     t.set_defaults(func=cmd_train)
 
     def ckpt_cmd(name, help_text):
@@ -818,7 +1082,23 @@ def build_parser():
                    help="z_A - z_B + z_C on a reference grid; each of A, B, C is an index or "
                         "indices joined by + (averaged), e.g. 3+8 5 12")
     s.add_argument("--n", type=_positive_int, default=64, help="reference grid size (arithmetic)")
+    s.add_argument("--between-real", action="store_true",
+                   help="models with an encoder: interpolate between the codes E(x) of two "
+                        "real examples (drawn with --seed from --split of the run's data set), "
+                        "shown at the two ends of each strip")
+    s.add_argument("--dataset", help="data set of the real examples (default: the training one)")
+    s.add_argument("--data-dir", help="folder holding mnist/ and fashion-mnist/")
+    s.add_argument("--split", choices=("train", "test"), default="test")
     s.set_defaults(func=cmd_interpolate)
+
+    s = ckpt_cmd("reconstruct", "models with an encoder: x -> E -> G for real examples "
+                                "(originals above their reconstructions)")
+    s.add_argument("--n", type=_positive_int, default=20, help="number of real examples")
+    s.add_argument("--nrow", type=_positive_int, help="images per row (default min(n, 10))")
+    s.add_argument("--dataset", help="data set to reconstruct (default: the training one)")
+    s.add_argument("--data-dir", help="folder holding mnist/ and fashion-mnist/")
+    s.add_argument("--split", choices=("train", "test"), default="test")
+    s.set_defaults(func=cmd_reconstruct)
 
     s = ckpt_cmd("traverse", "InfoGAN: vary one latent code per row, the rest fixed")
     s.add_argument("--rows", type=_positive_int, default=5, help="rows (fixed noise) per code")
@@ -836,12 +1116,27 @@ def build_parser():
     s.add_argument("--grid", type=_positive_int, default=20, help="manifold grid size")
     s.add_argument("--out-dir", help="output folder (default: the run folder)")
     s.set_defaults(func=cmd_latent)
+
+    s = ckpt_cmd("translate", "pix2pix/CycleGAN: translate images into a grid (input, output, "
+                              "target)")
+    s.add_argument("--input", metavar="FILE.npy",
+                   help="images to translate, (N, C, H, W) or (N, H, W) in [0, 1] (default: "
+                        "the run's data set)")
+    s.add_argument("--dataset", help="data set (default: the training one)")
+    s.add_argument("--data-dir", help="folder holding mnist/ and fashion-mnist/")
+    s.add_argument("--split", choices=("train", "test"), default="test")
+    s.add_argument("--n", type=_positive_int, default=20, help="images to translate")
+    s.add_argument("--direction", choices=("AB", "BA"), default="AB",
+                   help="cyclegan: A -> B (default) or B -> A")
+    s.add_argument("--save-npy", metavar="PATH", help="also save the outputs (in [0, 1])")
+    s.set_defaults(func=cmd_translate)
     return p
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args._argv = list(sys.argv[1:] if argv is None else argv)
     sub = parser._subparsers._group_actions[0].choices[args.command]
     return int(args.func(args, sub) or 0)
 

@@ -44,7 +44,7 @@ def no_env_data(monkeypatch, tmp_path):
 
 # ------------------------------------------------------------------------ bad arguments
 @pytest.mark.parametrize("argv, pattern", [
-    (["train", "bigan"], r"invalid choice: 'bigan'.*gan.*dcgan.*cgan.*infogan.*wgan.*vae.*aae"),
+    (["train", "gann"], r"invalid choice: 'gann'.*gan.*dcgan.*cgan.*infogan.*wgan.*vae.*aae"),
     (["train", "gan", "--dataset", "cifar10"], r"invalid choice: 'cifar10'.*mnist.*ring8"),
     (["train", "gan", "--batch-size", "0"], r"--batch-size: must be a positive integer"),
     (["train", "gan", "--batch-size", "-4"], r"--batch-size: must be a positive integer"),

@@ -21,6 +21,16 @@ from .toy import TOY_DATASETS, sample_toy, toy_dim, toy_num_classes
 
 #: generated sets, one entry a line: name -> "module:attribute" of its spec object
 GENERATED = {
+    "edges2fashion": "scratchgan.data.image2image:EDGES2FASHION",
+    "quadrants-paired1": "scratchgan.data.image2image:QUADRANTS_PAIRED1",
+    "quadrants-paired2": "scratchgan.data.image2image:QUADRANTS_PAIRED2",
+    "quadrants-paired3": "scratchgan.data.image2image:QUADRANTS_PAIRED3",
+    "mnist2restyled": "scratchgan.data.image2image:MNIST2RESTYLED",
+    "mnist-quadrants": "scratchgan.data.quadrants:QUADRANTS",
+    "dsprites": "scratchgan.data.dsprites:SPEC",
+    "stacked-mnist": "scratchgan.data.stacked_mnist:STACKED",
+    "mnist32": "scratchgan.data.stacked_mnist:MNIST32",
+    "fashion-mnist32": "scratchgan.data.stacked_mnist:FASHION32",
 }
 DATASETS = IMAGE_DATASETS + TOY_DATASETS + tuple(GENERATED)
 TOY_SIZES = {"train": 10_000, "test": 2_000}

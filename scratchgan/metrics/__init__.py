@@ -13,3 +13,6 @@ from .codes import categorical_code_accuracy, confusion_matrix
 from .toy import mode_statistics
 from .likelihood import (bernoulli_log_prob, elbo_per_example, evaluate_vae, gaussian_kl_standard,
                          gaussian_log_prob, iw_log_likelihood_per_example)
+from .disentanglement import LinearSoftmax, beta_vae_metric, pair_features
+from .modes import mode_statistics_from_modes, stacked_mnist_modes
+from .swd import sliced_wasserstein_distance

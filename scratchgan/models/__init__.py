@@ -12,6 +12,15 @@ from .wgan import WGAN
 from .wgan_gp import WGANGP
 from .vae import VAE
 from .aae import AAE
+from .cvae import CVAE
+from .m2 import M2
+from .betavae import BetaVAE
+from .bigan import BiGAN
+from .ali import ALI
+from .vaegan import VAEGAN
+from .pix2pix import Pix2Pix
+from .cyclegan import CycleGAN
+from .pggan import PGGAN
 from ..nn import Maxout       # the GAN and CGAN discriminators' layer (lives in nn)
 
 # one entry a line (the CLI's MODEL_NAMES lists the same names in the same order)
@@ -24,6 +33,15 @@ REGISTRY = {
     "wgan-gp": WGANGP,
     "vae": VAE,
     "aae": AAE,
+    "cvae": CVAE,
+    "m2": M2,
+    "betavae": BetaVAE,
+    "bigan": BiGAN,
+    "ali": ALI,
+    "vaegan": VAEGAN,
+    "pix2pix": Pix2Pix,
+    "cyclegan": CycleGAN,
+    "pggan": PGGAN,
 }
 
 
@@ -36,4 +54,4 @@ def get_model(name):
 
 
 __all__ = ["GenerativeModel", "LOOP_KEYS", "REGISTRY", "get_model", "GAN", "DCGAN", "CGAN",
-           "InfoGAN", "WGAN", "WGANGP", "VAE", "AAE", "Maxout"]
+           "InfoGAN", "WGAN", "WGANGP", "VAE", "AAE", "Maxout", "CVAE", "M2", "BetaVAE", "BiGAN", "ALI", "VAEGAN", "Pix2Pix", "CycleGAN", "PGGAN"]

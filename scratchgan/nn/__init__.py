@@ -13,3 +13,9 @@ from .shape import Flatten, Reshape, Unflatten
 from .conditioning import Concat, OneHotMap, TwoInputNet, one_hot
 from .maxout import Maxout
 from .conv import Conv2d, ConvTranspose2d
+from .instancenorm import InstanceNorm2d
+from .padding import Crop2d, ReflectionPad2d
+from .resblock import Residual, ResnetBlock
+from .unet import UNetSkip, unet_generator
+from .progressive import (AvgPool2d, EqualizedConv2d, EqualizedLinear, FadeIn, MinibatchStdDev,
+                          PixelNorm, Upsample2d, from_rgb, to_rgb)

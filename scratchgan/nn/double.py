@@ -43,7 +43,11 @@ bias gradients are exactly zero. Everything runs on the ops of :mod:`scratchgan.
 and CuPy arrays both work, with no host reads (capturable in a CUDA graph).
 
 Supported layers: Linear, Conv2d, ReLU, LeakyReLU, Tanh, Sigmoid, Softplus, LayerNorm, Flatten,
-Reshape, Unflatten, nested Sequential. BatchNorm raises :class:`SecondOrderError` (it couples
+Reshape, Unflatten, nested Sequential, and any layer with a ``second_order_rule()`` method
+returning a :class:`Rule` (the Progressive GAN layers of :mod:`scratchgan.nn.progressive`:
+equalised Linear/Conv2d, average pooling, upsampling, minibatch stddev, the fade-in blend of
+two sub-networks; a composite layer runs its sub-networks' passes with :class:`ChainRule`;
+docs/derivations/progressive.md). BatchNorm raises :class:`SecondOrderError` (it couples
 the samples of a batch, so ∇ₓD is not per-sample and the penalty is ill-defined; Gulrajani et
 al. 2017, §4, replace it by layer normalization in the critic). Any other layer raises too.
 
@@ -63,7 +67,8 @@ from ..ops.linear import linear_backward, linear_forward
 from .module import Module, Sequential, no_grad
 
 __all__ = ["SecondOrderError", "Tape", "input_gradient", "penalty_backward",
-           "gradient_penalty_forward", "gradient_penalty_backward", "ACTIVATION_DERIVATIVES"]
+           "gradient_penalty_forward", "gradient_penalty_backward", "ACTIVATION_DERIVATIVES",
+           "Rule", "ChainRule", "rules_of"]
 
 
 class SecondOrderError(TypeError):
@@ -279,6 +284,9 @@ class _ReshapeRule(_Rule):
 
 
 def _rule_for(layer, where):
+    hook = getattr(layer, "second_order_rule", None)
+    if hook is not None:            # a layer that brings its own four passes (progressive.py)
+        return hook()
     from .activation import _Activation
     from .conv import Conv2d
     from .layernorm import LayerNorm
@@ -301,7 +309,77 @@ def _rule_for(layer, where):
     raise SecondOrderError(
         f"scratchgan.nn.double: {layer._label()} at {where} of the critic has no second-order "
         "backward; supported: Linear, Conv2d, ReLU, LeakyReLU, Tanh, Sigmoid, Softplus, "
-        "LayerNorm, Flatten, Reshape, Unflatten and nested Sequential.")
+        "LayerNorm, Flatten, Reshape, Unflatten, nested Sequential and layers with a "
+        "second_order_rule() method (scratchgan.nn.progressive).")
+
+
+#: the public name of the rule protocol, for layers defined outside this module: a Module
+#: with a method ``second_order_rule()`` returning a :class:`Rule` is supported by the tape.
+Rule = _Rule
+
+
+class ChainRule(_Rule):
+    """The four passes of a chain of rules (a sub-network inside a composite layer, such as
+    the two branches of :class:`scratchgan.nn.progressive.FadeIn`).
+
+    The record is a dict holding the inner records, the inner backward signals (filled by
+    :meth:`backward`) and the inner tangents (filled by :meth:`tangent`, or recomputed by
+    :meth:`second` for the ``u`` it is given). The passes are the tape's own, applied inside:
+    ``backward`` walks down keeping each inner ``s_l``; ``tangent`` walks up keeping each
+    inner ``u_{l-1}``; ``second`` walks down with ``ṡ``, each inner layer accumulating its
+    ``∂Φ/∂θ`` and returning its ``ṡ_in``.
+    """
+
+    def __init__(self, rules):
+        self.layer = None
+        self.rules = list(rules)
+        self.has_params = any(r.has_params for r in self.rules)
+
+    def param_grad(self):
+        return self.has_params
+
+    def forward(self, h):
+        recs = []
+        for r in self.rules:
+            h, rec = r.forward(h)
+            recs.append(rec)
+        return h, {"recs": recs, "signals": None, "u": None, "tangents": None}
+
+    def backward(self, rec, s):
+        signals = [None] * len(self.rules)
+        for i in range(len(self.rules) - 1, -1, -1):
+            signals[i] = s
+            s = self.rules[i].backward(rec["recs"][i], s)
+        rec["signals"] = signals
+        return s
+
+    def _tangents(self, rec, u):
+        if rec["u"] is not u:
+            ts = []
+            for r, rr in zip(self.rules, rec["recs"]):
+                ts.append(u)
+                u = r.tangent(rr, u)
+            rec["u"], rec["tangents"], rec["u_out"] = ts[0] if ts else u, ts, u
+        return rec["tangents"], rec["u_out"]
+
+    def tangent(self, rec, u):
+        return self._tangents(rec, u)[1]
+
+    def second(self, rec, s, ds, u, input_grad):
+        if rec["signals"] is None:
+            raise RuntimeError("ChainRule.second: the data backward has not run on this record")
+        tangents, _ = self._tangents(rec, u)
+        first = next((i for i, r in enumerate(self.rules) if r.has_params), len(self.rules))
+        lowest = 0 if input_grad else first
+        for i in range(len(self.rules) - 1, lowest - 1, -1):
+            need_in = i > first or input_grad
+            ds = self.rules[i].second(rec["recs"][i], rec["signals"][i], ds, tangents[i], need_in)
+        return ds if input_grad else None
+
+
+def rules_of(module, where="<sub-network>"):
+    """The rules of a module's layers in forward order (nested Sequentials flattened)."""
+    return [_rule_for(m, f"position {name!r} of {where}") for name, m in _layers(module)]
 
 
 def _layers(module, prefix=""):

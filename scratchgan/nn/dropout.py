@@ -14,9 +14,12 @@ class Dropout(Module):
     ``rng``: a :class:`scratchgan.philox.Philox` stream (the models pass theirs:
     masks drawn on the device, the same on CPU and GPU), or a NumPy generator /
     None (masks drawn on the host from ``get_rng(rng)``, so ``manual_seed``
-    reproduces them)."""
+    reproduces them).
 
-    def __init__(self, p=0.5, rng=None):
+    ``active_in_eval=True`` keeps the masks in ``eval()`` mode too (pix2pix's generator
+    noise: dropout at training and test time)."""
+
+    def __init__(self, p=0.5, rng=None, active_in_eval=False):
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, (int, float)):
             raise TypeError(f"Dropout: p must be a number in [0, 1), got {p!r}")
@@ -24,6 +27,7 @@ class Dropout(Module):
             raise ValueError(f"Dropout: p must be in [0, 1), got {p!r}")
         self.p = float(p)
         self.rng = rng
+        self.active_in_eval = bool(active_in_eval)
 
     def _label(self):
         return f"Dropout(p={self.p})"
@@ -33,7 +37,7 @@ class Dropout(Module):
 
     def forward(self, x):
         check_array(self._label(), x)
-        if not self.training or self.p == 0:
+        if (not self.training and not self.active_in_eval) or self.p == 0:
             self._save_cache(("identity",))
             return x
         mask = dropout_mask(x.shape, self.p, self.rng, get_array_module(x))

@@ -1,0 +1,388 @@
+"""The conditional members of the VAE family against their papers: Sohn et al.'s CVAE on MNIST
+quadrant completion and Kingma et al.'s semi-supervised M2 (and M1+M2) with 100 labels.
+
+``cvae``  for each number of revealed quadrants (1, 2, 3): the baseline network alone
+          (``cvae`` model, mode "baseline"), then the CVAE on top of the trained baseline
+          (frozen, ``train_baseline=False``: the public reproduction's two stages); on the
+          10,000 test images the negative conditional log-likelihood per image (nats, grey
+          pixels scored with the Bernoulli cross-entropy, only the hidden pixels): the
+          baseline's masked cross-entropy, and for the CVAE the importance-sampled
+          -log p(y|x) with S = ``--samples`` draws of q(z|x,y) and the negative ELBO (10 draws,
+          what the reproduction reports). Reference: the public reproduction (Pyro tutorial)
+          baseline 100.4 / 61.9 / 25.4, CVAE 71.8 / 51.0 / 24.2. Picture: inputs, truth,
+          baseline, CVAE samples.
+``m2``    M2 (``--variant m2``) or M1+M2 (``--variant m1m2``) with 100 labels, 10 per class,
+          for each label draw (``--seeds``, the model's ``label_seed``): test error of
+          q(y|x) after ``--epochs`` epochs over the 60,000 training images (the authors ran
+          3000). Mean +- std beside the paper's 11.97% (M2) and 3.33% (M1+M2). Pictures:
+          conditional generation (one row per class) and analogies (the style of a test
+          image, every class).
+
+Every training run goes through ``scratchgan.train.Trainer`` in its own folder under
+``--work-dir`` (checkpoints every ``--checkpoint-every`` steps): ``--resume`` continues
+unfinished runs and skips finished ones (their results are kept in the JSON); ``--resume`` with
+more ``--epochs`` than a finished run had continues it from its checkpoint to the new total
+(so a long run can be made of several short calls; seconds add up in the JSON). JSON + PNG go
+to ``--out-dir`` (benchmarks/results/vae_family). ``--quick`` is a tiny CPU run (a few hundred
+images, small networks, one epoch) for the tests.
+
+    python benchmarks/vae_family_experiments.py cvae --device cuda
+    python benchmarks/vae_family_experiments.py m2 --device cuda
+    python benchmarks/vae_family_experiments.py m2 --variant m1m2 --device cuda
+    python benchmarks/vae_family_experiments.py cvae --quick      # CPU smoke run
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import platform
+import sys
+import time
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from scratchgan.backend import to_numpy  # noqa: E402
+from scratchgan.data.quadrants import quadrant_task  # noqa: E402
+from scratchgan.data.standin import load_or_standin  # noqa: E402
+from scratchgan.models import get_model  # noqa: E402
+from scratchgan.train import CHECKPOINT_NAME, Trainer, clear_run  # noqa: E402
+
+DEFAULT_OUT = ROOT / "benchmarks" / "results" / "vae_family"
+DEFAULT_WORK = ROOT / "runs" / "vae_family"
+CVAE_REFERENCE = {"source": "public reproduction (Pyro CVAE tutorial), NCLL per image",
+                  "baseline": {1: 100.4, 2: 61.9, 3: 25.4}, "cvae": {1: 71.8, 2: 51.0, 3: 24.2}}
+M2_REFERENCE = {"source": "Kingma et al. 2014, Table 1, MNIST 100 labels (test error %)",
+                "m2": 11.97, "m1m2": 3.33, "authors_epochs": 3000}
+
+
+def log(*a):
+    print(*a, flush=True)
+
+
+def load(split, args):
+    x, y, note = load_or_standin("mnist", (0.0, 1.0), data_dir=args.data_dir, split=split,
+                                 limit=args.limit if split == "train" else args.test_limit,
+                                 download=not args.quick, standin=args.quick)
+    if note:
+        log(f"note: {note}")
+    return x, y, note is not None
+
+
+def read_json(path):
+    try:
+        return json.loads(pathlib.Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def write_json(path, obj):
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=lambda o: o.item() if hasattr(o, "item")
+                              else str(o)))
+    tmp.replace(path)
+
+
+def host():
+    return {"python": platform.python_version(), "machine": platform.machine(),
+            "node": platform.node()}
+
+
+def train_run(model, x, y, folder, epochs, args, seed):
+    """Train ``model`` through the Trainer in ``folder`` (resuming when ``--resume`` and a
+    checkpoint is there; else starting over). Returns (seconds, steps)."""
+    folder = pathlib.Path(folder)
+    resume = bool(args.resume and (folder / CHECKPOINT_NAME).exists())
+    if not resume and folder.exists():
+        clear_run(folder)
+    t = Trainer(model, x, y, batch_size=args.batch or model.defaults["batch_size"],
+                epochs=epochs, out_dir=folder, seed=seed, progress=not args.no_progress,
+                checkpoint_every=args.checkpoint_every, log_every=100, resume=resume,
+                config={"model": model.name, "hyper": model.hp, "epochs": epochs},
+                epoch_outputs=False, n_samples=16)
+    t0 = time.time()
+    summary = t.fit()
+    return time.time() - t0, int(summary.get("step", t.step))
+
+
+def restore(model, folder):
+    from scratchgan.checkpoint import load_checkpoint
+    model.load_state_dict(load_checkpoint(pathlib.Path(folder) / CHECKPOINT_NAME)["model"])
+
+
+# -- CVAE ------------------------------------------------------------------------------------
+def cvae_sizes(args):
+    if args.quick:
+        return dict(hidden=32, latent_dim=8)
+    return {}
+
+
+def cvae_eval(baseline, cvae, x_test, args):
+    """Per-image NCLL (means over the test set): baseline, CVAE importance-sampled, CVAE -ELBO."""
+    g = np.random.default_rng(123)
+    base, isll, nelbo = [], [], []
+    chunk = 500
+    for i in range(0, len(x_test), chunk):
+        b = x_test[i:i + chunk]
+        base.append(to_numpy(baseline.baseline_nll(b)))
+        isll.append(to_numpy(cvae.conditional_nll(b, args.samples, rng=g)))
+        nelbo.append(np.mean([to_numpy(cvae.negative_elbo(b, rng=g)) for _ in range(10)], 0))
+    base, isll, nelbo = (np.concatenate(a) for a in (base, isll, nelbo))
+    return {"baseline_ncll": float(base.mean()), "cvae_ncll_is": float(isll.mean()),
+            "cvae_neg_elbo": float(nelbo.mean()), "baseline_ncll_sem":
+                float(base.std() / np.sqrt(len(base))),
+            "cvae_ncll_is_sem": float(isll.std() / np.sqrt(len(isll)))}
+
+
+def cmd_cvae(args):
+    out = pathlib.Path(args.out_dir)
+    res_path = out / ("cvae-quick.json" if args.quick else "cvae.json")
+    res = read_json(res_path) if args.resume else {}
+    res.update({"experiment": "cvae quadrant completion", "quick": args.quick,
+                "reference": CVAE_REFERENCE, "samples": args.samples, "host": host(),
+                "device": args.device})
+    res.setdefault("runs", {})
+    x_tr, _, standin = load("train", args)
+    x_te, _, _ = load("test", args)
+    res["standin_data"] = standin
+    pictures = {}
+    for n in args.n_revealed:
+        key = str(n)
+        done = res["runs"].setdefault(key, {})
+        sizes = cvae_sizes(args)
+        folder = pathlib.Path(args.work_dir) / f"cvae-q{n}"
+        base = get_model("cvae")((1, 28, 28), device=args.device, rng=args.seed, mode="baseline",
+                                 n_revealed=n, **sizes)
+        if args.resume and "baseline_seconds" in done and done.get("epochs") == args.epochs:
+            restore(base, folder / "baseline")
+            log(f"cvae n_revealed={n}: baseline trained already")
+        else:
+            log(f"cvae n_revealed={n}: baseline, {args.epochs} epochs")
+            sec, steps = train_run(base, x_tr, None, folder / "baseline", args.epochs, args,
+                                   args.seed)
+            done.pop("cvae_ncll_is", None)
+            done.update(baseline_seconds=done.get("baseline_seconds", 0) + sec,
+                        baseline_steps=steps, epochs=args.epochs)
+            write_json(res_path, res)
+        cvae = get_model("cvae")((1, 28, 28), device=args.device, rng=args.seed + 1,
+                                 train_baseline=False, n_revealed=n, **sizes)
+        cvae.baseline.load_state_dict(base.baseline.state_dict())
+        if args.resume and "cvae_ncll_is" in done and done.get("epochs") == args.epochs:
+            restore(cvae, folder / "cvae")
+            log(f"cvae n_revealed={n}: CVAE trained and evaluated already")
+        else:
+            log(f"cvae n_revealed={n}: CVAE on the trained baseline (frozen), {args.epochs} "
+                f"epochs")
+            sec, steps = train_run(cvae, x_tr, None, folder / "cvae", args.epochs, args,
+                                   args.seed + 1)
+            done.update(cvae_seconds=done.get("cvae_seconds", 0) + sec, cvae_steps=steps,
+                        epochs=args.epochs)
+            done.update(cvae_eval(base, cvae, x_te, args))
+            write_json(res_path, res)
+        r = res["runs"][key]
+        log(f"  n={n}: baseline NCLL {r['baseline_ncll']:.2f} (ref "
+            f"{CVAE_REFERENCE['baseline'][n]}), CVAE NCLL {r['cvae_ncll_is']:.2f} (IS, S="
+            f"{args.samples}), -ELBO {r['cvae_neg_elbo']:.2f} (ref {CVAE_REFERENCE['cvae'][n]})")
+        pictures[n] = completion_rows(base, cvae, x_te[:10])
+    res["table"] = cvae_table(res)
+    write_json(res_path, res)
+    if pictures:
+        plot_completions(pictures, out / ("cvae-quick.png" if args.quick else "cvae.png"))
+    log(res["table"])
+    return res
+
+
+def completion_rows(base, cvae, x):
+    xin, y, m = quadrant_task(x, base.hp["n_revealed"])
+    shown_in = np.where(m > 0, 0.5, xin)       # hidden pixels grey
+    b = to_numpy(base.complete(x, 1))[0]
+    c = to_numpy(cvae.complete(x, 3, rng=np.random.default_rng(0)))
+    return [shown_in, x, b] + [c[i] for i in range(3)]
+
+
+def plot_completions(pictures, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    names = ["input", "truth", "baseline", "CVAE 1", "CVAE 2", "CVAE 3"]
+    fig, axes = plt.subplots(1, len(pictures), figsize=(4.2 * len(pictures), 3.2))
+    axes = np.atleast_1d(axes)
+    for ax, (n, rows) in zip(axes, sorted(pictures.items())):
+        grid = np.concatenate([np.concatenate(list(r[:, 0]), axis=1) for r in rows], axis=0)
+        ax.imshow(grid, cmap="gray", vmin=0, vmax=1)
+        ax.set_yticks([14 + 28 * i for i in range(len(names))], names, fontsize=7)
+        ax.set_xticks([])
+        ax.set_title(f"{n} quadrant{'s' if n > 1 else ''} revealed", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def cvae_table(res):
+    lines = ["| quadrants revealed | baseline NCLL | (reproduction) | CVAE NCLL, IS | CVAE -ELBO "
+             "| (reproduction) | epochs |", "|---|---|---|---|---|---|---|"]
+    for key in sorted(res["runs"]):
+        r, n = res["runs"][key], int(key)
+        if "cvae_ncll_is" not in r:
+            continue
+        lines.append(f"| {n} | {r['baseline_ncll']:.1f} | {CVAE_REFERENCE['baseline'][n]} | "
+                     f"{r['cvae_ncll_is']:.1f} | {r['cvae_neg_elbo']:.1f} | "
+                     f"{CVAE_REFERENCE['cvae'][n]} | {r.get('epochs')} |")
+    return "\n".join(lines)
+
+
+# -- M2 --------------------------------------------------------------------------------------
+def m2_hyper(args):
+    hp = {"features": "m1" if args.variant == "m1m2" else "pixels"}
+    if args.variant == "m1m2":
+        hp["m1_steps"] = args.m1_epochs * ((args.limit or 60000) // (args.batch or 100))
+    if args.quick:
+        hp.update(hidden=32, latent_dim=8, m1_hidden=32, m1_latent=8)
+        if args.variant == "m1m2":
+            hp["m1_steps"] = 5
+    return hp
+
+
+def test_error(model, x, y):
+    wrong = 0
+    for i in range(0, len(x), 1000):
+        wrong += int((to_numpy(model.predict(x[i:i + 1000])) != y[i:i + 1000]).sum())
+    return 100.0 * wrong / len(x)
+
+
+def cmd_m2(args):
+    out = pathlib.Path(args.out_dir)
+    tag = args.variant + ("-quick" if args.quick else "")
+    res_path = out / f"{tag}.json"
+    res = read_json(res_path) if args.resume else {}
+    res.update({"experiment": f"semi-supervised MNIST, 100 labels ({args.variant})",
+                "quick": args.quick, "reference": M2_REFERENCE, "host": host(),
+                "device": args.device, "epochs": args.epochs, "n_labels": 100})
+    res.setdefault("runs", {})
+    x_tr, y_tr, standin = load("train", args)
+    x_te, y_te, _ = load("test", args)
+    res["standin_data"] = standin
+    hp = m2_hyper(args)
+    total_epochs = args.epochs + (args.m1_epochs if args.variant == "m1m2" else 0)
+    model = None
+    for s in args.seeds:
+        key = str(s)
+        model = get_model("m2")((1, 28, 28), device=args.device, rng=100 + s, label_seed=s, **hp)
+        folder = pathlib.Path(args.work_dir) / f"{args.variant}-labels{s}"
+        prev = res["runs"].get(key, {})
+        if args.resume and "test_error" in prev and prev.get("epochs_m2") == args.epochs and \
+                prev.get("epochs_m1") == total_epochs - args.epochs:
+            model.attach_data(x_tr, y_tr)
+            restore(model, folder)
+            log(f"{args.variant} label seed {s}: done already")
+            continue
+        log(f"{args.variant} label seed {s}: {total_epochs} epochs")
+        sec, steps = train_run(model, x_tr, y_tr, folder, total_epochs, args, 1000 + s)
+        err = test_error(model, x_te, y_te)
+        res["runs"][key] = {"test_error": err, "seconds": prev.get("seconds", 0) + sec,
+                            "steps": steps,
+                            "labelled_indices": model.labelled_indices,
+                            "epochs_m2": args.epochs, "epochs_m1": total_epochs - args.epochs}
+        log(f"  test error {err:.2f}% after {args.epochs} epochs ({sec:.0f} s)")
+        write_json(res_path, res)
+    errs = [r["test_error"] for r in res["runs"].values()]
+    res["summary"] = {"mean": float(np.mean(errs)), "std": float(np.std(errs, ddof=1))
+                      if len(errs) > 1 else None, "n_draws": len(errs),
+                      "paper": M2_REFERENCE[args.variant]}
+    write_json(res_path, res)
+    if model is not None:
+        plot_m2(model, x_te, out / f"{tag}.png", res)
+    log(f"{args.variant}: test error {res['summary']['mean']:.2f}% +- "
+        f"{res['summary']['std']} over {len(errs)} label draws (paper "
+        f"{M2_REFERENCE[args.variant]}%), {args.epochs} epochs against the authors' 3000")
+    return res
+
+
+def plot_m2(model, x_te, path, res):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    noise = model.sample_noise(100, rng=np.random.default_rng(0))
+    gen = to_numpy(model.generate(noise))[:, 0]
+    gen_grid = np.concatenate([np.concatenate(list(gen[r * 10:(r + 1) * 10]), 1)
+                               for r in range(10)], 0)
+    an = to_numpy(model.analogies(x_te[:8]))[:, :, 0]
+    an_grid = np.concatenate([np.concatenate([x_te[i, 0], np.ones((28, 4))] + list(an[i]), 1)
+                              for i in range(8)], 0)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5.2), gridspec_kw={"width_ratios": [10, 8.2]})
+    axes[0].imshow(gen_grid, cmap="gray", vmin=0, vmax=1)
+    axes[0].set_title("p(x|y,z): one row per class y = 0..9", fontsize=9)
+    axes[1].imshow(an_grid, cmap="gray", vmin=0, vmax=1)
+    axes[1].set_title("analogies: test image, then its style z with y = 0..9", fontsize=9)
+    for ax in axes:
+        ax.axis("off")
+    s = res.get("summary", {})
+    fig.suptitle(f"{res['experiment']}: test error {s.get('mean', float('nan')):.2f}% "
+                 f"(paper {s.get('paper')}%), {res['epochs']} epochs", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# -- command line -----------------------------------------------------------------------------
+def make_parser():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def common(s, epochs, batch_default):
+        s.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+        s.add_argument("--quick", action="store_true", help="tiny CPU run for the tests")
+        s.add_argument("--resume", action="store_true", help="continue unfinished runs, keep "
+                       "finished ones")
+        s.add_argument("--out-dir", default=str(DEFAULT_OUT))
+        s.add_argument("--work-dir", default=str(DEFAULT_WORK), help="run folders (checkpoints)")
+        s.add_argument("--data-dir", default=None)
+        s.add_argument("--epochs", type=int, default=None,
+                       help=f"epochs per run (default {epochs}; 1 with --quick)")
+        s.set_defaults(default_epochs=epochs)
+        s.add_argument("--batch", type=int, default=batch_default)
+        s.add_argument("--limit", type=int, default=None, help="first N training images")
+        s.add_argument("--test-limit", type=int, default=None)
+        s.add_argument("--seed", type=int, default=0)
+        s.add_argument("--checkpoint-every", type=int, default=2000)
+        s.add_argument("--no-progress", action="store_true")
+    s = sub.add_parser("cvae", help="baseline and CVAE on 1, 2, 3 revealed quadrants")
+    common(s, 40, 128)
+    s.add_argument("--n-revealed", type=int, nargs="+", default=[1, 2, 3])
+    s.add_argument("--samples", type=int, default=100, help="importance samples S")
+    s = sub.add_parser("m2", help="M2 / M1+M2 with 100 labels over label draws")
+    common(s, 60, 100)
+    s.add_argument("--variant", default="m2", choices=("m2", "m1m2"))
+    s.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="label draws")
+    s.add_argument("--m1-epochs", type=int, default=10, help="M1 pre-training (m1m2)")
+    return p
+
+
+def main(argv=None):
+    args = make_parser().parse_args(argv)
+    if args.quick:
+        args.limit = args.limit or 600
+        args.test_limit = args.test_limit or 300
+        args.epochs = args.epochs or 1
+        args.no_progress = True
+        if args.cmd == "cvae":
+            args.samples = 5
+        else:
+            args.seeds = args.seeds[:2]
+            args.m1_epochs = 0
+        if args.work_dir == str(DEFAULT_WORK):
+            args.work_dir = str(DEFAULT_WORK / "quick")
+    args.epochs = args.epochs or args.default_epochs
+    return {"cvae": cmd_cvae, "m2": cmd_m2}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
