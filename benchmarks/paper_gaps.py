@@ -155,7 +155,7 @@ def report(out_dir):
              "`python benchmarks/paper_gaps.py - --report --out-dir DIR`. Scores: 10,000 "
              "samples; Parzen as the GAN paper (σ on train[50000:51000], 10,000 test images); "
              "LeNet IS (10 splits) and FD against the 10,000 test images (docs/metrics.md). "
-             "Logs of each run in `logs/`.", ""]
+             "`logs/aae-sgd.log` holds the run that failed (no curve); the other runs' logs repeat their JSON and are not kept.", ""]
     curves = []
     for path in sorted(out_dir.glob("*.json")):
         c = json.loads(path.read_text())
