@@ -46,7 +46,6 @@ import argparse
 import json
 import math
 import pathlib
-import platform
 import sys
 import time
 
@@ -55,6 +54,8 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+if str(ROOT / "benchmarks") not in sys.path:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from scratchgan.backend import to_numpy  # noqa: E402
 from scratchgan.data.toy import sample_toy, toy_modes, toy_std  # noqa: E402
@@ -73,6 +74,9 @@ PAPER = {"ali": (13.4, 5.8, 8, 25), "gan": (10.4, 9.2, 1, 22), "runs": 10, "poin
 RANGES = {"lr": (3e-5, 1e-3), "beta1": (0.5, 0.9), "init_std": (0.006, 0.06)}
 MODE_MODELS = ("ali", "gan", "wgan-gp")
 
+
+from bench_common import device_name as _device_name  # noqa: E402
+from bench_common import write_json as _write_json  # noqa: E402
 
 def draw_hyper(seed, run):
     g = np.random.default_rng([seed, run, 2017])
@@ -153,29 +157,6 @@ def count_modes(samples, centres):
     d = ((x[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
     counts = np.bincount(d.argmin(1), minlength=len(centres))
     return int((counts > 0).sum()), counts
-
-
-def _device_name(device):
-    if device == "cuda":
-        from scratchgan.backend import cupy
-        cp = cupy()
-        name = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)["name"]
-        return name.decode() if isinstance(name, bytes) else str(name)
-    return f"cpu ({platform.processor() or platform.machine()})"
-
-
-def _write_json(path, obj):
-    def default(o):
-        if isinstance(o, (np.integer,)):
-            return int(o)
-        if isinstance(o, (np.floating,)):
-            return float(o)
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-        if isinstance(o, tuple):
-            return list(o)
-        raise TypeError(type(o).__name__)
-    path.write_text(json.dumps(obj, indent=1, default=default) + "\n")
 
 
 # ------------------------------------------------------------------------------- modes

@@ -39,7 +39,6 @@ import json
 import math
 import os
 import pathlib
-import platform
 import sys
 import time
 
@@ -48,6 +47,8 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+if str(ROOT / "benchmarks") not in sys.path:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from scratchgan.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from scratchgan.data.datasets import load_dataset  # noqa: E402
@@ -63,6 +64,9 @@ ROWS = {   # the appendix's rows: (equalized, mbstd, progressive)
 OFFICIAL_TOTAL = {True: 15_000_000, False: 10_000_000}    # images: progressive / not
 OFFICIAL_STABLE, OFFICIAL_FADE = 500_000, 2_000_000
 
+
+from bench_common import device_name as _device_name  # noqa: E402
+from bench_common import write_json as _write_json  # noqa: E402
 
 def log(*a):
     print(*a, flush=True)
@@ -359,31 +363,6 @@ def cmd_table(args):
 def _ckpt_dir(args):
     """Checkpoints live under runs/ (git-ignored), not beside the committed results."""
     return ROOT / "runs" / "pggan-experiments" / ("quick" if args.quick else "full")
-
-
-def _device_name(device):
-    if device != "cuda":
-        return platform.processor() or "cpu"
-    try:
-        import cupy as cp
-        return cp.cuda.runtime.getDeviceProperties(0)["name"].decode()
-    except Exception:  # noqa: BLE001
-        return "cuda"
-
-
-def _write_json(path, obj):
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-
-    def default(o):
-        if isinstance(o, (np.integer,)):
-            return int(o)
-        if isinstance(o, (np.floating,)):
-            return float(o)
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-        return str(o)
-    path.write_text(json.dumps(obj, indent=1, default=default))
 
 
 def _to_rgb01(images):

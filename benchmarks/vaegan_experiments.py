@@ -50,6 +50,8 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+if str(ROOT / "benchmarks") not in sys.path:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from scratchgan.backend import get_array_module, to_numpy  # noqa: E402
 from scratchgan.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
@@ -63,6 +65,9 @@ SCRIPT_STEPS = 27_500
 
 
 # --------------------------------------------------------------------------------- data
+from bench_common import device_name as _device_name  # noqa: E402
+from bench_common import write_json as _write_json  # noqa: E402
+
 def load_split(split, data_dir, limit=None):
     from scratchgan.data.idx import load_mnist
     x, y = load_mnist(split, "mnist", data_dir=data_dir, download=False)
@@ -460,15 +465,6 @@ def plot_curve(curve, path, title):
     plt.close(fig)
 
 
-def _device_name(device):
-    if device == "cuda":
-        from scratchgan.backend import cupy
-        cp = cupy()
-        name = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)["name"]
-        return name.decode() if isinstance(name, bytes) else str(name)
-    return f"cpu ({platform.processor() or platform.machine()})"
-
-
 def _host():
     return {"python": platform.python_version(), "numpy": np.__version__,
             "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
@@ -477,17 +473,6 @@ def _host():
 def _jsonable(d):
     return json.loads(json.dumps(d, default=lambda o: o.tolist() if hasattr(o, "tolist")
                                  else str(o)))
-
-
-def _write_json(path, obj):
-    def default(o):
-        if isinstance(o, (np.floating, np.integer)):
-            return o.item()
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-        return str(o)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=1, default=default))
 
 
 def make_parser():

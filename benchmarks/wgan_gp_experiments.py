@@ -39,7 +39,6 @@ makes every subcommand tiny (a few steps, a few hundred samples) for the tests.
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import platform
 import sys
@@ -50,6 +49,8 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+if str(ROOT / "benchmarks") not in sys.path:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from scratchgan import nn  # noqa: E402
 from scratchgan.data.toy import sample_toy, toy_modes, toy_std  # noqa: E402
@@ -69,6 +70,14 @@ ALI_PUBLISHED = {"GAN": {"mean": 10.4, "std": 9.2, "range": [1, 22], "runs": 10}
 
 
 # --------------------------------------------------------------------------- models, training
+from bench_common import device_name as _device_name  # noqa: E402
+from bench_common import write_json  # noqa: E402
+
+
+def _write_json(path, obj):
+    write_json(path, obj, allow_nan=False)
+    return path
+
 def build_model(name, width, layers=3, seed=0, clip=None):
     """The library model ``name`` for 2-D data with hidden width ``width``.
 
@@ -545,16 +554,6 @@ class _MnistScorer:
         return {"is": is_m, "is_std": is_s, "fd": frechet_distance_from_features(f, self.test_feats)}
 
 
-def _device_name(device):
-    if device == "cuda":
-        from scratchgan.backend import cupy
-        cp = cupy()
-        props = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)
-        name = props["name"]
-        return name.decode() if isinstance(name, bytes) else str(name)
-    return f"cpu ({platform.processor() or platform.machine()})"
-
-
 def train_mnist_model(name, args, x_train_u8, scorer, settings, deadline, log=print):
     """Train one model for ``settings['iterations']`` generator iterations or until
     ``deadline`` (time.time()); evaluate every ``eval_every`` iterations (and at 0)."""
@@ -828,19 +827,6 @@ def _host():
     return {"python": platform.python_version(), "numpy": np.__version__,
             "machine": platform.machine(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
             "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-
-
-def _write_json(path, obj):
-    def default(o):
-        if isinstance(o, (np.integer,)):
-            return int(o)
-        if isinstance(o, (np.floating,)):
-            return float(o)
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-        raise TypeError(type(o).__name__)
-    path.write_text(json.dumps(obj, indent=1, default=default, allow_nan=False) + "\n")
-    return path
 
 
 def make_parser():
