@@ -303,4 +303,6 @@ def test_gpu_two_rank_equivalence_over_nccl(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads((tmp_path / "distributed-equivalence.json").read_text())
     for case, v in res["cases"].items():
-        assert v["worst_relative_parameter_difference"] < 1e-4, (case, v)
+        # float64 holds the same bound as the CPU twins; float32 is reported, not bounded
+        # (two half-batch sums and an all-reduce add in another order than one full sum)
+        assert v["float64"]["worst_relative_parameter_difference"] < 1e-9, (case, v)

@@ -204,10 +204,16 @@ class NcclCommunicator(Communicator):
         os.environ.setdefault("NCCL_NVLS_ENABLE", "0")
         from cupy.cuda import nccl
         self.rank, self.world_size = int(rank), int(world_size)
-        uid = list(nccl.get_unique_id()) if self.rank == 0 else None
+        # the id travels as unsigned bytes: CuPy hands it out as bytes or as a tuple of
+        # (signed) chars depending on its version, and takes it back the same way
+        uid = [int(v) & 0xFF for v in nccl.get_unique_id()] if self.rank == 0 else None
         uid = rendezvous(self.rank, self.world_size, uid, addr, port, timeout)
         self._nccl = nccl
-        self._comm = nccl.NcclCommunicator(self.world_size, tuple(uid), self.rank)
+        try:
+            self._comm = nccl.NcclCommunicator(self.world_size, bytes(uid), self.rank)
+        except TypeError:
+            signed = tuple(v - 256 if v > 127 else v for v in uid)
+            self._comm = nccl.NcclCommunicator(self.world_size, signed, self.rank)
 
     def _args(self, a):
         import cupy as cp

@@ -97,8 +97,9 @@ class SyncBatchNormMixin:
         self.comm.all_reduce_sum(local)                     # D1, D2 over every rank
         d1, d2 = local[:c].astype(dy.dtype), local[c:].astype(dy.dtype)
         gamma = self.weight.data if self.affine else xp.ones(c, dtype=dy.dtype)
-        scale = _pc(gamma * inv_std / dy.dtype.type(m), dy.ndim)
-        dx = scale * (dy.dtype.type(m) * dy - _pc(d1, dy.ndim) - xhat * _pc(d2, dy.ndim))
+        mc = m.astype(dy.dtype)      # the global count, kept on the device (no host sync)
+        scale = _pc(gamma * inv_std / mc, dy.ndim)
+        dx = scale * (mc * dy - _pc(d1, dy.ndim) - xhat * _pc(d2, dy.ndim))
         if self.affine and not self._frozen:
             self.weight.grad += dgamma
             self.bias.grad += dbeta
