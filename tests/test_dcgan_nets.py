@@ -85,3 +85,20 @@ def test_depth_is_checked():
         dcgan_discriminator(1, 2, 64, np.random.default_rng(0), depth=3)
     with pytest.raises(ValueError, match="depth"):
         dcgan_generator(5, 1, 2, 28, np.random.default_rng(0), depth=4)
+
+
+def test_depth_auto_is_three_at_28_and_two_at_64():
+    from scratchgan import nn as snn
+    from scratchgan.models import get_model
+    from scratchgan.models.nets import resolve_depth
+    assert resolve_depth("auto", 28) == 3 and resolve_depth("auto", 64) == 2
+    assert resolve_depth("2", 28) == 2 and resolve_depth(3, 28) == 3   # --set gives text
+
+    def n_up(net):
+        return sum(isinstance(m, snn.ConvTranspose2d) for m in net.modules())
+    for name in ("dcgan", "wgan"):
+        assert n_up(get_model(name)((1, 28, 28), rng=0, ngf=2, ndf=2, z_dim=3).G) == 4
+        assert n_up(get_model(name)((1, 28, 28), rng=0, ngf=2, ndf=2, z_dim=3, depth=2).G) == 3
+    assert n_up(get_model("dcgan")((3, 64, 64), rng=0, ngf=2, ndf=2, z_dim=3).G) == 5
+    with pytest.raises(ValueError, match="'auto', 2 or 3"):
+        resolve_depth("deep", 28)

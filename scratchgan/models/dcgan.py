@@ -35,7 +35,8 @@ class DCGAN(GAN):
         "arch": "auto",          # "28" | "64" | "auto" (from the image size)
         "k": 1, "generator_loss": "nonsaturating",
         "z_dim": 100, "ngf": 64, "ndf": 64,
-        "depth": 2,              # stride-2 stages at 28x28: 2, or 3 (named variant, nets.py)
+        "depth": "auto",         # stride-2 stages: 3 at 28x28, 2 at 64x64; 2 at 28x28 is the
+                                 # named shallow variant (nets.resolve_depth)
         "lr": 2e-4, "betas": (0.5, 0.999),
     }
 

@@ -46,7 +46,8 @@ class WGAN(GAN):
         "batch_size": 64, "epochs": 25, "dataset": "mnist",
         "arch": "auto",          # "dcgan" | "mlp" | "auto" (dcgan for images, mlp for flat data)
         "z_dim": 100, "ngf": 64, "ndf": 64, "mlp_hidden": 512, "mlp_layers": 4,
-        "depth": 2,              # DCGAN nets at 28x28: 2 or 3 stride-2 stages (nets.py)
+        "depth": "auto",         # DCGAN nets: 3 stride-2 stages at 28x28, 2 at 64x64; 2 at 28x28
+                                 # is the named shallow variant (nets.resolve_depth)
         "n_critic": 5, "clip": 0.01, "lr": 5e-5,
         "warmup": False,         # named variant "wgan_warmup"
         "warmup_iters": 100, "warmup_g_iters": 25, "warmup_every": 500,
