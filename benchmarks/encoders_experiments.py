@@ -17,6 +17,8 @@ Every run trains the library's models through ``model.train_step`` (on the GPU t
                    wgan-gp  the library's WGAN-GP, toy MLP variant (3 × 512 ReLU, λ 0.1,
                             n_critic 5, z 2-d), batch 100 (each generator iteration reads 5
                             minibatches; epochs count passes over the 100,000 points)
+                   wgan     the library's WGAN with weight clipping, the same 3 × 512 ReLU MLPs
+                            (c 0.01, n_critic 5, RMSprop at the run's lr; β1 unused), batch 100
                  (``--models`` also takes ``gan-library``: the library's own ``gan`` toy variant.)
                  Published (10 runs each): ALI 13.4 ± 5.8 (8–25), GAN 10.4 ± 9.2 (1–22).
 ``bigan-mnist``  BiGAN (Donahue et al. 2017), the authors' permutation-invariant MNIST run
@@ -72,7 +74,7 @@ PAPER = {"ali": (13.4, 5.8, 8, 25), "gan": (10.4, 9.2, 1, 22), "runs": 10, "poin
 #: lr log-uniform over a decade and a half around it, β1 uniform between the common 0.5 and
 #: 0.9, the init std log-uniform over a factor 10 around 0.02.
 RANGES = {"lr": (3e-5, 1e-3), "beta1": (0.5, 0.9), "init_std": (0.006, 0.06)}
-MODE_MODELS = ("ali", "gan", "wgan-gp")
+MODE_MODELS = ("ali", "gan", "wgan-gp", "wgan")
 
 
 from bench_common import device_name as _device_name  # noqa: E402
@@ -111,6 +113,11 @@ def build_mode_model(name, hyper, device, seed, quick):
     if name == "wgan-gp":
         m = get_model("wgan-gp")((2,), device=device, rng=seed, arch="mlp", lr=hyper["lr"],
                                  betas=(hyper["beta1"], 0.9), mlp_hidden=16 if quick else 512)
+        redraw_weights(m, hyper["init_std"], seed)
+        return m
+    if name == "wgan":
+        m = get_model("wgan")((2,), device=device, rng=seed, arch="mlp", lr=hyper["lr"],
+                              mlp_hidden=16 if quick else 512, mlp_layers=3)
         redraw_weights(m, hyper["init_std"], seed)
         return m
     if name == "gan-library":
