@@ -55,3 +55,12 @@ def data_dir():
     if not d or not (pathlib.Path(d) / "mnist").exists():
         pytest.skip("MNIST IDX files not found: set SCRATCHGAN_DATA to a folder with mnist/")
     return d
+
+
+def load_benchmark(name):
+    """Import ``benchmarks/<name>.py`` (not a package) as a module, for the scripts' tests."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

@@ -265,14 +265,9 @@ def test_gpu_matches_cpu_float64(objective):
 def test_experiment_script_quick_and_resume(tmp_path):
     """benchmarks/betavae_experiments.py metric --quick: runs, writes its JSON and pictures,
     and a resumed run continues to the same losses as an uninterrupted one."""
-    import importlib.util
     import json
-    from test_model_gradients import __file__ as here
-    import pathlib
-    path = pathlib.Path(here).resolve().parents[1] / "benchmarks" / "betavae_experiments.py"
-    spec = importlib.util.spec_from_file_location("betavae_experiments", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    from conftest import load_benchmark
+    mod = load_benchmark("betavae_experiments")
     common = ["metric", "--quick", "--seeds", "0", "--models", "betavae"]
     mod.main(common + ["--steps", "10", "--out-dir", str(tmp_path / "a"),
                        "--ckpt-dir", str(tmp_path / "ca")])

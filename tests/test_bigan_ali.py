@@ -459,13 +459,8 @@ def test_gpu_graph_replay_equals_eager(name, shape, hyper):
 
 # ------------------------------------------------------ benchmarks/encoders_experiments.py
 def _experiments():
-    import importlib.util
-    import pathlib
-    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "encoders_experiments.py"
-    spec = importlib.util.spec_from_file_location("encoders_experiments", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from conftest import load_benchmark
+    return load_benchmark("encoders_experiments")
 
 
 def test_experiments_quick_and_exact_resume(tmp_path, capsys, no_env_data):

@@ -155,7 +155,7 @@ def test_main_job_writes_samples_png(tmp_path, capsys, no_env_data, monkeypatch)
     assert rc == 0, e
     png = tmp_path / "runs" / "gan-ring8" / "samples.png"
     assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert f"samples: runs/gan-ring8/samples.png" in o
+    assert "samples: runs/gan-ring8/samples.png" in o
     cfg = json.loads((png.parent / "config.json").read_text())
     assert cfg["batch_size"] == reg["gan"].defaults["batch_size"]
     rc, o, e = run_cli(["sample", "runs/gan-ring8", "--n", "200"], capsys)

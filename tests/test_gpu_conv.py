@@ -6,7 +6,6 @@ with the float64 CPU path of scratchgan.ops.conv: <= 1e-5 for the FP32 kernels,
 <= 5e-3 for TF32, <= 1e-12 for float64. Whole layers are gradient-checked on
 the GPU in float64.
 """
-import itertools
 
 import numpy as np
 import pytest

@@ -1,21 +1,14 @@
 """benchmarks/image2image_experiments.py in --quick mode: each subcommand writes its record and
 picture, and the quadrant comparison scores a CVAE run made by the CLI on the same images."""
-import importlib.util
 import json
-import pathlib
 
 import pytest
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def exp():
-    spec = importlib.util.spec_from_file_location(
-        "image2image_experiments", ROOT / "benchmarks" / "image2image_experiments.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("image2image_experiments")
 
 
 def _png(path):

@@ -6,7 +6,6 @@ the index tables of scratchgan.cuda.conv (one GEMM per stride phase, zero
 outside the source image) and compare with the naive float64 references of
 scratchgan.ops.conv, so the table logic is checked on every machine.
 """
-import itertools
 import pathlib
 import shutil
 import subprocess

@@ -382,13 +382,8 @@ def test_reproduce_quick_smoke(data_dir, tmp_path):
 
 
 def _load_reproduce():
-    import importlib.util
-    import pathlib
-    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "reproduce.py"
-    spec = importlib.util.spec_from_file_location("reproduce", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from conftest import load_benchmark
+    return load_benchmark("reproduce")
 
 
 def test_reproduce_resume_extends_a_run(data_dir, tmp_path):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import scratchgan.optim as optim
-from scratchgan.nn import BatchNorm1d, Linear, Module, Parameter, ReLU, Sequential
+from scratchgan.nn import BatchNorm1d, Linear, Parameter, ReLU, Sequential
 from scratchgan.nn.flat import flatten_parameters
 from scratchgan.optim import SGD, Adam, Adagrad, RMSprop, capture_guard, capturing, clip_weights
 

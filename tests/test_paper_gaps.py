@@ -1,6 +1,5 @@
 """benchmarks/paper_gaps.py: chunked training scored after each chunk, continued by the same
 command, the BatchNorm-mode scoring, the real-data reference rows and the report."""
-import importlib.util
 import json
 import pathlib
 
@@ -8,10 +7,8 @@ PATH = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "paper_gaps.
 
 
 def load():
-    spec = importlib.util.spec_from_file_location("paper_gaps", PATH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from conftest import load_benchmark
+    return load_benchmark("paper_gaps")
 
 
 def test_chunks_resume_and_report(data_dir, tmp_path):

@@ -1,11 +1,11 @@
 """benchmarks/wgan_gp_experiments.py: each subcommand in --quick mode, and the ALI mode count."""
-import importlib.util
 import json
 import pathlib
 
 import numpy as np
 import pytest
 
+from conftest import load_benchmark
 from scratchgan.data.toy import toy_modes
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -13,11 +13,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def exp():
-    spec = importlib.util.spec_from_file_location(
-        "wgan_gp_experiments", ROOT / "benchmarks" / "wgan_gp_experiments.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("wgan_gp_experiments")
 
 
 def _run(exp, tmp_path, cmd, name, keys):
