@@ -49,6 +49,7 @@ from scratchgan.backend import to_numpy  # noqa: E402
 OUT = ROOT / "benchmarks" / "results" / "image2image"
 PIX2PIX_STEPS = 6000      # batch 64: 6.4 epochs of the 60k training pairs
 CYCLEGAN_STEPS = 4000     # batch 16, lr decayed linearly over the second half
+CLASSIFIER_EPOCHS = 15   # Fashion LeNet: 8 epochs of a per-epoch halving stopped at 89.76%
 
 
 # ------------------------------------------------------------------------------ metrics
@@ -131,7 +132,7 @@ def cmd_classifier(args):
     from scratchgan.backend import to_device
     xtr, ytr = load_dataset("fashion-mnist", (0.0, 1.0), data_dir=args.data_dir, split="train")
     xte, yte = load_dataset("fashion-mnist", (0.0, 1.0), data_dir=args.data_dir, split="test")
-    epochs, limit = (1, 2000) if args.quick else (args.epochs or 8, None)
+    epochs, limit = (1, 2000) if args.quick else (args.epochs or CLASSIFIER_EPOCHS, None)
     if limit:
         xtr, ytr, xte, yte = xtr[:limit], ytr[:limit], xte[:500], yte[:500]
     rng = np.random.default_rng(0)
@@ -141,7 +142,7 @@ def cmd_classifier(args):
     opt = Adam(model.parameters(), lr=1e-3)
     t0 = time.time()
     for epoch in range(epochs):
-        opt.lr = 1e-3 * 0.5 ** epoch
+        opt.lr = 1e-3 * 0.5 ** (epoch // 3)      # halved every third epoch
         model.train()
         perm = rng.permutation(len(xtr))
         for s in range(len(xtr) // 64):
@@ -159,7 +160,9 @@ def cmd_classifier(args):
     np.savez(args.out_dir / "lenet_fashion.npz", **model.state_dict())
     save_json(args.out_dir / "classifier_fashion.json",
               {"test_accuracy": acc, "epochs": epochs, "quick": args.quick,
-               "seconds": round(time.time() - t0, 1), "target": ">= 0.90"})
+               "seconds": round(time.time() - t0, 1), "target": ">= 0.90",
+               "recipe": "LeNet, Adam 1e-3 halved every 3 epochs, batch 64, seed 0",
+               "device": args.device})
 
 
 def train_run(args, model_name, dataset, run, hyper, steps, batch):
@@ -371,7 +374,7 @@ def main(argv=None):
     p.add_argument("--objective", default="l1+cgan", choices=("l1+cgan", "l1", "cgan"))
     p.add_argument("--ablation", default="none", choices=("none", "no-cycle", "no-identity"))
     p.add_argument("--steps", type=int, help="training steps (default: sized for ~4 GPU minutes)")
-    p.add_argument("--epochs", type=int, help="classifier epochs (default 8)")
+    p.add_argument("--epochs", type=int, help="classifier epochs (default 15)")
     p.add_argument("--n-test", type=int, default=10000, help="test examples evaluated")
     p.add_argument("--device", default="cpu")
     p.add_argument("--data-dir", default=None)
