@@ -123,9 +123,9 @@ def replay_slices(model, calls, rank, world):
 
 
 CASES = {
-    "gan": ("gan", (1, 6, 6), dict(g_hidden=8, d_units=6, d_pieces=3, z_dim=5), (0, 1), 8),
-    "wgan": ("wgan", (2,), dict(mlp_hidden=8, mlp_layers=2, z_dim=3), None, 8),
-    "dcgan_sync_bn": ("dcgan", (1, 28, 28), dict(ngf=2, ndf=2, z_dim=4), (-1, 1), 8),
+    "gan": ("gan", (1, 6, 6), dict(g_hidden=8, d_units=6, d_pieces=3, z_dim=5), (0, 1), 16),
+    "wgan": ("wgan", (2,), dict(mlp_hidden=8, mlp_layers=2, z_dim=3), None, 16),
+    "dcgan_sync_bn": ("dcgan", (1, 28, 28), dict(ngf=2, ndf=2, z_dim=4), (-1, 1), 16),
 }
 
 
@@ -151,10 +151,12 @@ def split_step_batch(x, k, rank, world):
     return np.concatenate([np.split(p, world)[rank] for p in parts])
 
 
+@pytest.mark.parametrize("world", [2, 4, 8])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_two_rank_step_equals_one_process_step(case):
-    """From the same weights, 2 ranks with per-rank batch B/2 reach the parameters of one
-    process with batch B after 3 steps (float64; the DCGAN with synchronised BatchNorm)."""
+def test_n_rank_step_equals_one_process_step(case, world):
+    """From the same weights, N ranks with per-rank batch B/N reach the parameters of one
+    process with batch B after 3 steps (float64; the DCGAN with synchronised BatchNorm; at
+    N = 8 each rank holds two examples of each minibatch)."""
     ref = build(case)
     rec = Recorder(ref)
     batches = data(case, ref)
@@ -174,10 +176,10 @@ def test_two_rank_step_equals_one_process_step(case):
             m.train_step(split_step_batch(x, k, comm.rank, comm.world_size))
         return {f"{n}.{k}": v.copy() for n, net in m.networks().items()
                 for k, v in net.state_dict().items()}
-    results = LocalGroup(2).run(body)
+    results = LocalGroup(world).run(body)
     want = {f"{n}.{k}": v for n, net in ref.networks().items() for k, v in net.state_dict().items()}
     for key, v in want.items():
-        for r in range(2):
+        for r in range(world):
             np.testing.assert_allclose(results[r][key], v, rtol=1e-9, atol=1e-12,
                                        err_msg=f"rank {r} {key}")
 
