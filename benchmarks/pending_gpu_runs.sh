@@ -54,7 +54,10 @@ b)  # GPU 0: issue 15, pix2pix quadrant completion (1, 2, 3 quadrants shown) bes
     done
     job 1 540 bigan python benchmarks/encoders_experiments.py bigan-mnist --device cuda $D \
         --epochs-this-call 150 --time-limit 480 ;;
-c)  # GPU 0 and 1: BiGAN continued; issue 16, the MNIST-1K ablation continued to 3M images
+c)  # GPU 0 and 1: BiGAN continued; issue 16, the MNIST-1K ablation continued to 3M images;
+    # issue 12, the toy figure at the official width (512) and 20k of the official 100k iterations
+    job 0 540 wgan-gp-toy python benchmarks/wgan_gp_experiments.py toy --device cuda \
+        --iterations 20000 --width 512 --out-dir $R/wgan-gp/gpu
     job 1 540 bigan python benchmarks/encoders_experiments.py bigan-mnist --device cuda $D \
         --epochs-this-call 150 --time-limit 480 --resume
     job 0 540 pggan-ablation python benchmarks/pggan_experiments.py ablation --device cuda \

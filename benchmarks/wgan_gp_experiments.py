@@ -53,10 +53,12 @@ if str(ROOT / "benchmarks") not in sys.path:
     sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from scratchgan import nn  # noqa: E402
+from scratchgan.backend import to_numpy  # noqa: E402
 from scratchgan.data.toy import sample_toy, toy_modes, toy_std  # noqa: E402
 from scratchgan.metrics.toy import mode_statistics  # noqa: E402
 from scratchgan.models import get_model  # noqa: E402
 from scratchgan.nn.double import input_gradient  # noqa: E402
+from scratchgan.runtime import StepRunner  # noqa: E402
 
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "wgan-gp"
 MODELS = ("gan", "wgan", "wgan-gp")
@@ -78,7 +80,7 @@ def _write_json(path, obj):
     write_json(path, obj, allow_nan=False)
     return path
 
-def build_model(name, width, layers=3, seed=0, clip=None):
+def build_model(name, width, layers=3, seed=0, clip=None, device="cpu"):
     """The library model ``name`` for 2-D data with hidden width ``width``.
 
     gan: the GAN's named toy variant (ReLU G with 2 hidden layers, maxout + dropout D, Adam
@@ -88,36 +90,39 @@ def build_model(name, width, layers=3, seed=0, clip=None):
     Algorithm 1, λ = 0.1 of gan_toy.py on toy data, n_critic 5), z 2-d.
     """
     if name == "gan":
-        return get_model("gan")((2,), rng=seed, toy_hidden=width, toy_units=width)
+        return get_model("gan")((2,), rng=seed, device=device, toy_hidden=width,
+                                toy_units=width)
     if name == "wgan":
         kw = {} if clip is None else {"clip": float(clip)}
-        return get_model("wgan")((2,), rng=seed, arch="mlp", mlp_hidden=width,
+        return get_model("wgan")((2,), rng=seed, device=device, arch="mlp", mlp_hidden=width,
                                  mlp_layers=layers, z_dim=2, **kw)
     if name == "wgan-gp":
-        return get_model("wgan-gp")((2,), rng=seed, arch="mlp", mlp_hidden=width,
-                                    mlp_layers=layers)
+        return get_model("wgan-gp")((2,), rng=seed, device=device, arch="mlp",
+                                    mlp_hidden=width, mlp_layers=layers)
     raise ValueError(f"unknown model {name!r}; expected one of {MODELS}")
 
 
-def train(model, dataset, iterations, batch, rng, every=None, callback=None):
+def train(model, dataset, iterations, batch, rng, every=None, callback=None, runner=None):
     """``iterations`` generator iterations of ``model.train_step`` on fresh toy batches
-    (``batch`` rows per real minibatch, ``batches_per_step()`` minibatches per iteration)."""
+    (``batch`` rows per real minibatch, ``batches_per_step()`` minibatches per iteration);
+    ``runner``: a ``scratchgan.runtime.StepRunner`` that replays the step as a CUDA graph."""
+    step = runner if runner is not None else model.train_step
     for it in range(1, iterations + 1):
         k = model.batches_per_step()
-        model.train_step(sample_toy(dataset, batch * k, rng))
+        step(sample_toy(dataset, batch * k, rng))
         if callback is not None and every and (it % every == 0 or it == iterations):
             callback(it)
 
 
 def generate(model, n, seed=12345):
-    return np.asarray(model.generate(model.sample_noise(n, rng=np.random.default_rng(seed))),
-                      dtype=np.float64)
+    g = model.generate(model.sample_noise(n, rng=np.random.default_rng(seed)))
+    return np.asarray(to_numpy(g), dtype=np.float64)
 
 
 def critic_values(model, points):
     """D's output (the GAN's logit, the critics' score) at ``points`` (eval mode, no cache)."""
     x = model.to_model(np.asarray(points, dtype=np.float64))
-    return np.asarray(model._eval_forward(model.D, x), dtype=np.float64).reshape(-1)
+    return np.asarray(to_numpy(model._eval_forward(model.D, x)), dtype=np.float64).reshape(-1)
 
 
 def linear_layers(net):
@@ -312,14 +317,16 @@ def cmd_toy(args):
     for ds in TOY_SETS:
         for name in MODELS:
             t = time.time()
-            model = build_model(name, width, 3, seed=args.seed)
-            train(model, ds, iters, batch, np.random.default_rng([args.seed, 3]))
+            model = build_model(name, width, 3, seed=args.seed, device=args.device)
+            runner = StepRunner(model)
+            train(model, ds, iters, batch, np.random.default_rng([args.seed, 3]), runner=runner)
             g = generate(model, n_samples)
             lim = TOY_LIM[ds]
             v = np.linspace(-lim, lim, grid_n)
             gx, gy = np.meshgrid(v, v)
             values = critic_values(model, np.stack([gx.ravel(), gy.ravel()], 1)).reshape(gx.shape)
             p = {"model": name, "dataset": ds, "seconds": round(time.time() - t, 1),
+                 "step_mode": runner.mode_used, "graph_fallback_reason": runner.reason,
                  "hyper": _jsonable(model.hp), "sample_mean": g.mean(0).tolist(),
                  "sample_std": g.std(0).tolist(), "_g": g, "_v": values, "_grid": v}
             if ds != "swissroll":
@@ -343,7 +350,8 @@ def cmd_toy(args):
                                                        "toy_iterations")},
               "panels": {f"{ds}/{name}": {k: v for k, v in p.items() if not k.startswith("_")}
                          for (ds, name), p in panels.items()},
-              "figure": png.name, "seconds": round(time.time() - t0, 1), "host": _host()}
+              "figure": png.name, "seconds": round(time.time() - t0, 1), "host": _host(),
+              "device": args.device, "device_name": _device_name(args.device)}
     _write_json(out / "toy.json", result)
     return result
 
@@ -396,15 +404,17 @@ def cmd_modes(args):
         for r in range(runs):
             seed = args.seed + r
             t = time.time()
-            model = build_model(name, width, 3, seed=seed)
-            train(model, "grid25", iters, batch, np.random.default_rng([seed, 5]))
+            model = build_model(name, width, 3, seed=seed, device=args.device)
+            runner = StepRunner(model)
+            train(model, "grid25", iters, batch, np.random.default_rng([seed, 5]), runner=runner)
             g = generate(model, n_samples, seed=10_000 + seed)
             k, counts = modes_covered(g, centres)
             st = mode_statistics(g, centres, toy_std("grid25"))
             per.append({"seed": seed, "modes_covered": k, "counts": counts.tolist(),
                         "modes_3sigma": st["modes_covered"],
                         "high_quality_fraction": st["high_quality_fraction"],
-                        "seconds": round(time.time() - t, 1)})
+                        "seconds": round(time.time() - t, 1), "step_mode": runner.mode_used,
+                        "graph_fallback_reason": runner.reason})
             print(f"modes {name} seed {seed}: {k} modes (ALI count), {st['modes_covered']} "
                   f"within 3σ, hq {st['high_quality_fraction']:.3f}, {per[-1]['seconds']} s",
                   flush=True)
@@ -432,7 +442,8 @@ def cmd_modes(args):
               "batch": batch, "quick": bool(q), "scaled_down": scale,
               "std_definition": "sample std over runs (ddof=1)",
               "results": res, "published": ALI_PUBLISHED, "table_markdown": table,
-              "figure": png.name, "seconds": round(time.time() - t0, 1), "host": _host()}
+              "figure": png.name, "seconds": round(time.time() - t0, 1), "host": _host(),
+              "device": args.device, "device_name": _device_name(args.device)}
     _write_json(out / "modes.json", result)
     print(table)
     return result
@@ -853,12 +864,16 @@ def make_parser():
     s = sub.add_parser("toy", help="3x3 samples + critic contours")
     common(s, 2000, 128, 256)
     s.add_argument("--samples", type=int, default=2000)
+    s.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                   help="cuda: each step replayed from a CUDA graph (StepRunner)")
     s.set_defaults(func=cmd_toy)
     s = sub.add_parser("modes", help="ALI mode count on 25 Gaussians")
     common(s, 2000, 128, 256)
     s.add_argument("--runs", type=int, default=10)
     s.add_argument("--samples", type=int, default=10000)
     s.add_argument("--models", default="", help="comma list (default gan,wgan,wgan-gp)")
+    s.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                   help="cuda: each step replayed from a CUDA graph (StepRunner)")
     s.set_defaults(func=cmd_modes)
     s = sub.add_parser("mnist", help="WGAN (clipping) vs WGAN-GP on MNIST: IS, FD, critic loss")
     s.add_argument("--out-dir", default=str(DEFAULT_OUT))

@@ -139,3 +139,18 @@ def test_mnist_time_limit_stops_early(exp, tmp_path, data_dir):
         assert r["stopped_early"] is True and r["stopped_at"] == r["iterations_done"] == 0
         assert [e["iteration"] for e in r["evals"]] == [0]
     assert (tmp_path / "mnist.png").is_file()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cmd", ["toy", "modes"])
+def test_toy_and_modes_quick_on_the_gpu(exp, tmp_path, cmd):
+    """--device cuda: every model's step is captured as a CUDA graph (none falls back to eager,
+    which would record its reason), and the record names the device."""
+    exp.main([cmd, "--quick", "--device", "cuda", "--out-dir", str(tmp_path)])
+    data = json.loads((tmp_path / f"{cmd}.json").read_text())
+    assert data["device"] == "cuda" and data["device_name"] != "cpu"
+    if cmd == "toy":
+        runs = list(data["panels"].values())
+    else:
+        runs = [r for m in data["results"].values() for r in m["runs"]]
+    assert runs and all(r["graph_fallback_reason"] is None for r in runs), runs
