@@ -58,6 +58,10 @@ c)  # GPU 0 and 1: BiGAN continued; issue 16, the MNIST-1K ablation continued to
     # issue 12, the toy figure at the official width (512) and 20k of the official 100k iterations
     job 0 540 wgan-gp-toy python benchmarks/wgan_gp_experiments.py toy --device cuda \
         --iterations 20000 --width 512 --out-dir $R/wgan-gp/gpu
+    # issue 14, beta-VAE with Adagrad's sums started at 0.1 (no float32 overflow), twice the steps
+    job 1 540 betavae python benchmarks/betavae_experiments.py metric --device cuda \
+        --models betavae --seeds 0,1,2 --adagrad-initial 0.1 --steps 120000 \
+        --out-dir $R/betavae/adagrad0.1-120k
     job 1 540 bigan python benchmarks/encoders_experiments.py bigan-mnist --device cuda $D \
         --epochs-this-call 150 --time-limit 480 --resume
     job 0 540 pggan-ablation python benchmarks/pggan_experiments.py ablation --device cuda \

@@ -157,6 +157,13 @@ def cmd_cvae(args):
         done = res["runs"].setdefault(key, {})
         sizes = cvae_sizes(args)
         folder = pathlib.Path(args.work_dir) / f"cvae-q{n}"
+        finished = (args.resume and "cvae_ncll_is" in done and done.get("epochs") == args.epochs)
+        if finished and not all((folder / part / CHECKPOINT_NAME).exists()
+                                for part in ("baseline", "cvae")):
+            # the numbers are in the JSON; the models stayed on another machine
+            log(f"cvae n_revealed={n}: finished earlier, its checkpoints are not here: its "
+                f"numbers are kept and its completion picture is left out")
+            continue
         base = get_model("cvae")((1, 28, 28), device=args.device, rng=args.seed, mode="baseline",
                                  n_revealed=n, **sizes)
         if args.resume and "baseline_seconds" in done and done.get("epochs") == args.epochs:
