@@ -30,45 +30,13 @@ import numpy as np
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
-DRAWS = ("uniform", "normal", "random", "integers")
-
+from bench_common import device_name  # noqa: E402
+from scratchgan.distributed.replay import DrawRecorder, replay_slices  # noqa: E402
 
 def gpu_name():
-    import cupy as cp
-    return cp.cuda.runtime.getDeviceProperties(0)["name"].decode()
-
-
-class Recorder:
-    def __init__(self, model):
-        self.calls, self.depth = [], 0
-        for name in DRAWS:
-            inner = getattr(model.random, name)
-
-            def wrap(*a, _inner=inner, _name=name, **k):
-                self.depth += 1
-                try:
-                    out = _inner(*a, **k)
-                finally:
-                    self.depth -= 1
-                if self.depth == 0:
-                    self.calls.append((_name, out.copy()))
-                return out
-            setattr(model.random, name, wrap)
-
-
-def replay(model, calls, rank, world):
-    it = iter(calls)
-
-    def make(name):
-        def draw(*a, **k):
-            got, arr = next(it)
-            assert got == name, (got, name)
-            m = arr.shape[0] // world
-            return arr[rank * m:(rank + 1) * m].copy()
-        return draw
-    for name in DRAWS:
-        setattr(model.random, name, make(name))
+    return device_name("cuda")
 
 
 # WGAN's MNIST generator has BatchNorm: its data-parallel step equals the one-process step only
@@ -90,7 +58,7 @@ def equivalence_case(comm, name, shape, hyper, rr, B, dtype, sync_bn):
     def build():
         return get_model(name)(shape, rng=5, device="cuda", dtype=np.dtype(dtype), **hyper)
     ref = build()
-    rec = Recorder(ref)
+    rec = DrawRecorder(ref)
     g = np.random.default_rng(9)
     batches = [g.uniform(*rr, (B * ref.batches_per_step(),) + shape).astype(dtype)
                for _ in range(3)]
@@ -101,7 +69,7 @@ def equivalence_case(comm, name, shape, hyper, rr, B, dtype, sync_bn):
         for net in m.networks().values():
             convert_sync_batchnorm(net, comm)
     data_parallel(m, comm)
-    replay(m, rec.calls, comm.rank, comm.world_size)
+    replay_slices(m, rec.calls, comm.rank, comm.world_size)
     k = m.batches_per_step()
     for x in batches:
         parts = np.split(x, k)

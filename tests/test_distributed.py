@@ -13,13 +13,13 @@ import pytest
 
 from scratchgan import nn
 from scratchgan.data.batches import BatchIterator
+from scratchgan.distributed.replay import DrawRecorder, replay_slices
 from scratchgan.distributed import (CommunicatorError, LocalGroup, convert_sync_batchnorm,
                                     data_parallel, env_info, rank_seed)
 from scratchgan.distributed.launch import launch
 from scratchgan.models import get_model
 from scratchgan.train import Trainer
 
-DRAWS = ("uniform", "normal", "random", "integers")
 
 
 # ----------------------------------------------------------------------------- collectives
@@ -82,46 +82,6 @@ def test_shards_are_disjoint_and_make_the_global_batch():
 
 
 # ----------------------------------------------------------------------------- equivalence
-class Recorder:
-    """Records every draw of a model's device stream (single process)."""
-
-    def __init__(self, model):
-        self.calls, self.depth = [], 0
-        for name in DRAWS:
-            inner = getattr(model.random, name)
-
-            def wrap(*a, _inner=inner, _name=name, **k):
-                self.depth += 1                 # random() calls uniform(): keep the outer call
-                try:
-                    out = _inner(*a, **k)
-                finally:
-                    self.depth -= 1
-                if self.depth == 0:
-                    self.calls.append((_name, np.array(out)))
-                return out
-            setattr(model.random, name, wrap)
-
-
-def replay_slices(model, calls, rank, world):
-    """Rank ``rank`` of ``world`` draws the rank-th slice (axis 0) of each recorded draw."""
-    it = iter(calls)
-
-    def make(name):
-        def draw(shape_or_high, *a, **k):
-            got_name, arr = next(it)
-            assert got_name == name, (got_name, name)
-            m = arr.shape[0] // world
-            part = arr[rank * m:(rank + 1) * m]
-            out = k.get("out")
-            if out is not None:
-                out[...] = part
-                return out
-            return part.copy()
-        return draw
-    for name in DRAWS:
-        setattr(model.random, name, make(name))
-
-
 CASES = {
     "gan": ("gan", (1, 6, 6), dict(g_hidden=8, d_units=6, d_pieces=3, z_dim=5), (0, 1), 16),
     "wgan": ("wgan", (2,), dict(mlp_hidden=8, mlp_layers=2, z_dim=3), None, 16),
@@ -158,7 +118,7 @@ def test_n_rank_step_equals_one_process_step(case, world):
     process with batch B after 3 steps (float64; the DCGAN with synchronised BatchNorm; at
     N = 8 each rank holds two examples of each minibatch)."""
     ref = build(case)
-    rec = Recorder(ref)
+    rec = DrawRecorder(ref)
     batches = data(case, ref)
     for x in batches:
         ref.train_step(x)
@@ -189,7 +149,7 @@ def test_without_sync_batchnorm_the_steps_differ():
     step, so the equivalence above is not automatic."""
     case = "dcgan_sync_bn"
     ref = build(case)
-    rec = Recorder(ref)
+    rec = DrawRecorder(ref)
     batches = data(case, ref, steps=1)
     ref.train_step(batches[0])
 
@@ -308,3 +268,32 @@ def test_gpu_two_rank_equivalence_over_nccl(tmp_path):
         # float64 holds the same bound as the CPU twins; float32 is reported, not bounded
         # (two half-batch sums and an all-reduce add in another order than one full sum)
         assert v["float64"]["worst_relative_parameter_difference"] < 1e-9, (case, v)
+
+
+def test_replay_slices_hands_out_each_ranks_rows_and_refuses_a_diverging_draw():
+    from types import SimpleNamespace
+    g = np.random.default_rng(0)
+
+    def stream():
+        return SimpleNamespace(uniform=lambda shape: g.uniform(size=shape),
+                               normal=lambda shape: g.normal(size=shape),
+                               random=lambda shape: g.random(size=shape),
+                               integers=lambda high, shape: g.integers(high, size=shape))
+    src = SimpleNamespace(random=stream())
+    rec = DrawRecorder(src)
+    a = src.random.normal((4, 2))
+    b = src.random.uniform((4,))
+    assert [n for n, _ in rec.calls] == ["normal", "uniform"]
+    dst = SimpleNamespace(random=stream())
+    replay_slices(dst, rec.calls, rank=1, world=2)
+    np.testing.assert_array_equal(dst.random.normal((2, 2)), a[2:])
+    with pytest.raises(RuntimeError, match="expected a 'uniform' draw"):
+        dst.random.normal((2,))
+    dst2 = SimpleNamespace(random=stream())
+    replay_slices(dst2, rec.calls, rank=0, world=2)
+    dst2.random.normal((2, 2))
+    np.testing.assert_array_equal(dst2.random.uniform((2,)), b[:2])
+    with pytest.raises(RuntimeError, match="past the end"):
+        dst2.random.uniform((2,))
+    with pytest.raises(ValueError, match="rank"):
+        replay_slices(dst2, rec.calls, rank=2, world=2)

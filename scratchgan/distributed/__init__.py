@@ -6,6 +6,8 @@
   each optimizer step, per-rank noise streams);
 * :mod:`.syncbn`: the synchronised BatchNorm (named option ``sync_bn``);
 * :mod:`.launch`: ``python -m scratchgan.distributed.launch --nproc N -- COMMAND``.
+* :mod:`.replay`: the one-process step's noise recorded and split over ranks, for the
+  equivalence checks (``tests/test_distributed.py``, ``benchmarks/bench_distributed.py``).
 
 The trainer takes the communicator (``Trainer(..., comm=comm)``): each rank reads a disjoint
 shard of every epoch's shuffled data and rank 0 alone writes checkpoints, samples and metrics.
