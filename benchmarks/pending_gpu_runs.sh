@@ -46,6 +46,9 @@ b)  # GPU 0: issue 15, pix2pix quadrant completion (1, 2, 3 quadrants shown) bes
           python benchmarks/image2image_experiments.py quadrants --shown $q --device cuda $D \
           --cvae runs/cvae-q$q"
     done
+    # issue 16, pggan (paper nets) against DCGAN on MNIST at 32x32, as far as the cap allows
+    job 0 540 pggan-mnist32 python benchmarks/pggan_experiments.py mnist --device cuda \
+        --dataset mnist32 --time-limit 440 --resume
     # GPU 1: issue 15, the pix2pix ablation scored again with the 91.41% Fashion classifier;
     # issue 13, BiGAN from the start (the first run's checkpoint was lost), 150 epochs
     for obj in l1+cgan l1 cgan; do
