@@ -11,6 +11,11 @@
 # pieces of at most 15 MB: `cat results-a.tgz.* | tar xz` in the repository root. Checkpoints
 # stay in runs/ on the machine: a job cut by its cap continues with the same command (the
 # scripts' --resume) only while the machine stays warm, so run the waves back to back.
+# Before the waves: the branch conv-split (scratchgan/cuda/conv.py split into rooms, pure code
+# motion, checked only on the CPU) merges into main after one call that runs
+#   python -m pytest -q -p no:cacheprovider -m gpu tests
+#   python benchmarks/bench_kernels.py --overhead --out $OUT
+# on its tree; the kernel totals must match benchmarks/results/kernels-NVIDIA-H200-*.json.
 set -u
 WAVE=${1:?usage: pending_gpu_runs.sh a|b|c OUT}
 OUT=${2:?usage: pending_gpu_runs.sh a|b|c OUT}
