@@ -35,6 +35,10 @@ a)  # GPU 0: issue 13/12, the modes protocol's 4 remaining GAN runs and 10 WGAN-
     # finished runs are read from $R/encoders/modes-runs.w*.jsonl); issue 14, CVAE 3 quadrants
     job 0 540 ali-modes python benchmarks/encoders_experiments.py modes --device cuda --jobs 4 --resume
     job 0 540 cvae python benchmarks/vae_family_experiments.py cvae --device cuda $D --no-progress --resume
+    # issue 13: does D still win by epoch 10 when D and G/E update alternately? (diagnostic)
+    job 0 300 bigan-alt python benchmarks/encoders_experiments.py bigan-mnist --device cuda $D \
+        --updates alternating --epochs 20 --epochs-this-call 10 --eval-every 5 \
+        --out-dir $R/encoders/bigan-alternating-e10 --ckpt-dir runs/encoders-alt
     # GPU 1: issue 11, WGAN (3-stage nets) on the authors' schedule past 75,000 iterations;
     # issue 14, M2 label draws 1 and 2 (their own result files)
     job 1 540 wgan-depth3 python benchmarks/paper_gaps.py wgan-depth3-long --model wgan \
