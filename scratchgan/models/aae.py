@@ -49,17 +49,6 @@ from ..nn import TwoInputNet
 PRIORS = ("gaussian", "mixture10", "swissroll")
 
 
-def mlp(sizes, rng, final=None):
-    layers = []
-    for i in range(len(sizes) - 1):
-        layers.append(nn.Linear(sizes[i], sizes[i + 1], rng=rng))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    if final is not None:
-        layers.append(final)
-    return nn.Sequential(*layers)
-
-
 class AAE(GenerativeModel):
     name = "aae"
     data_range = (0.0, 1.0)
@@ -93,14 +82,14 @@ class AAE(GenerativeModel):
         if hp["output"] == "linear":
             self.data_range = None
         d, h, k, dh = math.prod(self.data_shape), hp["hidden"], hp["code_dim"], hp["d_hidden"]
-        self.encoder = nn.Sequential(nn.Flatten(), *mlp([d, h, h, k], r))
+        self.encoder = nn.Sequential(nn.Flatten(), *nn.mlp([d, h, h, k], r))
         out = [nn.Sigmoid()] if hp["output"] == "sigmoid" else []
-        self.decoder = nn.Sequential(*mlp([k, h, h, d], r), *out, nn.Reshape(*self.data_shape))
+        self.decoder = nn.Sequential(*nn.mlp([k, h, h, d], r), *out, nn.Reshape(*self.data_shape))
         if self.conditional:
             self.D = TwoInputNet(nn.Sequential(), nn.Sequential(),
-                                 mlp([k + self.num_classes, dh, dh, 1], r))
+                                 nn.mlp([k + self.num_classes, dh, dh, 1], r))
         else:
-            self.D = mlp([k, dh, dh, 1], r)
+            self.D = nn.mlp([k, dh, dh, 1], r)
         for net in (self.encoder, self.decoder, self.D):
             mlp_init_normal_(net, hp["init_std"], r)
 

@@ -131,15 +131,6 @@ def importance_log_likelihood(log_joint, q_mu, q_logvar, n_samples, draw_normal)
     return log_mean_exp(xp.stack(logw), axis=0)
 
 
-def _mlp(sizes, rng):
-    layers = []
-    for i in range(len(sizes) - 1):
-        layers.append(nn.Linear(sizes[i], sizes[i + 1], rng=rng))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
-
-
 class CVAE(GenerativeModel):
     name = "cvae"
     data_range = (0.0, 1.0)
@@ -172,11 +163,11 @@ class CVAE(GenerativeModel):
         self.side = shape[1]
         d, h, k = self.side * self.side, hp["hidden"], hp["latent_dim"]
         self.dim = d
-        self.baseline = _mlp([d, h, h, d], r)
-        self.recognition = _mlp([d, h, h, 2 * k], r)
-        self.prior = _mlp([d, h, h, 2 * k], r)
+        self.baseline = nn.mlp([d, h, h, d], r)
+        self.recognition = nn.mlp([d, h, h, 2 * k], r)
+        self.prior = nn.mlp([d, h, h, 2 * k], r)
         gin = d + k if hp["gen_input"] == "x_yhat_z" else k
-        self.generation = _mlp([gin, h, h, d], r)
+        self.generation = nn.mlp([gin, h, h, d], r)
         self._hidden_mask = None
 
     def build_optimizers(self):

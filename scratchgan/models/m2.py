@@ -49,15 +49,6 @@ from .base import GenerativeModel
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
-def _mlp(sizes, rng):
-    layers = []
-    for i in range(len(sizes) - 1):
-        layers.append(nn.Linear(sizes[i], sizes[i + 1], rng=rng))
-        if i < len(sizes) - 2:
-            layers.append(nn.Softplus())
-    return nn.Sequential(*layers)
-
-
 def select_labelled(y, n_labels, seed):
     """Indices of ``n_labels`` examples, ``n_labels / K`` of each of the K classes present in
     ``y``, drawn without replacement by ``numpy.random.default_rng(seed)`` (sorted per class,
@@ -105,15 +96,15 @@ class M2(GenerativeModel):
         self.pixels = math.prod(self.data_shape)
         if hp["features"] == "m1":
             mh, mk = hp["m1_hidden"], hp["m1_latent"]
-            self.m1_encoder = _mlp([self.pixels, mh, mh, 2 * mk], r)
-            self.m1_decoder = _mlp([mk, mh, mh, self.pixels], r)
+            self.m1_encoder = nn.mlp([self.pixels, mh, mh, 2 * mk], r, activation=nn.Softplus)
+            self.m1_decoder = nn.mlp([mk, mh, mh, self.pixels], r, activation=nn.Softplus)
             d, out = mk, 2 * mk                       # Gaussian p(z1|y, z2): mean and log-variance
         else:
             d, out = self.pixels, self.pixels         # Bernoulli logits
         self.feat_dim = d
-        self.classifier = _mlp([d, h, K], r)
-        self.encoder = _mlp([d + K, h, 2 * k], r)
-        self.decoder = _mlp([k + K, h, out], r)
+        self.classifier = nn.mlp([d, h, K], r, activation=nn.Softplus)
+        self.encoder = nn.mlp([d + K, h, 2 * k], r, activation=nn.Softplus)
+        self.decoder = nn.mlp([k + K, h, out], r, activation=nn.Softplus)
         if hp["init_std"] is not None:
             from ..init import mlp_init_normal_
             for net in self.networks().values():

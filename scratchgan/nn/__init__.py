@@ -5,6 +5,7 @@ See :mod:`scratchgan.nn.module` for the one-pending-cache rule.
 from .module import (CacheError, Module, Parameter, Sequential, frozen, is_grad_enabled,
                      no_grad)
 from .linear import Linear
+from .mlp import mlp
 from .activation import LeakyReLU, ReLU, Sigmoid, Softplus, Tanh
 from .norm import BatchNorm1d, BatchNorm2d
 from .layernorm import LayerNorm
