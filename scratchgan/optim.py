@@ -1080,3 +1080,13 @@ __all__ = ["sgd_update", "adam_update", "rmsprop_update", "adagrad_update", "sgd
            "adam_update_flat", "rmsprop_update_flat", "adagrad_update_flat", "fused_kernel",
            "launch_fused", "capture_guard", "capturing", "clip_weights", "Optimizer", "SGD",
            "Adam", "RMSprop", "Adagrad", "OPTIMIZERS", "HYPER_LEN"]
+
+
+def linear_decay_second_half(lr, step, total_steps):
+    """The learning rate of update ``step`` (0-based) under pix2pix's and CycleGAN's schedule:
+    ``lr`` for the first half of ``total_steps``, then falling linearly to 0 at
+    ``total_steps``, and 0 after it. ``total_steps`` None or 0: ``lr`` throughout."""
+    if not total_steps:
+        return lr
+    half = total_steps / 2.0
+    return lr * max(0.0, min(1.0, 1.0 - (step - half) / max(half, 1.0)))

@@ -48,8 +48,8 @@ import numpy as np
 from .. import nn
 from ..backend import to_numpy
 from ..init import dcgan_init_
-from ..nn.module import frozen, no_grad
-from ..optim import Adam
+from ..nn.module import frozen
+from ..optim import Adam, linear_decay_second_half
 from .base import GenerativeModel
 from .pix2pix import PatchDiscriminator, interleave_rows
 
@@ -211,14 +211,15 @@ class CycleGAN(GenerativeModel):
         return self.opts
 
     def lr_at(self, step):
-        n, lr = self.hp["decay_steps"], self.hp["lr"]
-        if not n:
-            return lr
-        half = n / 2.0
-        return lr * max(0.0, min(1.0, 1.0 - (step - half) / max(half, 1.0)))
+        """Constant, then linear to 0 over the second half of ``decay_steps`` (when set)."""
+        return linear_decay_second_half(self.hp["lr"], step, self.hp["decay_steps"])
 
     def apply_schedule(self):
         lr = self.lr_at(self.step)
+        if lr <= 0.0:
+            raise ValueError(f"{type(self).__name__}: update {self.step} is past decay_steps="
+                             f"{self.hp['decay_steps']}, where the learning rate reaches 0; train "
+                             f"at most decay_steps updates or set a larger decay_steps")
         for opt in self.opts.values():
             opt.lr = lr
 

@@ -51,7 +51,7 @@ from .. import nn
 from ..init import dcgan_init_
 from ..nn.module import Module, frozen, no_grad
 from ..ops import loss as L
-from ..optim import Adam
+from ..optim import Adam, linear_decay_second_half
 from .base import GenerativeModel, mean_sigmoid
 
 OBJECTIVES = ("l1+cgan", "l1", "cgan")
@@ -177,15 +177,14 @@ class Pix2Pix(GenerativeModel):
 
     def lr_at(self, step):
         """Constant, then linear to 0 over the second half of ``decay_steps`` (when set)."""
-        n = self.hp["decay_steps"]
-        lr = self.hp["lr"]
-        if not n:
-            return lr
-        half = n / 2.0
-        return lr * max(0.0, min(1.0, 1.0 - (step - half) / max(half, 1.0)))
+        return linear_decay_second_half(self.hp["lr"], step, self.hp["decay_steps"])
 
     def apply_schedule(self):
         lr = self.lr_at(self.step)
+        if lr <= 0.0:
+            raise ValueError(f"{type(self).__name__}: update {self.step} is past decay_steps="
+                             f"{self.hp['decay_steps']}, where the learning rate reaches 0; train "
+                             f"at most decay_steps updates or set a larger decay_steps")
         for opt in self.optimizers().values():
             opt.lr = lr
 
