@@ -493,6 +493,8 @@ class Trainer:
         """Run to ``steps``; returns a summary dict (step, the step it started from, last
         losses, paths)."""
         from tqdm import tqdm
+        if hasattr(self.model, "check_run_length"):   # e.g. a schedule that ends: refuse first
+            self.model.check_run_length(self.steps)
         if self.writer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             remove_stale_temporaries(self.checkpoint_path)

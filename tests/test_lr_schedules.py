@@ -25,3 +25,14 @@ def test_models_follow_it(name, shape, hyper):
     m.step = 40                       # the rate has reached 0: training on is refused by name
     with pytest.raises(ValueError, match="decay_steps"):
         m.apply_schedule()
+
+
+def test_a_run_longer_than_decay_steps_is_refused_before_anything_is_written(tmp_path):
+    import numpy as np
+    from scratchgan.train import Trainer
+    m = get_model("pix2pix")((2, 8, 8), rng=0, decay_steps=4, ngf=2, ndf=2)
+    x = np.random.default_rng(0).uniform(-1, 1, (16, 2, 8, 8)).astype(np.float32)
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match="past decay_steps=4"):
+        Trainer(m, x, batch_size=4, steps=5, out_dir=out, progress=False).fit()
+    assert not out.exists()

@@ -69,6 +69,39 @@ def mean_sigmoid(logits):
     return sigmoid(logits).mean()
 
 
+
+class SecondHalfLinearDecay:
+    """pix2pix's and CycleGAN's learning-rate schedule for a model whose ``hp`` has ``lr`` and
+    ``decay_steps``: every optimizer at ``lr``, then falling linearly to 0 over the second half
+    of ``decay_steps`` (``scratchgan.optim.linear_decay_second_half``); ``decay_steps`` None:
+    constant. Training past ``decay_steps`` would step at rate 0, so it is refused by name:
+    before the run (``check_run_length``, which ``scratchgan.train.Trainer`` calls before it
+    writes anything) and at the step itself."""
+
+    def lr_at(self, step):
+        from ..optim import linear_decay_second_half
+        return linear_decay_second_half(self.hp["lr"], step, self.hp["decay_steps"])
+
+    def _past_decay(self, step):
+        return ValueError(f"{type(self).__name__}: update {step} is past decay_steps="
+                          f"{self.hp['decay_steps']}, where the learning rate reaches 0; train at "
+                          f"most decay_steps updates or set a larger decay_steps")
+
+    def check_run_length(self, total_steps):
+        n = self.hp["decay_steps"]
+        if n and total_steps > n:
+            raise self._past_decay(int(n) + 1)
+
+    def apply_schedule(self):
+        lr = self.lr_at(self.step)
+        if lr <= 0.0:
+            raise self._past_decay(self.step + 1)
+        for opt in self.optimizers().values():
+            opt.lr = lr
+
+    def host_logs(self):
+        return {"lr": next(iter(self.optimizers().values())).lr} if self.hp["decay_steps"] else {}
+
 class GenerativeModel:
     """Base class. Subclasses set the class attributes and implement the methods.
 

@@ -49,8 +49,8 @@ from .. import nn
 from ..backend import to_numpy
 from ..init import dcgan_init_
 from ..nn.module import frozen
-from ..optim import Adam, linear_decay_second_half
-from .base import GenerativeModel
+from ..optim import Adam
+from .base import GenerativeModel, SecondHalfLinearDecay
 from .pix2pix import PatchDiscriminator, interleave_rows
 
 ABLATIONS = ("none", "no-cycle", "no-identity")
@@ -155,7 +155,7 @@ class ImagePool:
         self.images = None if imgs is None else self.model.to_model(np.asarray(imgs))
 
 
-class CycleGAN(GenerativeModel):
+class CycleGAN(SecondHalfLinearDecay, GenerativeModel):
     name = "cyclegan"
     data_range = (-1.0, 1.0)
     default_dataset = "mnist2restyled"
@@ -209,22 +209,6 @@ class CycleGAN(GenerativeModel):
 
     def optimizers(self):
         return self.opts
-
-    def lr_at(self, step):
-        """Constant, then linear to 0 over the second half of ``decay_steps`` (when set)."""
-        return linear_decay_second_half(self.hp["lr"], step, self.hp["decay_steps"])
-
-    def apply_schedule(self):
-        lr = self.lr_at(self.step)
-        if lr <= 0.0:
-            raise ValueError(f"{type(self).__name__}: update {self.step} is past decay_steps="
-                             f"{self.hp['decay_steps']}, where the learning rate reaches 0; train "
-                             f"at most decay_steps updates or set a larger decay_steps")
-        for opt in self.opts.values():
-            opt.lr = lr
-
-    def host_logs(self):
-        return {"lr": self.opts["G_AB"].lr} if self.hp["decay_steps"] else {}
 
     def split(self, x):
         return x[:, :self.a_channels], x[:, self.a_channels:]

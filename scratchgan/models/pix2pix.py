@@ -51,8 +51,8 @@ from .. import nn
 from ..init import dcgan_init_
 from ..nn.module import Module, frozen, no_grad
 from ..ops import loss as L
-from ..optim import Adam, linear_decay_second_half
-from .base import GenerativeModel, mean_sigmoid
+from ..optim import Adam
+from .base import GenerativeModel, SecondHalfLinearDecay, mean_sigmoid
 
 OBJECTIVES = ("l1+cgan", "l1", "cgan")
 
@@ -114,7 +114,7 @@ class PatchDiscriminator(Module):
         return self.join.backward(dx)
 
 
-class Pix2Pix(GenerativeModel):
+class Pix2Pix(SecondHalfLinearDecay, GenerativeModel):
     name = "pix2pix"
     data_range = (-1.0, 1.0)
     default_dataset = "edges2fashion"
@@ -174,22 +174,6 @@ class Pix2Pix(GenerativeModel):
 
     def optimizers(self):
         return {"G": self.opt_G, "D": self.opt_D}
-
-    def lr_at(self, step):
-        """Constant, then linear to 0 over the second half of ``decay_steps`` (when set)."""
-        return linear_decay_second_half(self.hp["lr"], step, self.hp["decay_steps"])
-
-    def apply_schedule(self):
-        lr = self.lr_at(self.step)
-        if lr <= 0.0:
-            raise ValueError(f"{type(self).__name__}: update {self.step} is past decay_steps="
-                             f"{self.hp['decay_steps']}, where the learning rate reaches 0; train "
-                             f"at most decay_steps updates or set a larger decay_steps")
-        for opt in self.optimizers().values():
-            opt.lr = lr
-
-    def host_logs(self):
-        return {"lr": self.opt_G.lr} if self.hp["decay_steps"] else {}
 
     def split(self, x):
         """x = concat(A, B) -> (A, B)."""
