@@ -32,11 +32,8 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from bench_common import device_name  # noqa: E402
+from bench_common import device_name, write_json  # noqa: E402
 from scratchgan.distributed.replay import DrawRecorder, replay_slices  # noqa: E402
-
-def gpu_name():
-    return device_name("cuda")
 
 
 # WGAN's MNIST generator has BatchNorm: its data-parallel step equals the one-process step only
@@ -88,7 +85,7 @@ def equivalence_case(comm, name, shape, hyper, rr, B, dtype, sync_bn):
 def equivalence(args):
     from scratchgan.distributed import init_from_env
     comm = init_from_env("cuda")
-    out = {"gpu": gpu_name(), "world_size": comm.world_size, "steps": 3, "cases": {}}
+    out = {"gpu": device_name("cuda"), "world_size": comm.world_size, "steps": 3, "cases": {}}
     for case, (name, shape, hyper, rr, B) in CASES.items():
         out["cases"][case] = {"per_rank_batch": B // comm.world_size, "one_process_batch": B}
         for dtype in ("float64", "float32"):
@@ -136,7 +133,7 @@ def failure(args):
     x = np.random.default_rng(0).uniform(-1, 1, (4096, 1, 28, 28)).astype(np.float32)
     tr = Trainer(m, x, batch_size=32, steps=step + 2, out_dir=run, progress=False, resume=True)
     tr.fit()
-    write(args.out, "failure", {"gpu": gpu_name(), "launcher_status": status,
+    write(args.out, "failure", {"gpu": device_name("cuda"), "launcher_status": status,
                                 "seconds_until_all_ranks_stopped": round(stopped_s, 1),
                                 "killed_rank": 1, "killed_at_step": 12,
                                 "last_checkpoint_step": step, "checkpoint_file": str(used),
@@ -210,7 +207,8 @@ def scaling(args):
         eff = res["images_per_s"] / (n * one["images_per_s"])
         rows[str(n)] = dict(res, parallel_efficiency=eff,
                             verdict="met" if eff >= 0.9 else "missed")
-    write(args.out, "scaling", {"gpu": gpu_name(), "model": "dcgan 64x64 (paper's LSUN nets)",
+    write(args.out, "scaling", {"gpu": device_name("cuda"),
+                                "model": "dcgan 64x64 (paper's LSUN nets)",
                                 "steps": "eager, FP32", "one_gpu": one, "ranks": rows,
                                 "target": 0.9})
 
@@ -220,7 +218,7 @@ def write(out, what, obj):
     out.mkdir(parents=True, exist_ok=True)
     obj["date"] = time.strftime("%Y-%m-%d")
     obj["command"] = "python " + " ".join(sys.argv)
-    (out / f"distributed-{what}.json").write_text(json.dumps(obj, indent=1))
+    write_json(out / f"distributed-{what}.json", obj)
     print(json.dumps(obj, indent=1), flush=True)
 
 

@@ -36,7 +36,11 @@ import time
 import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+for _p in (ROOT, ROOT / "benchmarks"):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
+
+from bench_common import write_json  # noqa: E402
 
 from scratchgan.backend import to_device, to_numpy  # noqa: E402
 from scratchgan.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
@@ -228,9 +232,9 @@ def cmd_metric(args):
                 f"active latents {runs[tag]['active_latents']}, KL/latent "
                 + " ".join(f"{v:.2f}" for v in kl[order]))
             summarize(results, names, seeds, args, L, n_train, n_eval)
-            res_path.write_text(json.dumps(results, indent=1))
+            write_json(res_path, results)
     summarize(results, names, seeds, args, L, n_train, n_eval)
-    res_path.write_text(json.dumps(results, indent=1))
+    write_json(res_path, results)
     table = markdown(results)
     (out / ("metric-quick.md" if args.quick else "metric.md")).write_text(table)
     log(table)

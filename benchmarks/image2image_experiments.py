@@ -42,7 +42,11 @@ import time
 import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+for _p in (ROOT, ROOT / "benchmarks"):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
+
+from bench_common import write_json  # noqa: E402
 
 from scratchgan.backend import to_numpy  # noqa: E402
 
@@ -99,9 +103,7 @@ def grey(a):
 
 # ------------------------------------------------------------------------------ helpers
 def save_json(path, rec):
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(rec, indent=2))
+    write_json(path, rec)
     print(f"wrote {path}")
 
 

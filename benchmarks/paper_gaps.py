@@ -24,8 +24,6 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import math
-import os
 import pathlib
 import sys
 import time
@@ -37,6 +35,7 @@ for p in (REPO, REPO / "benchmarks"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
+from bench_common import write_json                                 # noqa: E402
 from reproduce import Evaluator, generate                           # noqa: E402
 from scratchgan.backend import to_numpy                             # noqa: E402
 from scratchgan.nn.module import no_grad                            # noqa: E402
@@ -55,12 +54,6 @@ def parse_set(items):
         except (ValueError, SyntaxError):
             out[k] = v
     return out
-
-
-def write_json(path, obj):
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str))
-    os.replace(tmp, path)
 
 
 def chunk_losses(metrics_path, lo, hi):

@@ -43,8 +43,11 @@ import time
 import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _p in (ROOT, ROOT / "benchmarks"):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
+
+from bench_common import write_json  # noqa: E402
 
 from scratchgan.backend import to_numpy  # noqa: E402
 from scratchgan.data.quadrants import quadrant_task  # noqa: E402
@@ -78,15 +81,6 @@ def read_json(path):
         return json.loads(pathlib.Path(path).read_text())
     except (OSError, ValueError):
         return {}
-
-
-def write_json(path, obj):
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=lambda o: o.item() if hasattr(o, "item")
-                              else str(o)))
-    tmp.replace(path)
 
 
 def host():
