@@ -38,6 +38,7 @@ import cupy as cp
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from scratchgan.backend import set_conv_algorithm, set_conv_precision  # noqa: E402
 from scratchgan.cuda import conv as gconv  # noqa: E402
+from scratchgan.cuda.conv_im2col import _cublas_precision  # noqa: E402
 
 try:
     import torch
@@ -272,7 +273,7 @@ def matmul_ceilings(n=8192):
     fl = 2 * n ** 3
     for prec in ("fp32", "tf32"):
         set_conv_precision(prec)
-        with gconv._cublas_precision(np.float32):
+        with _cublas_precision(np.float32):
             t = time_cupy(lambda x, y: x @ y, [(a, b)], 5)
         out[f"cupy_{prec}"] = fl / t / 1e9
     set_conv_precision("fp32")
@@ -301,9 +302,9 @@ def ab_vector_b(layers, rng, reps, rounds=3):
         t = {True: [], False: []}
         for _ in range(rounds):
             for vb in (True, False):
-                gconv._VECTOR_B = vb
+                gconv.switches.vector_b = vb
                 t[vb].append(time_cupy(f, sets, reps))
-        gconv._VECTOR_B = True
+        gconv.switches.vector_b = True
         m = {vb: statistics.median(v) for vb, v in t.items()}
         for vb in m:
             tot[vb] += m[vb]
@@ -328,9 +329,9 @@ def ab_s2k4(layers, rng, reps, rounds=3):
         t = {True: [], False: []}
         for _ in range(rounds):
             for on in (True, False):
-                gconv._S2K4 = on
+                gconv.switches.s2k4 = on
                 t[on].append(time_cupy(f, sets, reps))
-        gconv._S2K4 = True
+        gconv.switches.s2k4 = True
         m = {on: statistics.median(v) for on, v in t.items()}
         print(f"{layer[0]:4}{pss:10} s2k4 {m[True]:.4f}  phases {m[False]:.4f}  ratio {m[True] / m[False]:.3f}")
 

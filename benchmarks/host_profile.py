@@ -19,6 +19,7 @@ import cupy as cp
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from scratchgan.backend import set_conv_precision  # noqa: E402
 from scratchgan.cuda import conv as gconv  # noqa: E402
+from scratchgan.cuda import conv_plans  # noqa: E402
 
 try:
     import torch
@@ -50,7 +51,7 @@ def main():
     x = cp.random.standard_normal((2, 64, 8, 8), dtype=cp.float32)
     w = cp.random.standard_normal((64, 64, 4, 4), dtype=cp.float32)
     y = gconv.conv2d_forward(x, w, 2, 1, 1)
-    plan = next(p for k, p in gconv._PLANS.items() if k[0] == "fwd" and k[1] == x.shape)
+    plan = next(p for k, p in conv_plans._PLANS.items() if k[0] == "fwd" and k[1] == x.shape)
     res = {
         "conv2d_forward (whole call)": per_call_us(lambda: gconv.conv2d_forward(x, w, 2, 1, 1)),
         "conv2d_forward out=y": per_call_us(lambda: gconv.conv2d_forward(x, w, 2, 1, 1, out=y)),

@@ -7,7 +7,11 @@ RawModule (NVRTC) and cached. Submodules:
 
 * :mod:`scratchgan.cuda.conv`: implicit-GEMM convolution (forward, backward-data,
   backward-filter; fp32, tf32 tensor cores, float64), dense-window and
-  one-output-channel fast paths, plus an im2col + cuBLAS comparison path.
+  one-output-channel fast paths, plus an im2col + cuBLAS comparison path; its rooms
+  :mod:`~scratchgan.cuda.conv_tiles` (tile configurations, pickers, split-K, the A/B
+  ``switches``), :mod:`~scratchgan.cuda.conv_tables` (index tables),
+  :mod:`~scratchgan.cuda.conv_plans` (launch plans and their caches) and
+  :mod:`~scratchgan.cuda.conv_im2col` (the comparison path).
 * :mod:`scratchgan.cuda.norm`: batch normalization forward/backward, with the
   following ReLU/LeakyReLU fused in.
 * :mod:`scratchgan.cuda.activation`: bias + activation forward/backward.
