@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import math
 import pathlib
 import sys
@@ -231,7 +232,8 @@ def cmd_modes(args):
     if args.worker is not None:                      # one of --jobs processes: its share only
         i, n = (int(v) for v in args.worker.split("/"))
         path = out / f"modes-runs{tag}.w{i}.jsonl"
-        done = _read_runs([path])
+        # every finished run counts, whichever worker (or earlier --jobs value) wrote it
+        done = _read_runs([runs_path] + sorted(out.glob(f"modes-runs{tag}.w*.jsonl")))
         for name, run in todo[i::n]:
             if (name, run) not in done:
                 r = train_mode_run(name, run, args, q, print)
@@ -254,8 +256,13 @@ def cmd_modes(args):
         argv = [sys.executable, str(pathlib.Path(__file__).resolve())] + [
             a for a in args.argv if a not in ("--resume",)] + ["--resume"]
         # the workers share the GPU; each trains its share of the runs one after another
-        procs = [subprocess.Popen(argv + ["--worker", f"{i}/{args.jobs}"])
-                 for i in range(args.jobs)]
+        devices = args.worker_devices.split(",") if args.worker_devices else None
+        procs = []
+        for i in range(args.jobs):
+            env = dict(os.environ)
+            if devices:                                 # workers dealt round-robin to GPUs
+                env["CUDA_VISIBLE_DEVICES"] = devices[i % len(devices)]
+            procs.append(subprocess.Popen(argv + ["--worker", f"{i}/{args.jobs}"], env=env))
         codes = [p.wait() for p in procs]
         if any(codes):
             raise SystemExit(f"modes: a worker failed (exit codes {codes})")
@@ -544,6 +551,9 @@ def make_parser():
                                     "(also gan-library)")
     s.add_argument("--jobs", type=int, default=1,
                    help="processes sharing the device, each training its share of the runs")
+    s.add_argument("--worker-devices", metavar="IDS",
+                   help="comma-separated CUDA device ids the --jobs workers are dealt to "
+                        "round-robin (default: all share the visible device)")
     s.add_argument("--worker", help=argparse.SUPPRESS)
     s.set_defaults(func=cmd_modes)
 

@@ -26,59 +26,68 @@ export SCRATCHGAN_DATA="$PWD/.data" MPLBACKEND=Agg NCCL_NVLS_ENABLE=0 PYTHONUNBU
 D="--data-dir .data"
 R=benchmarks/results
 touch "/tmp/wave-$WAVE-start"
+# CAP (seconds, default 540) caps each job; TL = CAP - 60 is the scripts' own time limit.
+CAP=${CAP:-540}; TL=$((CAP - 60))
 job() { gpu=$1; cap=$2; name=$3; shift 3
         ( CUDA_VISIBLE_DEVICES=$gpu timeout "$cap" "$@" > "$LOG/$name.log" 2>&1;
           echo "exit $?" >> "$LOG/$name.log" ) & }
 
-case "$WAVE" in
-a)  # GPU 0: issue 13/12, the modes protocol's 4 remaining GAN runs and 10 WGAN-GP runs (the
-    # finished runs are read from $R/encoders/modes-runs.w*.jsonl); issue 14, CVAE 3 quadrants
-    job 0 540 ali-modes python benchmarks/encoders_experiments.py modes --device cuda --jobs 4 --resume
-    job 0 540 cvae python benchmarks/vae_family_experiments.py cvae --device cuda $D --no-progress --resume
+wave_a() {  # issues 13/12: the modes protocol's remaining runs (4 GAN, 10 WGAN-GP, 10 WGAN; the
+    # finished ones are read from $R/encoders/modes-runs*.jsonl), 8 workers over both GPUs
+    job 0 $CAP ali-modes python benchmarks/encoders_experiments.py modes --device cuda --jobs 8 \
+        --worker-devices 0,1 --resume
+    # issue 14, CVAE 3 quadrants
+    job 0 $CAP cvae python benchmarks/vae_family_experiments.py cvae --device cuda $D --no-progress --resume
     # issue 13: does D still win by epoch 10 when D and G/E update alternately? (diagnostic)
     job 0 300 bigan-alt python benchmarks/encoders_experiments.py bigan-mnist --device cuda $D \
         --updates alternating --epochs 20 --epochs-this-call 10 --eval-every 5 \
         --out-dir $R/encoders/bigan-alternating-e10 --ckpt-dir runs/encoders-alt
-    # GPU 1: issue 11, WGAN (3-stage nets) on the authors' schedule past 75,000 iterations;
-    # issue 14, M2 label draws 1 and 2 (their own result files)
-    job 1 540 wgan-depth3 python benchmarks/paper_gaps.py wgan-depth3-long --model wgan \
-        --set warmup=True --steps 100000 --eval-every 5000 --device cuda --precision tf32 $D \
-        --out-dir $R/paper_gaps --deadline-s 500
-    job 1 540 m2-s1 python benchmarks/vae_family_experiments.py m2 --seeds 1 --device cuda $D \
+    # GPU 1: issue 14, M2 label draws 1 and 2 (their own result files)
+    job 1 $CAP m2-s1 python benchmarks/vae_family_experiments.py m2 --seeds 1 --device cuda $D \
         --no-progress --out-dir $R/vae_family/m2-seed1
-    job 1 540 m2-s2 python benchmarks/vae_family_experiments.py m2 --seeds 2 --device cuda $D \
-        --no-progress --out-dir $R/vae_family/m2-seed2 ;;
-b)  # GPU 0: issue 15, pix2pix quadrant completion (1, 2, 3 quadrants shown) beside a CVAE run
+    job 1 $CAP m2-s2 python benchmarks/vae_family_experiments.py m2 --seeds 2 --device cuda $D \
+        --no-progress --out-dir $R/vae_family/m2-seed2; }
+wave_b() {  # GPU 0: issue 15, pix2pix quadrant completion (1, 2, 3 quadrants shown) beside a CVAE run
     for q in 1 2 3; do
-      job 0 540 "quadrants-$q" bash -c "python -m scratchgan.cli train cvae --dataset mnist \
+      job 0 $CAP "quadrants-$q" bash -c "python -m scratchgan.cli train cvae --dataset mnist \
           --set n_revealed=$q --epochs 20 --device cuda $D --out runs/cvae-q$q --overwrite && \
           python benchmarks/image2image_experiments.py quadrants --shown $q --device cuda $D \
           --cvae runs/cvae-q$q"
     done
-    # issue 16, pggan (paper nets) against DCGAN on MNIST at 32x32, as far as the cap allows
-    job 0 540 pggan-mnist32 python benchmarks/pggan_experiments.py mnist --device cuda \
-        --dataset mnist32 --time-limit 440 --resume
+    # issue 16, pggan (paper nets) against DCGAN at 32x32 for the same images shown: a schedule
+    # shortened to 240k images (20k stable / 40k fading per resolution; official 15M)
+    for ds in mnist32:0 fashion-mnist32:1; do
+      job ${ds#*:} $CAP "pggan-${ds%:*}" python benchmarks/pggan_experiments.py mnist --device cuda \
+          --dataset ${ds%:*} --images 240000 --stable-images 20000 --fade-images 40000 \
+          --time-limit $TL --resume $D
+    done
     # GPU 1: issue 15, the pix2pix ablation scored again with the 91.41% Fashion classifier;
     # issue 13, BiGAN from the start (the first run's checkpoint was lost), 150 epochs
     for obj in l1+cgan l1 cgan; do
-      job 1 300 "pix2pix-$obj" python benchmarks/image2image_experiments.py pix2pix \
+      job 1 $CAP "pix2pix-$obj" python benchmarks/image2image_experiments.py pix2pix \
           --task edges2fashion --objective "$obj" --device cuda $D --no-progress
     done
-    job 1 540 bigan python benchmarks/encoders_experiments.py bigan-mnist --device cuda $D \
-        --epochs-this-call 150 --time-limit 480 ;;
-c)  # GPU 0 and 1: BiGAN continued; issue 16, the MNIST-1K ablation continued to 3M images;
-    # issue 12, the toy figure at the official width (512) and 20k of the official 100k iterations
-    job 0 540 wgan-gp-toy python benchmarks/wgan_gp_experiments.py toy --device cuda \
+    job 1 $CAP bigan python benchmarks/encoders_experiments.py bigan-mnist --device cuda $D \
+        --epochs-this-call 150 --time-limit $TL --resume; }
+wave_c() {  # issue 12, the toy figure at the official width (512) and 20k of the official 100k iterations
+    job 1 $CAP wgan-gp-toy python benchmarks/wgan_gp_experiments.py toy --device cuda \
         --iterations 20000 --width 512 --out-dir $R/wgan-gp/gpu
-    # issue 14, beta-VAE with Adagrad's sums started at 0.1 (no float32 overflow), twice the steps
-    job 1 540 betavae python benchmarks/betavae_experiments.py metric --device cuda \
-        --models betavae --seeds 0,1,2 --adagrad-initial 0.1 --steps 120000 \
-        --out-dir $R/betavae/adagrad0.1-120k
-    job 1 540 bigan python benchmarks/encoders_experiments.py bigan-mnist --device cuda $D \
-        --epochs-this-call 150 --time-limit 480 --resume
-    job 0 540 pggan-ablation python benchmarks/pggan_experiments.py ablation --device cuda \
-        --rows baseline ournorm mbstd progression --seeds 0 --images 3000000 --time-limit 480 --resume ;;
-*)  echo "wave must be a, b or c" >&2; exit 2 ;;
+    # issue 14, beta-VAE with Adagrad's sums started at 0.1 (no float32 overflow), 200k steps,
+    # one job per seed (each its own folder)
+    for s in 0 1 2; do
+      job $((s % 2)) $CAP "betavae-s$s" python benchmarks/betavae_experiments.py metric --device cuda \
+          --models betavae --seeds $s --adagrad-initial 0.1 --steps 200000 \
+          --out-dir $R/betavae/adagrad0.1-200k-s$s
+    done
+    # issue 16, the MNIST-1K ablation, one job per row (each writes its own JSON), 1.5M images
+    for row in baseline:0 ournorm:0 mbstd:1 progression:1; do
+      job ${row#*:} $CAP "pggan-ablation-${row%:*}" python benchmarks/pggan_experiments.py ablation \
+          --device cuda --rows ${row%:*} --seeds 0 --images 1500000 --time-limit $TL --resume $D
+    done; }
+case "$WAVE" in
+  a) wave_a ;;  b) wave_b ;;  c) wave_c ;;
+  bc) wave_b; wave_c ;;   # b and c side by side: run with CAP=840 on one warm machine
+  *) echo "wave must be a, b, c or bc" >&2; exit 2 ;;
 esac
 wait
 find $R -newer "/tmp/wave-$WAVE-start" -type f -size -4M -not -path "*/runs/*" > "$LOG/written.txt"
