@@ -119,10 +119,14 @@ def generate(model, n, seed=12345):
     return np.asarray(to_numpy(g), dtype=np.float64)
 
 
-def critic_values(model, points):
-    """D's output (the GAN's logit, the critics' score) at ``points`` (eval mode, no cache)."""
-    x = model.to_model(np.asarray(points, dtype=np.float64))
-    return np.asarray(to_numpy(model._eval_forward(model.D, x)), dtype=np.float64).reshape(-1)
+def critic_values(model, points, chunk=2048):
+    """D's output (the GAN's logit, the critics' score) at ``points`` (eval mode, no cache),
+    ``chunk`` points at a time: a contour grid through a 512-wide maxout layer would otherwise
+    exceed the 32-bit indexing of the GPU kernels."""
+    pts = np.asarray(points, dtype=np.float64)
+    out = [np.asarray(to_numpy(model._eval_forward(model.D, model.to_model(pts[i:i + chunk]))),
+                      dtype=np.float64).reshape(-1) for i in range(0, len(pts), chunk)]
+    return np.concatenate(out)
 
 
 def linear_layers(net):
