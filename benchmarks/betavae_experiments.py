@@ -116,6 +116,8 @@ def make_model(name, args, seed):
         hyper.update(objective="capacity", capacity_steps=args.capacity_steps)
     else:
         hyper["beta"] = MODELS[name]
+        if name == "betavae" and args.beta is not None:   # a variant: the paper's β is 4
+            hyper["beta"] = float(args.beta)
     if args.quick:
         hyper.update(enc_hidden=64, dec_hidden=64)
     return get_model("betavae")((1, 64, 64), rng=seed, device=args.device, **hyper)
@@ -219,7 +221,7 @@ def cmd_metric(args):
             from scratchgan import viz
             pic = out / (f"traverse-{tag}" + ("-quick" if args.quick else "") + ".png")
             viz.save_rows([rows[j] for j in order], pic)
-            runs[tag] = {"model": name, "beta": MODELS[name], "hyper": dict(model.hp), "seed": seed, "steps": model.step,
+            runs[tag] = {"model": name, "beta": model.hp.get("beta"), "hyper": dict(model.hp), "seed": seed, "steps": model.step,
                          "score": score["eval_accuracy"], "train_accuracy": score["train_accuracy"],
                          "metric_seconds": time.time() - t, "train_seconds": secs,
                          "step_mode": mode, "final": curve[-1] if curve else {},
@@ -250,7 +252,8 @@ def summarize(results, names, seeds, args, L, n_train, n_eval):
                              if len(sc) > 1 else 0.0, "n": len(sc), "scores": sc}
     results["summary"] = summary
     results["settings"] = {"steps": args.steps, "batch": args.batch, "optimizer": args.optimizer,
-                           "lr": args.lr, "adagrad_initial": args.adagrad_initial, "device": args.device, "quick": bool(args.quick),
+                           "lr": args.lr, "adagrad_initial": args.adagrad_initial,
+                           "beta": args.beta, "device": args.device, "quick": bool(args.quick),
                            "L": L, "n_train": n_train, "n_eval": n_eval, "seeds": seeds,
                            "data": "dSprites-like (scratchgan.data.dsprites), train split"}
     results["paper"] = PAPER
@@ -260,7 +263,9 @@ def markdown(results):
     lines = ["| model | β | disentanglement metric (ours, mean ± std) | seeds | paper |",
              "|---|---|---|---|---|"]
     for name, s in results.get("summary", {}).items():
-        beta = "γ 1000, C→25" if MODELS[name] is None else f"{MODELS[name]:g}"
+        b = results.get("settings", {}).get("beta") if name == "betavae" else None
+        b = MODELS[name] if b is None else b
+        beta = "γ 1000, C→25" if b is None else f"{b:g}"
         lines.append(f"| {name} | {beta} | {100 * s['mean']:.2f} ± {100 * s['std']:.2f} % "
                      f"| {s['n']} | {PAPER.get(name, '–')} |")
     lines.append(f"| InfoGAN | – | not run | – | {PAPER['infogan']} |")
@@ -286,6 +291,9 @@ def make_parser():
     s.add_argument("--adagrad-initial", type=float, default=0.0,
                    help="Adagrad's initial sum of squares (0.1: the named variant that keeps "
                         "float32 from overflowing in the first steps; see betavae.py)")
+    s.add_argument("--beta", type=float, default=None,
+                   help="β of the 'betavae' runs (default the paper's 4; another value is a "
+                        "variant, recorded in the JSON)")
     s.add_argument("--log-every", type=int, default=500)
     s.add_argument("--print-every", type=int, default=10_000)
     s.add_argument("--checkpoint-every", type=int, default=20_000)

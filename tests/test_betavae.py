@@ -280,6 +280,19 @@ def test_experiment_script_quick_and_resume(tmp_path):
     assert a["steps"] == b["steps"] == 10 and a["final"] == b["final"]
     assert 0.0 <= a["score"] <= 1.0 and len(a["kl_per_latent"]) == 10
     assert (tmp_path / "a" / "traverse-betavae-s0-quick.png").is_file()
+    assert a["beta"] == a["hyper"]["beta"] == 4.0
+
+
+def test_experiment_script_beta_variant(tmp_path):
+    """--beta replaces the paper's β = 4 in the model, the JSON and the table."""
+    import json
+    from conftest import load_benchmark
+    mod = load_benchmark("betavae_experiments")
+    mod.main(["metric", "--quick", "--seeds", "0", "--models", "betavae", "--steps", "3",
+              "--beta", "8", "--out-dir", str(tmp_path), "--ckpt-dir", str(tmp_path / "c")])
+    r = json.loads((tmp_path / "metric-quick.json").read_text())["runs"]["betavae-s0"]
+    assert r["beta"] == r["hyper"]["beta"] == 8.0
+    assert "| betavae | 8 |" in (tmp_path / "metric-quick.md").read_text()
 
 
 @pytest.mark.gpu

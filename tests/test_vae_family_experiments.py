@@ -30,3 +30,50 @@ def test_m2_quick(tmp_path, data_dir):
               "--work-dir", str(tmp_path / "work"), "--no-progress", "--seeds", "0"])
     res = json.loads((out / "m2-quick.json").read_text())
     assert 0 <= res["runs"]["0"]["test_error"] <= 100
+
+
+def test_m2_learning_curve_chunks_equal_one_run(tmp_path, data_dir):
+    """--eval-every trains in chunks that resume each other: the end point must be the run
+    made in one piece, bit for bit."""
+    exp = load_benchmark("vae_family_experiments")
+    common = ["--quick", "--device", "cpu", "--data-dir", data_dir, "--no-progress",
+              "--seeds", "0", "--epochs", "2", "--alpha", "0.5"]
+    exp.main(["m2", "--out-dir", str(tmp_path / "a"), "--work-dir", str(tmp_path / "wa")]
+             + common)
+    exp.main(["m2", "--out-dir", str(tmp_path / "b"), "--work-dir", str(tmp_path / "wb"),
+              "--eval-every", "1"] + common)
+    one = json.loads((tmp_path / "a" / "m2-quick.json").read_text())["runs"]["0"]
+    chunked = json.loads((tmp_path / "b" / "m2-quick.json").read_text())["runs"]["0"]
+    assert [c["epoch"] for c in chunked["curve"]] == [1, 2]
+    assert chunked["curve"][-1]["test_error"] == chunked["test_error"] == one["test_error"]
+    assert chunked["steps"] == one["steps"] and chunked["alpha"] == one["alpha"] == 0.5
+    import numpy as np
+    from scratchgan.checkpoint import load_checkpoint
+    wa = load_checkpoint(tmp_path / "wa" / "m2-labels0" / exp.CHECKPOINT_NAME)["model"]
+    wb = load_checkpoint(tmp_path / "wb" / "m2-labels0" / exp.CHECKPOINT_NAME)["model"]
+
+    def same(a, b, where):
+        if isinstance(a, dict):
+            assert set(a) == set(b), where
+            for k in a:
+                same(a[k], b[k], f"{where}/{k}")
+        elif isinstance(a, (list, tuple)):
+            assert len(a) == len(b), where
+            for i, (u, v) in enumerate(zip(a, b)):
+                same(u, v, f"{where}[{i}]")
+        else:
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=where)
+    same(wa, wb, "model")
+
+
+def test_m2_supervised_reference_quick(tmp_path, data_dir):
+    exp = load_benchmark("vae_family_experiments")
+    out = tmp_path / "out"
+    exp.main(["m2-supervised", "--quick", "--device", "cpu", "--data-dir", data_dir,
+              "--out-dir", str(out), "--seeds", "0", "1"])
+    res = json.loads((out / "m2-supervised-quick.json").read_text())
+    for r in res["runs"].values():
+        ce = [c["train_ce"] for c in r["curve"]]
+        assert ce[-1] < ce[0]                      # descending the labelled cross-entropy
+        assert 0 <= r["test_error"] <= 100
+    assert res["runs"]["0"]["labelled_indices"] != res["runs"]["1"]["labelled_indices"]
