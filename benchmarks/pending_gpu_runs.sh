@@ -34,7 +34,13 @@ wave_a() {  # GPU 0: issue 13, BiGAN with alternating updates over the authors' 
       job 1 $CAP "pggan-ablation-$row" python benchmarks/pggan_experiments.py ablation \
           --device cuda --rows $row --seeds 1 --images 3000000 --time-limit $TL --resume $D
     done; }
-wave_b() {  # issue 14: beta-VAE at larger beta (a variant: the paper's is 4), 200k steps
+wave_b() {  # issue 15: CycleGAN and its two ablations again (their JSON and pictures were lost
+    # with a machine; the logs hold the numbers), about 450 s each beside other jobs
+    for ab in none:0 no-cycle:1 no-identity:1; do
+      job ${ab#*:} $CAP "cyclegan-${ab%:*}" python benchmarks/image2image_experiments.py cyclegan \
+          --ablation ${ab%:*} --device cuda $D --no-progress
+    done
+    # issue 14: beta-VAE at larger beta (a variant: the paper's is 4), 200k steps
     for b in 8:0 16:1; do
       job ${b#*:} $CAP "betavae-beta${b%:*}" python benchmarks/betavae_experiments.py metric \
           --device cuda --models betavae --seeds 0 --adagrad-initial 0.1 --steps 200000 \
