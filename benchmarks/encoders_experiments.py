@@ -175,7 +175,7 @@ def train_mode_run(name, run, args, quick, log):
     points = 400 if quick else args.points
     x_train = sample_toy("grid25", points, np.random.default_rng([seed, 5]))
     model = build_mode_model(name, hyper, args.device, seed, quick)
-    runner = StepRunner(model)
+    runner = StepRunner(model, mode=args.step_mode)
     batch = 20 if quick else args.batch
     data = DeviceData(x_train, model, batch, seed)
     k = model.batches_per_step()
@@ -459,7 +459,7 @@ def cmd_bigan_mnist(args):
         data.load(st["data"])
         history, start_epoch, train_s = list(st["history"]), int(st["epoch"]), float(st["train_s"])
         print(f"bigan-mnist: resumed at epoch {start_epoch} from {ckpt_path}", flush=True)
-    runner = StepRunner(model)
+    runner = StepRunner(model, mode=args.step_mode)
     xp = model.xp
     deadline = time.time() + args.time_limit if args.time_limit else None
     t0 = time.time()
@@ -538,6 +538,9 @@ def make_parser():
         s.add_argument("--seed", type=int, default=0)
         s.add_argument("--resume", action="store_true",
                        help="continue from what is already written in --out-dir")
+        s.add_argument("--step-mode", default="auto", choices=("auto", "eager", "graph"),
+                       help="GPU steps from CUDA graphs (auto, graph) or run eagerly (eager); "
+                            "the CPU always runs eagerly")
 
     s = sub.add_parser("modes", help="ALI's 25-Gaussian mode count (ALI, GAN, WGAN-GP)")
     common(s)

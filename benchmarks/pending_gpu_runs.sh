@@ -21,6 +21,14 @@ wave_a() {  # GPU 0: issue 13, BiGAN with alternating updates over the authors' 
     job 0 $CAP bigan-alt400 python benchmarks/encoders_experiments.py bigan-mnist --device cuda $D \
         --updates alternating --epochs-this-call 400 --time-limit $TL \
         --out-dir $R/encoders/bigan-alternating --ckpt-dir runs/encoders-alt400
+    # issue 13: does the H200 run's early D collapse (loss 0.013 at epoch 10; seven CPU runs of
+    # the same step keep it near the authors' 0.45) come from the CUDA-graph path? The default
+    # (simultaneous) updates, 10 epochs, eager against graph, same seed
+    for m in eager graph; do
+      job 1 $CAP "bigan-$m" python benchmarks/encoders_experiments.py bigan-mnist --device cuda $D \
+          --step-mode $m --epochs 400 --epochs-this-call 10 --eval-every 5 \
+          --out-dir $R/encoders/bigan-e10-$m --ckpt-dir runs/encoders-e10-$m
+    done
     # issue 14: is M2 still improving, and does a larger weight on the labels change it?
     # (the classifier alone on the 100 labels: 23.6% error; M2 at 60 epochs: 44.2%)
     for a in 0.1:m2-alpha0.1 1:m2-alpha1 10:m2-alpha10; do
