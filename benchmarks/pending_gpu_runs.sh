@@ -29,6 +29,12 @@ wave_a() {  # GPU 0: issue 13, BiGAN with alternating updates over the authors' 
           --step-mode $m --epochs 400 --epochs-this-call 10 --eval-every 5 \
           --out-dir $R/encoders/bigan-e10-$m --ckpt-dir runs/encoders-e10-$m
     done
+    # and the same step on the CPU and the GPU from one seed, parameters compared after each
+    # step (rounding-level gaps expected; order-1 gaps early mean a GPU-path difference)
+    for m in eager graph; do
+      job 1 $CAP "bigan-lockstep-$m" python benchmarks/bigan_lockstep.py --a cpu --b cuda \
+          --b-mode $m --steps 200 --data-dir .data --out $R/encoders/lockstep-$m.json
+    done
     # issue 14: is M2 still improving, and does a larger weight on the labels change it?
     # (the classifier alone on the 100 labels: 23.6% error; M2 at 60 epochs: 44.2%)
     for a in 0.1:m2-alpha0.1 1:m2-alpha1 10:m2-alpha10; do
