@@ -70,7 +70,9 @@ def main(argv=None):
     b = get_model("bigan")((1, 28, 28), device=args.b, rng=args.seed, **hyper)
     start = gaps(params(a), params(b))
     if max(start.values()) != 0.0:
-        raise SystemExit(f"the two models start from different weights: {start}")
+        raise SystemExit(f"bigan_lockstep: the {args.a} and {args.b} models of seed {args.seed} "
+                         f"start from different weights (relative gap per network {start}); "
+                         f"expected identical initial weights from one seed")
     ra, rb = StepRunner(a, mode="eager"), StepRunner(b, mode=args.b_mode)
     order = np.random.default_rng([args.seed, 17])
     k = a.batches_per_step()

@@ -298,12 +298,15 @@ def cmd_m2(args):
         # q(y|x) on the test set after each: the learning curve
         every = args.eval_every or total_epochs
         stops = list(range(min(every, total_epochs), total_epochs, every)) + [total_epochs]
-        curve = [c for c in prev.get("curve", []) if c["epoch"] <= stops[0]] if args.resume else []
+        per_epoch = len(x_tr) // (args.batch or model.defaults["batch_size"])
+        curve = list(prev.get("curve", [])) if args.resume else []
         sec = 0.0
         for i, e in enumerate(stops):
             dt, steps = train_run(model, x_tr, y_tr, folder, e, args, 1000 + s,
                                   resume=args.resume if i == 0 else True)
             sec += dt
+            if steps > e * per_epoch:     # a resumed checkpoint is already past this stop
+                continue
             err = test_error(model, x_te, y_te)
             curve = [c for c in curve if c["epoch"] < e] + [{"epoch": e, "test_error": err}]
             if len(stops) > 1:
@@ -331,14 +334,13 @@ def cmd_m2_supervised(args):
     """The reference M2 has to beat: its classifier q(y|x) (the same MLP, initialisation and
     Adam learning rate) trained on the ``n_labels`` labelled images of each draw alone, full
     batch, on the mean cross-entropy; test error every ``--steps``/6 steps."""
-    from scratchgan.nn.module import no_grad
     from scratchgan.ops import loss as L
     from scratchgan.optim import Adam
     out = pathlib.Path(args.out_dir)
     x_tr, y_tr, standin = load("train", args)
     x_te, y_te, _ = load("test", args)
     steps = 20 if args.quick else args.steps
-    hp = m2_hyper(argparse.Namespace(variant="m2", quick=args.quick, alpha=None))
+    hp = dict(hidden=32, latent_dim=8) if args.quick else {}    # M2's classifier as m2 builds it
     res = {"experiment": "M2's classifier on the labelled images alone (reference)",
            "quick": args.quick, "host": host(), "device": args.device, "steps": steps,
            "lr": args.lr, "standin_data": standin, "runs": {}}
@@ -356,8 +358,7 @@ def cmd_m2_supervised(args):
             clf.backward(L.softmax_cross_entropy_backward(1.0, cache), input_grad=False)
             opt.step()
             if step % max(1, steps // 6) == 0 or step == steps:
-                with no_grad():
-                    err = test_error(model, x_te, y_te)
+                err = test_error(model, x_te, y_te)
                 curve.append({"step": step, "test_error": err, "train_ce": float(ce)})
         res["runs"][str(s)] = {"test_error": curve[-1]["test_error"], "curve": curve,
                                "labelled_indices": model.labelled_indices}
@@ -458,6 +459,9 @@ def main(argv=None):
         if args.work_dir == str(DEFAULT_WORK):
             args.work_dir = str(DEFAULT_WORK / "quick")
     args.epochs = args.epochs or args.default_epochs
+    if getattr(args, "eval_every", None) is not None and args.eval_every < 1:
+        raise SystemExit(f"--eval-every: epochs between test scores, expected >= 1, got "
+                         f"{args.eval_every}")
     return {"cvae": cmd_cvae, "m2": cmd_m2, "m2-supervised": cmd_m2_supervised}[args.cmd](args)
 
 

@@ -77,3 +77,35 @@ def test_m2_supervised_reference_quick(tmp_path, data_dir):
         assert ce[-1] < ce[0]                      # descending the labelled cross-entropy
         assert 0 <= r["test_error"] <= 100
     assert res["runs"]["0"]["labelled_indices"] != res["runs"]["1"]["labelled_indices"]
+
+
+def test_m2_resumed_longer_extends_its_curve(tmp_path, data_dir):
+    """--resume with more epochs continues from the checkpoint: the stops it is already past are
+    not scored again under a wrong epoch, the earlier points are kept, the new ones added."""
+    exp = load_benchmark("vae_family_experiments")
+    common = ["m2", "--quick", "--device", "cpu", "--data-dir", data_dir, "--no-progress",
+              "--seeds", "0", "--eval-every", "1", "--out-dir", str(tmp_path / "o"),
+              "--work-dir", str(tmp_path / "w")]
+    exp.main(common + ["--epochs", "2"])
+    first = json.loads((tmp_path / "o" / "m2-quick.json").read_text())["runs"]["0"]["curve"]
+    exp.main(common + ["--epochs", "3", "--resume"])
+    run = json.loads((tmp_path / "o" / "m2-quick.json").read_text())["runs"]["0"]
+    assert [c["epoch"] for c in run["curve"]] == [1, 2, 3]
+    assert run["curve"][:2] == first
+    exp.main(["m2", "--quick", "--device", "cpu", "--data-dir", data_dir, "--no-progress",
+              "--seeds", "0", "--epochs", "3", "--out-dir", str(tmp_path / "o3"),
+              "--work-dir", str(tmp_path / "w3")])
+    one = json.loads((tmp_path / "o3" / "m2-quick.json").read_text())["runs"]["0"]
+    assert run["test_error"] == one["test_error"] and run["steps"] == one["steps"]
+
+
+def test_m2_bad_options_are_named(tmp_path, data_dir):
+    import pytest
+    exp = load_benchmark("vae_family_experiments")
+    common = ["m2", "--quick", "--device", "cpu", "--data-dir", data_dir, "--no-progress",
+              "--seeds", "0", "--out-dir", str(tmp_path), "--work-dir", str(tmp_path / "w")]
+    with pytest.raises(SystemExit, match="--eval-every.*>= 1, got 0"):
+        exp.main(common + ["--eval-every", "0"])
+    with pytest.raises(ValueError, match="M2: alpha .* >= 0, got -1.0"):
+        exp.main(common + ["--alpha", "-1"])
+    assert not (tmp_path / "m2-quick.json").exists()

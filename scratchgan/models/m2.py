@@ -92,6 +92,11 @@ class M2(GenerativeModel):
         if int(hp["labelled_batch"]) < 1 or int(hp["n_labels"]) < self.num_classes:
             raise ValueError(f"M2: labelled_batch must be >= 1 and n_labels >= num_classes "
                              f"({self.num_classes}), got {hp['labelled_batch']}, {hp['n_labels']}")
+        a = hp["alpha"]
+        if isinstance(a, bool) or not isinstance(a, (int, float)) or not (math.isfinite(a)
+                                                                          and a >= 0):
+            raise ValueError(f"M2: alpha (the weight on the labelled cross-entropy; the paper's "
+                             f"0.1) must be a finite number >= 0, got {a!r}")
         K, h, k = self.num_classes, hp["hidden"], hp["latent_dim"]
         self.pixels = math.prod(self.data_shape)
         if hp["features"] == "m1":
