@@ -46,8 +46,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import math
+import os
 import pathlib
 import sys
 import time
@@ -221,6 +221,9 @@ def _read_runs(paths):
 
 
 def cmd_modes(args):
+    if args.worker_devices and not all(d.strip().isdigit() for d in args.worker_devices.split(",")):
+        raise SystemExit(f"--worker-devices: expected comma-separated CUDA device ids such as "
+                         f"0,1, got {args.worker_devices!r}")   # before any file is touched
     q = args.quick
     out = pathlib.Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)

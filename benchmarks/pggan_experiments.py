@@ -22,8 +22,9 @@ left it; a finished run's JSON is reused), and writes JSON + PNG under ``--out-d
               (×10³, per pyramid level 32 and 16 and their mean; ``--swd-images`` samples
               against as many training images, a random subset, as the authors compare with
               the training set; the "real" row is a second, disjoint training subset) and the
-              LeNet FD (central 28×28 against the 10,000 test images). The pggan run saves fixed-noise samples at the end of every phase:
-              the growth picture (samples at each resolution in a row).
+              LeNet FD (central 28×28 against the 10,000 test images). The pggan run saves
+              fixed-noise samples at the end of every phase: the growth picture (samples at
+              each resolution in a row).
 ``table``     collects every JSON into ``summary.json`` and ``summary.md``.
 
 ``--quick`` makes everything tiny (CPU, seconds) for a smoke test. Examples:

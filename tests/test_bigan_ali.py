@@ -527,3 +527,15 @@ def test_lockstep_script_cpu_against_cpu_is_exact(tmp_path):
     for r in rows:
         assert set(r["gap"]) == {"E", "G", "D"} and max(r["gap"].values()) == 0.0
         assert r["a"] == r["b"]
+
+
+def test_modes_refuses_bad_worker_devices_before_touching_runs(tmp_path):
+    import pytest
+    from conftest import load_benchmark
+    mod = load_benchmark("encoders_experiments")
+    kept = tmp_path / "modes-runs-quick.jsonl"
+    kept.write_text("{}\n")
+    with pytest.raises(SystemExit, match="--worker-devices: expected .* got '0,,1'"):
+        mod.main(["modes", "--quick", "--jobs", "2", "--worker-devices", "0,,1",
+                  "--out-dir", str(tmp_path)])
+    assert kept.read_text() == "{}\n"
