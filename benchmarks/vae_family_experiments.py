@@ -33,7 +33,7 @@ images, small networks, one epoch) for the tests.
     python benchmarks/vae_family_experiments.py cvae --device cuda
     python benchmarks/vae_family_experiments.py m2 --device cuda
     python benchmarks/vae_family_experiments.py m2 --variant m1m2 --device cuda
-    python benchmarks/vae_family_experiments.py m2-supervised --data-dir DATA   # CPU, minutes
+    python benchmarks/vae_family_experiments.py m2-supervised --data-dir DATA   # CPU, seconds
     python benchmarks/vae_family_experiments.py cvae --quick      # CPU smoke run
 """
 from __future__ import annotations
@@ -340,6 +340,8 @@ def cmd_m2_supervised(args):
     x_tr, y_tr, standin = load("train", args)
     x_te, y_te, _ = load("test", args)
     steps = 20 if args.quick else args.steps
+    if steps < 1:
+        raise SystemExit(f"--steps: full-batch Adam steps, expected >= 1, got {steps}")
     hp = dict(hidden=32, latent_dim=8) if args.quick else {}    # M2's classifier as m2 builds it
     res = {"experiment": "M2's classifier on the labelled images alone (reference)",
            "quick": args.quick, "host": host(), "device": args.device, "steps": steps,
