@@ -7,7 +7,7 @@
 #   bash benchmarks/pending_gpu_runs.sh a $OUT        # then b on the still-warm machine
 #
 # or, to run them back to back in the background (setsid) and poll with short calls, from a
-# copy outside the checkpoint: `cp -a . /tmp/wk && cd /tmp/wk && CAP=540 bash ... a /tmp/bg`
+# copy outside the checkout: `cp -a . /tmp/wk && cd /tmp/wk && CAP=540 bash ... a /tmp/bg`
 # (a later call re-sends the working tree and removes files it does not know).
 #
 # Each wave writes its logs to $OUT/logs-<wave>/ and packs the files its jobs wrote under
