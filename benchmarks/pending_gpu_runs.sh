@@ -16,6 +16,23 @@
 # checkpoints (tiny nets) into $OUT/ckpt-<wave>.tgz: unpacked in the repository root they are
 # in runs/pggan-experiments/full/, and a later session carries them (carry: [".data", "runs"])
 # to continue the ablation with --resume.
+set -u
+WAVE=${1:?usage: pending_gpu_runs.sh a|b|ab OUT}
+OUT=${2:?usage: pending_gpu_runs.sh a|b|ab OUT}
+LOG="$OUT/logs-$WAVE"
+mkdir -p "$LOG"
+python -m pip install -q --no-deps --no-build-isolation -e . > /dev/null 2>&1
+export SCRATCHGAN_DATA="$PWD/.data" MPLBACKEND=Agg NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1
+D="--data-dir .data"
+R=benchmarks/results
+touch "/tmp/wave-$WAVE-start"
+# CAP (seconds, default 540) caps each job; TL = CAP - 60 is the scripts' own time limit.
+CAP=${CAP:-540}; TL=$((CAP - 60))
+job() { gpu=$1; cap=$2; name=$3; shift 3
+        ( CUDA_VISIBLE_DEVICES=$gpu timeout "$cap" "$@" > "$LOG/$name.log" 2>&1;
+          echo "exit $?" >> "$LOG/$name.log" ) & }
+
+
 wave_a() {  # GPU 0: issue 13, BiGAN with alternating updates over the authors' 400 epochs (the
     # default simultaneous run reached 96.38%; 10 alternating epochs gave 95.77%)
     job 0 $CAP bigan-alt400 python benchmarks/encoders_experiments.py bigan-mnist --device cuda $D \
