@@ -242,7 +242,7 @@ def run_pix2pix(args):
     print(json.dumps(rec, indent=1))
     save_json(args.out_dir / f"{run}.json", rec)
     from scratchgan import viz
-    from scratchgan.models.pix2pix import interleave_rows
+    from scratchgan.viz import interleave_rows
     k = 10
     viz.save_grid(interleave_rows([a[:k], out[:k], b[:k]]), args.out_dir / f"{run}_grid.png",
                   nrow=k, data_range=model.data_range)
@@ -287,7 +287,7 @@ def cmd_cyclegan(args):
     from scratchgan import viz
     from scratchgan.data.image2image import MNIST2RESTYLED
     from scratchgan.metrics import frechet_distance_from_features
-    from scratchgan.models.pix2pix import interleave_rows
+    from scratchgan.viz import interleave_rows
     steps = args.steps or (10 if args.quick else CYCLEGAN_STEPS)
     hyper = {"ablation": args.ablation, "decay_steps": steps}
     if args.quick:

@@ -364,7 +364,6 @@ def _resume_settings(parser, args, defaults, hyper, option_of, saved, out):
 def cmd_train(args, parser):
     from . import manual_seed
     from .checkpoint import CheckpointError, load_latest_info, previous_path
-    from .data import load_dataset
     from .data.datasets import dataset_info
     from .data.idx import DataNotFoundError, IDXError
     from .train import (CHECKPOINT_NAME, NonFiniteLossError, Trainer, TrainingInterrupted,
@@ -947,7 +946,7 @@ def cmd_translate(args, parser):
     from .backend import to_numpy
     from .data.standin import load_or_standin
     from .data.idx import DataNotFoundError, IDXError
-    from .models.pix2pix import interleave_rows
+    from .viz import interleave_rows
     device = _check_device(parser, args.device)
     ckpt = _resolve_checkpoint(parser, args.checkpoint)
     model, config = _load_model(parser, ckpt, device)

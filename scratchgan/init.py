@@ -231,3 +231,13 @@ def mlp_init_normal_(module, std, rng=None):
             if m.bias is not None:
                 normal_(m.bias, 0.0, std, rng=rng)
     return module
+
+
+def weights_normal_biases_zero_(module, std, rng=None):
+    """Every Linear/Maxout weight ~ N(0, std²), biases 0 (BiGAN's and ALI's code)."""
+    for m in module.modules():
+        if _linear_like(m):
+            normal_(m.weight, 0.0, std, rng=rng)
+            if m.bias is not None:
+                zeros_(m.bias)
+    return module

@@ -276,3 +276,26 @@ def save_samples(samples, path, data_range=(0.0, 1.0), data=None, modes=None, nr
     if nrow is None and len(s) % 10 == 0:
         nrow = 10
     return save_grid(s, path, nrow=nrow, data_range=data_range or (0.0, 1.0))
+
+
+def to_channels(a, c):
+    """Repeat a 1-channel batch to ``c`` channels (grids need one channel count)."""
+    if a.shape[1] == c:
+        return a
+    if a.shape[1] == 1:
+        from .backend import get_array_module
+        return get_array_module(a).repeat(a, c, axis=1)
+    raise ValueError(f"cannot show {a.shape[1]}-channel images beside {c}-channel ones")
+
+
+def interleave_rows(groups, per_row=10):
+    """[A, G(A), B] batches -> one batch laid out in rows of ``per_row``: A's, outputs, targets."""
+    from .backend import get_array_module
+    xp = get_array_module(groups[0])
+    c = max(g.shape[1] for g in groups)
+    groups = [to_channels(g, c) for g in groups]
+    n = groups[0].shape[0]
+    parts = []
+    for s in range(0, n, per_row):
+        parts += [g[s:s + per_row] for g in groups]
+    return xp.concatenate(parts, axis=0)

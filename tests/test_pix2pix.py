@@ -5,7 +5,8 @@ import pytest
 
 from conftest import require_torch
 from scratchgan import nn
-from scratchgan.models.pix2pix import PatchDiscriminator, Pix2Pix, patchgan_receptive_field
+from scratchgan.models.nets import PatchDiscriminator, patchgan_receptive_field
+from scratchgan.models.pix2pix import Pix2Pix
 from test_model_gradients import check_grads, make
 
 SMALL = dict(ngf=2, ndf=2, d_layers=1)

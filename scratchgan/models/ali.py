@@ -54,7 +54,8 @@ import math
 from .. import nn
 from ..nn import Maxout
 from ..nn.module import no_grad
-from .bigan import BiGAN, init_normal_
+from ..init import weights_normal_biases_zero_
+from .bigan import BiGAN
 from .nets import JointNet
 
 
@@ -116,7 +117,7 @@ class ALI(BiGAN):
             if not self.joint:
                 self.D = nn.Sequential(*list(self.D.x_branch), *list(self.D.trunk))
         for net in (self.E, self.G, self.D):
-            init_normal_(net, hp["init_std"], r)
+            weights_normal_biases_zero_(net, hp["init_std"], r)
         for m in list(self.E.modules()) + list(self.G.modules()):
             if isinstance(m, nn.BatchNorm1d):
                 m.momentum = float(hp["bn_momentum"])

@@ -57,7 +57,7 @@ from __future__ import annotations
 import math
 
 from .. import nn
-from ..init import _linear_like, normal_, zeros_
+from ..init import weights_normal_biases_zero_, zeros_
 from ..nn.module import Module, frozen, no_grad
 from ..ops import loss as L
 from ..ops.activation import sigmoid
@@ -94,16 +94,6 @@ class SameInput(Module):
     def backward(self, dy, input_grad=True):
         dz1, dz2 = self.net.backward(dy, input_grad=input_grad)
         return None if not input_grad else dz1 + dz2
-
-
-def init_normal_(module, std, rng):
-    """Every Linear/Maxout weight ~ N(0, std²), biases 0 (BiGAN's and ALI's code)."""
-    for m in module.modules():
-        if _linear_like(m):
-            normal_(m.weight, 0.0, std, rng=rng)
-            if m.bias is not None:
-                zeros_(m.bias)
-    return module
 
 
 class BiGAN(GenerativeModel):
@@ -176,7 +166,7 @@ class BiGAN(GenerativeModel):
         else:
             self.E, self.G, self.D = self.mnist_mlp_networks(d, k, hp["hidden"], hp["leak"], r)
             for net in (self.E, self.G, self.D):
-                init_normal_(net, hp["init_std"], r)
+                weights_normal_biases_zero_(net, hp["init_std"], r)
             zeros_(self.D.trunk[-1].weight)   # the code's BinaryClassifier starts at 0
         # the encoder layer whose output is the penultimate feature (before the last Linear)
         self.feature_layer = len(self.E) - 3

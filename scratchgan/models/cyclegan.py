@@ -51,7 +51,8 @@ from ..init import dcgan_init_
 from ..nn.module import frozen
 from ..optim import Adam
 from .base import GenerativeModel, SecondHalfLinearDecay
-from .pix2pix import PatchDiscriminator, interleave_rows
+from ..viz import interleave_rows
+from .nets import PatchDiscriminator
 
 ABLATIONS = ("none", "no-cycle", "no-identity")
 

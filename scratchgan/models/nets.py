@@ -1,6 +1,7 @@
 """Networks shared by several models (not models themselves): the DCGAN generator and
-discriminator (DCGAN, and WGAN's image architecture) and the ReLU MLP pair of the
-Wasserstein models' toy architecture (WGAN, WGAN-GP).
+discriminator (DCGAN, and WGAN's image architecture), the ReLU MLP pair of the
+Wasserstein models' toy architecture (WGAN, WGAN-GP), the joint discriminator of BiGAN and
+ALI (``JointNet``) and the n-layer PatchGAN of pix2pix and CycleGAN (``PatchDiscriminator``).
 
 ``"28"`` (MNIST), ``depth=2`` (named variant "shallow-28", the default until 2026-11-30):
                    G: z -> convT 7x7 (4ngf, 7x7) -> convT 4/2 (2ngf, 14x14) -> convT 4/2 (C, 28x28)
@@ -20,6 +21,7 @@ from __future__ import annotations
 import math
 
 from .. import nn
+from ..nn.module import Module
 
 
 def resolve_depth(depth, size):
@@ -157,3 +159,60 @@ class JointNet(nn.Module):
         dz = self._branch_backward(self.z_branch, db, input_grad)
         dx = self._branch_backward(self.x_branch, da, input_grad)
         return dx, dz
+
+
+def patchgan_layers(d_layers):
+    """(kernel, stride) of each convolution of the n-layer PatchGAN."""
+    return [(4, 2)] * d_layers + [(4, 1), (4, 1)]
+
+
+def patchgan_receptive_field(d_layers):
+    """Receptive field (px) of one output logit: ``r = 1 + sum_l (k_l - 1) prod_{m<l} s_m``."""
+    r, jump = 1, 1
+    for k, s in patchgan_layers(d_layers):
+        r += (k - 1) * jump
+        jump *= s
+    return r
+
+
+class PatchDiscriminator(Module):
+    """The n-layer PatchGAN; ``forward(a, b=None)`` judges ``concat(a, b)`` (conditional) or
+    ``a``; output (N, 1, P, P) logits, one per patch. ``backward(dy, input_grad=True)``
+    returns ``(da, db)`` (or ``da``) -- None with ``input_grad=False``."""
+
+    def __init__(self, in_channels, ndf=64, d_layers=3, norm="batch", rng=None):
+        super().__init__()
+        bias = norm != "batch"
+        layers = [nn.Conv2d(in_channels, ndf, 4, 2, 1, rng=rng), nn.LeakyReLU(0.2)]
+        mult = 1
+        for n in range(1, d_layers + 1):
+            prev, mult = mult, min(2 ** n, 8)
+            stride = 2 if n < d_layers else 1
+            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride, 1, bias=bias, rng=rng)]
+            layers += [nn.resblock.make_norm(norm, ndf * mult)] if norm != "none" else []
+            layers += [nn.LeakyReLU(0.2)]
+        layers += [nn.Conv2d(ndf * mult, 1, 4, 1, 1, rng=rng)]
+        self.body = nn.Sequential(*layers)
+        self.join = nn.Concat(dim=1)
+        self.d_layers = int(d_layers)
+
+    def _label(self):
+        return f"PatchDiscriminator(d_layers={self.d_layers})"
+
+    @property
+    def receptive_field(self):
+        return patchgan_receptive_field(self.d_layers)
+
+    def forward(self, a, b=None):
+        self._save_cache(b is not None)
+        return self.body(self.join(a, b) if b is not None else a)
+
+    def backward(self, dy, input_grad=True):
+        paired = self._take_cache()
+        dx = self.body.backward(dy, input_grad=input_grad)
+        if not paired:
+            return dx
+        if not input_grad:
+            self.join._take_cache()
+            return None
+        return self.join.backward(dx)

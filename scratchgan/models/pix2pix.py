@@ -49,69 +49,14 @@ import numpy as np
 
 from .. import nn
 from ..init import dcgan_init_
-from ..nn.module import Module, frozen, no_grad
+from ..nn.module import frozen, no_grad
 from ..ops import loss as L
 from ..optim import Adam
+from ..viz import interleave_rows
 from .base import GenerativeModel, SecondHalfLinearDecay, mean_sigmoid
+from .nets import PatchDiscriminator
 
 OBJECTIVES = ("l1+cgan", "l1", "cgan")
-
-
-def patchgan_layers(d_layers):
-    """(kernel, stride) of each convolution of the n-layer PatchGAN."""
-    return [(4, 2)] * d_layers + [(4, 1), (4, 1)]
-
-
-def patchgan_receptive_field(d_layers):
-    """Receptive field (px) of one output logit: ``r = 1 + sum_l (k_l - 1) prod_{m<l} s_m``."""
-    r, jump = 1, 1
-    for k, s in patchgan_layers(d_layers):
-        r += (k - 1) * jump
-        jump *= s
-    return r
-
-
-class PatchDiscriminator(Module):
-    """The n-layer PatchGAN; ``forward(a, b=None)`` judges ``concat(a, b)`` (conditional) or
-    ``a``; output (N, 1, P, P) logits, one per patch. ``backward(dy, input_grad=True)``
-    returns ``(da, db)`` (or ``da``) -- None with ``input_grad=False``."""
-
-    def __init__(self, in_channels, ndf=64, d_layers=3, norm="batch", rng=None):
-        super().__init__()
-        bias = norm != "batch"
-        layers = [nn.Conv2d(in_channels, ndf, 4, 2, 1, rng=rng), nn.LeakyReLU(0.2)]
-        mult = 1
-        for n in range(1, d_layers + 1):
-            prev, mult = mult, min(2 ** n, 8)
-            stride = 2 if n < d_layers else 1
-            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride, 1, bias=bias, rng=rng)]
-            layers += [nn.resblock.make_norm(norm, ndf * mult)] if norm != "none" else []
-            layers += [nn.LeakyReLU(0.2)]
-        layers += [nn.Conv2d(ndf * mult, 1, 4, 1, 1, rng=rng)]
-        self.body = nn.Sequential(*layers)
-        self.join = nn.Concat(dim=1)
-        self.d_layers = int(d_layers)
-
-    def _label(self):
-        return f"PatchDiscriminator(d_layers={self.d_layers})"
-
-    @property
-    def receptive_field(self):
-        return patchgan_receptive_field(self.d_layers)
-
-    def forward(self, a, b=None):
-        self._save_cache(b is not None)
-        return self.body(self.join(a, b) if b is not None else a)
-
-    def backward(self, dy, input_grad=True):
-        paired = self._take_cache()
-        dx = self.body.backward(dy, input_grad=input_grad)
-        if not paired:
-            return dx
-        if not input_grad:
-            self.join._take_cache()
-            return None
-        return self.join.backward(dx)
 
 
 class Pix2Pix(SecondHalfLinearDecay, GenerativeModel):
@@ -287,26 +232,3 @@ class Pix2Pix(SecondHalfLinearDecay, GenerativeModel):
         a, b = self.split(noise["x"])
         out = self.translate(a)
         return interleave_rows([a, out, b])
-
-
-def to_channels(a, c):
-    """Repeat a 1-channel batch to ``c`` channels (grids need one channel count)."""
-    if a.shape[1] == c:
-        return a
-    if a.shape[1] == 1:
-        from ..backend import get_array_module
-        return get_array_module(a).repeat(a, c, axis=1)
-    raise ValueError(f"cannot show {a.shape[1]}-channel images beside {c}-channel ones")
-
-
-def interleave_rows(groups, per_row=10):
-    """[A, G(A), B] batches -> one batch laid out in rows of ``per_row``: A's, outputs, targets."""
-    from ..backend import get_array_module
-    xp = get_array_module(groups[0])
-    c = max(g.shape[1] for g in groups)
-    groups = [to_channels(g, c) for g in groups]
-    n = groups[0].shape[0]
-    parts = []
-    for s in range(0, n, per_row):
-        parts += [g[s:s + per_row] for g in groups]
-    return xp.concatenate(parts, axis=0)
