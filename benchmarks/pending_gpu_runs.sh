@@ -50,7 +50,7 @@ wave_a() {  # GPU 0: issue 13, BiGAN with alternating updates over the authors' 
     # and the same step on the CPU and the GPU from one seed, parameters compared after each
     # step (rounding-level gaps expected; order-1 gaps early mean a GPU-path difference)
     for m in eager graph; do
-      job 1 $CAP "bigan-lockstep-$m" python benchmarks/bigan_lockstep.py --a cpu --b cuda \
+      job 1 $CAP "bigan-lockstep-$m" python benchmarks/lockstep.py --model bigan --a cpu --b cuda \
           --b-mode $m --steps 200 --data-dir .data --out $R/encoders/lockstep-$m.json
     done
     # issue 14: is M2 still improving, and does a larger weight on the labels change it?
@@ -109,6 +109,20 @@ wave_c() {  # after the third session of 2026-11-30. Every job resumes: while th
       job ${s#*:} $CAP "betavae-beta16-s${s%:*}" python benchmarks/betavae_experiments.py metric \
           --device cuda --models betavae --seeds ${s%:*} --adagrad-initial 0.1 --steps 200000 \
           --beta 16 --resume --out-dir $R/betavae/beta16-200k-s${s%:*}
+    done
+    # issue 14: Burgess et al.'s capacity variant. On the H200 (graph, float32, Adam 5e-4,
+    # C over 100k steps) the decoder never learned (reconstruction NLL ~550 for 120k steps,
+    # metric 22.4%); on the CPU, with C over 10k steps, NLL was 289 at step 2,500 and the
+    # metric 80% after 1,500 steps of a faster schedule. The same 15k-step run on the GPU,
+    # and the first 500 steps of the CPU and the GPU in lockstep (graph and eager), tell a
+    # GPU-path error from the schedule.
+    job 0 $CAP capacity-10k python benchmarks/betavae_experiments.py metric --device cuda \
+        --models capacity --seeds 0 --optimizer adam --lr 5e-4 --steps 15000 --log-every 500 \
+        --capacity-steps 10000 --eval-every 2500 --resume --out-dir $R/betavae/capacity-10k-s0
+    for m in graph:0 eager:1; do
+      job ${m#*:} $CAP "capacity-lockstep-${m%:*}" python benchmarks/lockstep.py --model betavae \
+          --set objective=capacity optimizer=adam lr=5e-4 capacity_steps=10000 --a cpu --b cuda \
+          --b-mode ${m%:*} --steps 500 --out $R/betavae/capacity-lockstep-${m%:*}.json
     done
     # issue 13: how often does the default BiGAN's D saturate early on the GPU? seeds 1 and 2,
     # 10 epochs (seed 0: D loss 0.013 at epoch 10; the authors' 0.45)
