@@ -28,15 +28,18 @@ only shifts the picture, up to the rasteriser's sub-pixel rounding).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import pathlib
 import sys
 
 import numpy as np
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+for _p in (ROOT, ROOT / "benchmarks"):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
 
+from bench_common import write_json  # noqa: E402
 from scratchgan.data import dsprites as D  # noqa: E402
 
 POSITIONS = ((15, 15), (16, 16), (4, 27), (27, 4), (9, 20))
@@ -111,10 +114,7 @@ def main(argv=None):
     print("beta * H(picture) (least weighted KL for exact shape and orientation): " +
           ", ".join(f"beta {b}: {v:.2f}" for b, v in res["beta_picture_entropy"].items()))
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.out.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(res, indent=1))
-        tmp.replace(args.out)
+        write_json(args.out, res)
         print(f"wrote {args.out}")
     return res
 

@@ -112,6 +112,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.steps < 1:
         p.error(f"--steps must be at least 1, got {args.steps}")
+    if args.batch is not None and args.batch < 1:
+        p.error(f"--batch must be at least 1, got {args.batch}")
     hyper = parse_sets(args.set)
     batch = args.batch or MODELS[args.model]["batch"]
     draw, quick = batches(args.model, args)

@@ -1,17 +1,13 @@
 """benchmarks/betavae_information.py: the ideal-decoder budget of shape and orientation."""
-import importlib.util
 import math
-import pathlib
 
 import numpy as np
 import pytest
+from conftest import load_benchmark
 
 from scratchgan.data import dsprites as D
 
-_PATH = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "betavae_information.py"
-_spec = importlib.util.spec_from_file_location("betavae_information", _PATH)
-info = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(info)
+info = load_benchmark("betavae_information")
 
 
 def test_binary_entropy_known_values():

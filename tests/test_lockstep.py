@@ -45,8 +45,10 @@ def test_parse_sets():
         mod.parse_sets(["lr"])
 
 
-def test_refuses_zero_steps(tmp_path):
+@pytest.mark.parametrize("bad", [["--steps", "0"], ["--batch", "0"]])
+def test_refuses_bad_counts_before_writing(tmp_path, capsys, bad):
     with pytest.raises(SystemExit):
-        mod.main(["--model", "bigan", "--a", "cpu", "--b", "cpu", "--steps", "0", "--quick",
-                  "--out", str(tmp_path / "x.json")])
+        mod.main(["--model", "bigan", "--a", "cpu", "--b", "cpu", "--quick",
+                  "--out", str(tmp_path / "x.json"), *bad])
+    assert f"{bad[0]} must be at least 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()

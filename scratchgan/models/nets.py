@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 
 from .. import nn
-from ..nn.module import Module
 
 
 def resolve_depth(depth, size):
@@ -175,7 +174,7 @@ def patchgan_receptive_field(d_layers):
     return r
 
 
-class PatchDiscriminator(Module):
+class PatchDiscriminator(nn.Module):
     """The n-layer PatchGAN; ``forward(a, b=None)`` judges ``concat(a, b)`` (conditional) or
     ``a``; output (N, 1, P, P) logits, one per patch. ``backward(dy, input_grad=True)``
     returns ``(da, db)`` (or ``da``) -- None with ``input_grad=False``."""
