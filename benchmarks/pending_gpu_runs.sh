@@ -124,13 +124,6 @@ wave_c() {  # after the third session of 2026-11-30. Every job resumes: while th
           --set objective=capacity optimizer=adam lr=5e-4 capacity_steps=10000 --a cpu --b cuda \
           --b-mode ${m%:*} --steps 500 --out $R/betavae/capacity-lockstep-${m%:*}.json
     done
-    # issue 13: how often does the default BiGAN's D saturate early on the GPU? seeds 1 and 2,
-    # 10 epochs (seed 0: D loss 0.013 at epoch 10; the authors' 0.45)
-    for s in 1 2; do
-      job 1 $CAP "bigan-e10-seed$s" python benchmarks/encoders_experiments.py bigan-mnist \
-          --device cuda $D --seed $s --epochs 400 --epochs-this-call 10 --eval-every 10 --resume \
-          --out-dir $R/encoders/bigan-e10-seed$s --ckpt-dir runs/encoders-e10-seed$s
-    done
     # issue 16: the MNIST-1K ablation, a third seed (2) at seed 1's 20% of the official
     # schedule. (Seed 1's checkpoints cannot simply be trained on to 40%: --images sets the
     # growing row's phase lengths, so a longer run is a new run.)
