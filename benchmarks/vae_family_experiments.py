@@ -267,6 +267,16 @@ def test_error(model, x, y):
     return 100.0 * wrong / len(x)
 
 
+def run_entry(err, seconds, steps, curve, model, reached, epochs_m2, total_epochs, partial=False):
+    """One label draw's record in the M2 JSON. ``reached`` counts epochs of both phases; a
+    partial entry (``partial=True``) is a run still under way at its last evaluation."""
+    entry = {"test_error": err, "seconds": seconds, "steps": steps, "curve": curve,
+             "alpha": model.hp["alpha"], "labelled_indices": model.labelled_indices,
+             "epochs_m2": epochs_m2, "epochs_m1": total_epochs - epochs_m2}
+    if partial:
+        entry.update(partial=True, epochs_reached=reached)
+    return entry
+
 def cmd_m2(args):
     out = pathlib.Path(args.out_dir)
     tag = args.variant + ("-quick" if args.quick else "")
@@ -287,7 +297,8 @@ def cmd_m2(args):
         model = get_model("m2")((1, 28, 28), device=args.device, rng=100 + s, label_seed=s, **hp)
         folder = pathlib.Path(args.work_dir) / f"{args.variant}-labels{s}"
         prev = res["runs"].get(key, {})
-        if args.resume and "test_error" in prev and prev.get("epochs_m2") == args.epochs and \
+        if args.resume and "test_error" in prev and not prev.get("partial") and \
+                prev.get("epochs_m2") == args.epochs and \
                 prev.get("epochs_m1") == total_epochs - args.epochs:
             model.attach_data(x_tr, y_tr)
             restore(model, folder)
@@ -311,13 +322,17 @@ def cmd_m2(args):
             curve = [c for c in curve if c["epoch"] < e] + [{"epoch": e, "test_error": err}]
             if len(stops) > 1:
                 log(f"  epoch {e}: test error {err:.2f}%")
-        res["runs"][key] = {"test_error": err, "seconds": prev.get("seconds", 0) + sec,
-                            "steps": steps, "curve": curve, "alpha": model.hp["alpha"],
-                            "labelled_indices": model.labelled_indices,
-                            "epochs_m2": args.epochs, "epochs_m1": total_epochs - args.epochs}
+            if e < total_epochs:
+                # a run stopped from outside (a time limit) keeps its curve so far: the entry
+                # says it is partial, and --resume continues it rather than skipping it
+                res["runs"][key] = run_entry(err, prev.get("seconds", 0) + sec, steps, curve,
+                                             model, e, args.epochs, total_epochs, partial=True)
+                write_json(res_path, res)
+        res["runs"][key] = run_entry(err, prev.get("seconds", 0) + sec, steps, curve, model,
+                                     total_epochs, args.epochs, total_epochs)
         log(f"  test error {err:.2f}% after {args.epochs} epochs ({sec:.0f} s)")
         write_json(res_path, res)
-    errs = [r["test_error"] for r in res["runs"].values()]
+    errs = [r["test_error"] for r in res["runs"].values() if not r.get("partial")]
     res["summary"] = {"mean": float(np.mean(errs)), "std": float(np.std(errs, ddof=1))
                       if len(errs) > 1 else None, "n_draws": len(errs),
                       "paper": M2_REFERENCE[args.variant]}

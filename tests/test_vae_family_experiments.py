@@ -66,6 +66,41 @@ def test_m2_learning_curve_chunks_equal_one_run(tmp_path, data_dir):
     same(wa, wb, "model")
 
 
+def test_m2_stopped_run_keeps_its_curve_and_resumes(tmp_path, data_dir, monkeypatch):
+    """A run stopped from outside (a time limit) after its first evaluation leaves a partial
+    entry with its curve so far; --resume continues it to the run made in one piece."""
+    import pytest
+    exp = load_benchmark("vae_family_experiments")
+    common = ["--quick", "--device", "cpu", "--data-dir", data_dir, "--no-progress",
+              "--seeds", "0", "--epochs", "2", "--alpha", "0.5"]
+    exp.main(["m2", "--out-dir", str(tmp_path / "a"), "--work-dir", str(tmp_path / "wa")]
+             + common)
+    real, calls = exp.test_error, []
+
+    def stop_at_second(*a):
+        calls.append(1)
+        if len(calls) == 2:
+            raise TimeoutError("stopped from outside")
+        return real(*a)
+    monkeypatch.setattr(exp, "test_error", stop_at_second)
+    b = ["m2", "--out-dir", str(tmp_path / "b"), "--work-dir", str(tmp_path / "wb"),
+         "--eval-every", "1"] + common
+    with pytest.raises(TimeoutError):
+        exp.main(b)
+    partial = json.loads((tmp_path / "b" / "m2-quick.json").read_text())["runs"]["0"]
+    assert partial["partial"] is True and partial["epochs_reached"] == 1
+    assert [c["epoch"] for c in partial["curve"]] == [1]
+    monkeypatch.setattr(exp, "test_error", real)
+    exp.main(b + ["--resume"])
+    one = json.loads((tmp_path / "a" / "m2-quick.json").read_text())["runs"]["0"]
+    done = json.loads((tmp_path / "b" / "m2-quick.json").read_text())
+    run = done["runs"]["0"]
+    assert "partial" not in run and [c["epoch"] for c in run["curve"]] == [1, 2]
+    assert run["curve"][0] == partial["curve"][0]
+    assert run["test_error"] == one["test_error"] and run["steps"] == one["steps"]
+    assert done["summary"]["n_draws"] == 1
+
+
 def test_m2_supervised_reference_quick(tmp_path, data_dir):
     exp = load_benchmark("vae_family_experiments")
     out = tmp_path / "out"
