@@ -58,6 +58,7 @@ from scratchgan.backend import to_numpy  # noqa: E402
 from scratchgan.data.quadrants import quadrant_task  # noqa: E402
 from scratchgan.data.standin import load_or_standin  # noqa: E402
 from scratchgan.models import get_model  # noqa: E402
+from scratchgan.models.m2 import select_labelled  # noqa: E402
 from scratchgan.train import CHECKPOINT_NAME, Trainer, clear_run  # noqa: E402
 
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "vae_family"
@@ -345,12 +346,33 @@ def cmd_m2(args):
     return res
 
 
+def fit_classifier_alone(model, x_tr, y_tr, x_te, y_te, steps, lr):
+    """M2's classifier q(y|x) of ``model`` (on its features: pixels, or M1's means for M1+M2)
+    trained on the model's labelled subset of (x_tr, y_tr) alone, full batch, Adam on the mean
+    cross-entropy; the test error every ``steps``/6 steps. Returns the curve."""
+    from scratchgan.ops import loss as L
+    from scratchgan.optim import Adam
+    model.attach_data(x_tr, y_tr)
+    idx = np.asarray(model.labelled_indices)
+    fl = model.features(model.to_model(x_tr[idx]))
+    yl = model.xp.asarray(y_tr[idx])
+    clf, opt = model.classifier, Adam(model.classifier.parameters(), lr=lr)
+    curve = []
+    for step in range(1, steps + 1):
+        opt.zero_grad()
+        ce, cache = L.softmax_cross_entropy_forward(clf(fl), yl)
+        clf.backward(L.softmax_cross_entropy_backward(1.0, cache), input_grad=False)
+        opt.step()
+        if step % max(1, steps // 6) == 0 or step == steps:
+            curve.append({"step": step, "test_error": test_error(model, x_te, y_te),
+                          "train_ce": float(ce)})
+    return curve
+
+
 def cmd_m2_supervised(args):
     """The reference M2 has to beat: its classifier q(y|x) (the same MLP, initialisation and
     Adam learning rate) trained on the ``n_labels`` labelled images of each draw alone, full
     batch, on the mean cross-entropy; test error every ``--steps``/6 steps."""
-    from scratchgan.ops import loss as L
-    from scratchgan.optim import Adam
     out = pathlib.Path(args.out_dir)
     x_tr, y_tr, standin = load("train", args)
     x_te, y_te, _ = load("test", args)
@@ -363,20 +385,7 @@ def cmd_m2_supervised(args):
            "lr": args.lr, "standin_data": standin, "runs": {}}
     for s in args.seeds:
         model = get_model("m2")((1, 28, 28), device=args.device, rng=100 + s, label_seed=s, **hp)
-        model.attach_data(x_tr, y_tr)
-        idx = np.asarray(model.labelled_indices)
-        xl = model.to_model(x_tr[idx].reshape(len(idx), -1))
-        yl = model.xp.asarray(y_tr[idx])
-        clf, opt = model.classifier, Adam(model.classifier.parameters(), lr=args.lr)
-        curve = []
-        for step in range(1, steps + 1):
-            opt.zero_grad()
-            ce, cache = L.softmax_cross_entropy_forward(clf(xl), yl)
-            clf.backward(L.softmax_cross_entropy_backward(1.0, cache), input_grad=False)
-            opt.step()
-            if step % max(1, steps // 6) == 0 or step == steps:
-                err = test_error(model, x_te, y_te)
-                curve.append({"step": step, "test_error": err, "train_ce": float(ce)})
+        curve = fit_classifier_alone(model, x_tr, y_tr, x_te, y_te, steps, args.lr)
         res["runs"][str(s)] = {"test_error": curve[-1]["test_error"], "curve": curve,
                                "labelled_indices": model.labelled_indices}
         log(f"m2-supervised label seed {s}: test error {curve[-1]['test_error']:.2f}% after "
@@ -386,6 +395,82 @@ def cmd_m2_supervised(args):
                       if len(errs) > 1 else None, "n_draws": len(errs)}
     write_json(out / f"m2-supervised{'-quick' if args.quick else ''}.json", res)
     log(f"m2-supervised: {res['summary']['mean']:.2f}% +- {res['summary']['std']}")
+    return res
+
+
+def nearest_neighbour_error(f_lab, y_lab, f_test, y_test, xp):
+    """Test error (%) of 1-nearest-neighbour (Euclidean) on the labelled features."""
+    wrong = 0
+    sq_lab = (f_lab * f_lab).sum(axis=1)
+    for i in range(0, len(f_test), 2000):
+        ft = f_test[i:i + 2000]
+        d = sq_lab[None, :] - 2.0 * ft @ f_lab.T          # + |ft|^2, the same for every row
+        pred = y_lab[xp.asarray(d.argmin(axis=1))]
+        wrong += int((pred != y_test[i:i + 2000]).sum())
+    return 100.0 * wrong / len(f_test)
+
+
+def cmd_m1_features(args):
+    """How good are M1's features for 100 labels, as M1 trains? M1 (the VAE of M1+M2, its
+    phase of an ``m1m2`` run with ``--seed`` as label draw 0's run uses it) trained for
+    ``--epochs``; every ``--eval-every`` epochs, for each label draw: 1-NN on M1's means against
+    1-NN on the pixels, and M2's classifier trained on the labelled means alone."""
+    from copy import deepcopy
+    out = pathlib.Path(args.out_dir)
+    x_tr, y_tr, standin = load("train", args)
+    x_te, y_te, _ = load("test", args)
+    steps = 20 if args.quick else args.steps
+    if steps < 1:
+        raise SystemExit(f"--steps: full-batch Adam steps, expected >= 1, got {steps}")
+    hp = dict(hidden=32, latent_dim=8, m1_hidden=32, m1_latent=8) if args.quick else {}
+    per_epoch = len(x_tr) // args.batch
+    s0 = args.seed
+    model = get_model("m2")((1, 28, 28), device=args.device, rng=100 + s0, label_seed=s0,
+                            features="m1", m1_steps=args.epochs * per_epoch, **hp)
+    folder = pathlib.Path(args.work_dir) / f"m1-features-seed{s0}"
+    tag = "m1-features" + ("-quick" if args.quick else "")
+    res_path = out / f"{tag}.json"
+    res = read_json(res_path) if args.resume else {}
+    res.update({"experiment": "M1 features for 100 labels, by M1 epochs", "quick": args.quick,
+                "host": host(), "device": args.device, "m1_epochs": args.epochs,
+                "classifier_steps": steps, "lr": args.lr, "standin_data": standin,
+                "m1_seed": s0})
+    xp = model.xp
+    y_te_d = xp.asarray(y_te)
+    pixels = {}
+    for s in args.seeds:
+        idx = select_labelled(y_tr, int(model.hp["n_labels"]), s)
+        flat = lambda a: xp.asarray(a.reshape(len(a), -1), dtype=xp.float32)  # noqa: E731
+        pixels[str(s)] = nearest_neighbour_error(flat(x_tr[idx]), xp.asarray(y_tr[idx]),
+                                                 flat(x_te), y_te_d, xp)
+    res["pixels_1nn"] = pixels
+    log(f"1-NN on the pixels: {pixels}")
+    curve = [c for c in res.get("curve", [])] if args.resume else []
+    every = args.eval_every or args.epochs
+    stops = list(range(min(every, args.epochs), args.epochs, every)) + [args.epochs]
+    for i, e in enumerate(stops):
+        _, steps_done = train_run(model, x_tr, y_tr, folder, e, args, 1000 + s0,
+                                  resume=args.resume if i == 0 else True)
+        if any(c["epoch"] == e for c in curve) and steps_done >= e * per_epoch:
+            continue
+        row = {"epoch": e, "m1_steps": steps_done, "nn_error": {}, "classifier_error": {}}
+        f_te = model.features(model.to_model(x_te))
+        for s in args.seeds:
+            idx = select_labelled(y_tr, int(model.hp["n_labels"]), s)
+            f_l = model.features(model.to_model(x_tr[idx]))
+            row["nn_error"][str(s)] = nearest_neighbour_error(f_l, xp.asarray(y_tr[idx]), f_te,
+                                                              y_te_d, xp)
+            ref = deepcopy(model)                 # M1 as trained; its classifier still at init
+            ref.hp["label_seed"] = s
+            c = fit_classifier_alone(ref, x_tr, y_tr, x_te, y_te, steps, args.lr)
+            row["classifier_error"][str(s)] = c[-1]["test_error"]
+        for k in ("nn_error", "classifier_error"):
+            v = list(row[k].values())
+            row[k + "_mean"] = float(np.mean(v))
+        curve = [c for c in curve if c["epoch"] != e] + [row]
+        res["curve"] = sorted(curve, key=lambda c: c["epoch"])
+        write_json(res_path, res)
+        log(f"M1 epoch {e}: 1-NN {row['nn_error']} classifier alone {row['classifier_error']}")
     return res
 
 
@@ -458,6 +543,13 @@ def make_parser():
     s.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="label draws")
     s.add_argument("--steps", type=int, default=3000, help="full-batch Adam steps")
     s.add_argument("--lr", type=float, default=3e-4)
+    s = sub.add_parser("m1-features", help="diagnostic: M1's features for 100 labels (1-NN, "
+                                           "M2's classifier alone) as M1 trains")
+    common(s, 100, 100)
+    s.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="label draws")
+    s.add_argument("--eval-every", type=int, default=10, metavar="E")
+    s.add_argument("--steps", type=int, default=3000, help="full-batch Adam steps")
+    s.add_argument("--lr", type=float, default=3e-4)
     return p
 
 
@@ -479,7 +571,8 @@ def main(argv=None):
     if getattr(args, "eval_every", None) is not None and args.eval_every < 1:
         raise SystemExit(f"--eval-every: epochs between test scores, expected >= 1, got "
                          f"{args.eval_every}")
-    return {"cvae": cmd_cvae, "m2": cmd_m2, "m2-supervised": cmd_m2_supervised}[args.cmd](args)
+    return {"cvae": cmd_cvae, "m2": cmd_m2, "m2-supervised": cmd_m2_supervised,
+            "m1-features": cmd_m1_features}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -144,3 +144,27 @@ def test_m2_bad_options_are_named(tmp_path, data_dir):
     with pytest.raises(ValueError, match="M2: alpha .* >= 0, got -1.0"):
         exp.main(common + ["--alpha", "-1"])
     assert not (tmp_path / "m2-quick.json").exists()
+
+
+def test_m1_features_quick(tmp_path, data_dir):
+    """The M1-features diagnostic: 1-NN on the pixels and on M1's means, and M2's classifier on
+    the means alone, per label draw at each evaluation; its 1-NN agrees with a brute-force
+    count."""
+    import numpy as np
+    exp = load_benchmark("vae_family_experiments")
+    out = tmp_path / "out"
+    exp.main(["m1-features", "--quick", "--device", "cpu", "--data-dir", data_dir,
+              "--out-dir", str(out), "--work-dir", str(tmp_path / "work"), "--epochs", "2",
+              "--eval-every", "1", "--seeds", "0", "1"])
+    res = json.loads((out / "m1-features-quick.json").read_text())
+    assert [c["epoch"] for c in res["curve"]] == [1, 2]
+    for c in res["curve"]:
+        assert set(c["nn_error"]) == set(c["classifier_error"]) == {"0", "1"}
+        assert all(0 <= v <= 100 for v in c["nn_error"].values())
+    assert set(res["pixels_1nn"]) == {"0", "1"}
+    rng = np.random.default_rng(0)
+    f_lab, f_test = rng.normal(size=(7, 3)), rng.normal(size=(40, 3))
+    y_lab, y_test = rng.integers(0, 3, 7), rng.integers(0, 3, 40)
+    brute = y_lab[((f_test[:, None, :] - f_lab[None]) ** 2).sum(-1).argmin(1)]
+    assert exp.nearest_neighbour_error(f_lab, y_lab, f_test, y_test, np) == \
+        100.0 * (brute != y_test).sum() / 40
