@@ -531,7 +531,9 @@ def make_parser():
     common(s, 60, 100)
     s.add_argument("--variant", default="m2", choices=("m2", "m1m2"))
     s.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="label draws")
-    s.add_argument("--m1-epochs", type=int, default=10, help="M1 pre-training (m1m2)")
+    s.add_argument("--m1-epochs", type=int, default=100,
+                   help="M1 pre-training epochs (m1m2; 100 = the model's 60,000 steps at batch "
+                        "100; the runs before 2026-11-30's fourth session used 10)")
     s.add_argument("--eval-every", type=int, default=None, metavar="E",
                    help="score the test error every E epochs (the learning curve in the JSON)")
     s.add_argument("--alpha", type=float, default=None,
@@ -571,6 +573,9 @@ def main(argv=None):
     if getattr(args, "eval_every", None) is not None and args.eval_every < 1:
         raise SystemExit(f"--eval-every: epochs between test scores, expected >= 1, got "
                          f"{args.eval_every}")
+    if getattr(args, "m1_epochs", 0) < 0:
+        raise SystemExit(f"--m1-epochs: M1 pre-training epochs, expected >= 0, got "
+                         f"{args.m1_epochs}")
     return {"cvae": cmd_cvae, "m2": cmd_m2, "m2-supervised": cmd_m2_supervised,
             "m1-features": cmd_m1_features}[args.cmd](args)
 

@@ -168,3 +168,11 @@ def test_m1_features_quick(tmp_path, data_dir):
     brute = y_lab[((f_test[:, None, :] - f_lab[None]) ** 2).sum(-1).argmin(1)]
     assert exp.nearest_neighbour_error(f_lab, y_lab, f_test, y_test, np) == \
         100.0 * (brute != y_test).sum() / 40
+
+
+def test_m2_refuses_negative_m1_epochs(tmp_path, capsys):
+    import pytest
+    exp = load_benchmark("vae_family_experiments")
+    with pytest.raises(SystemExit, match="--m1-epochs"):
+        exp.main(["m2", "--variant", "m1m2", "--m1-epochs", "-1", "--out-dir", str(tmp_path)])
+    assert not any(tmp_path.iterdir())            # refused before anything is written
