@@ -369,16 +369,23 @@ def fit_classifier_alone(model, x_tr, y_tr, x_te, y_te, steps, lr):
     return curve
 
 
+def reference_inputs(args):
+    """For the labels-only references (``m2-supervised``, ``m1-features``): the checked number
+    of full-batch classifier steps (``--steps``), then the training and test sets."""
+    steps = 20 if args.quick else args.steps
+    if steps < 1:
+        raise SystemExit(f"--steps: full-batch Adam steps, expected >= 1, got {steps}")
+    x_tr, y_tr, standin = load("train", args)
+    x_te, y_te, _ = load("test", args)
+    return x_tr, y_tr, x_te, y_te, standin, steps
+
+
 def cmd_m2_supervised(args):
     """The reference M2 has to beat: its classifier q(y|x) (the same MLP, initialisation and
     Adam learning rate) trained on the ``n_labels`` labelled images of each draw alone, full
     batch, on the mean cross-entropy; test error every ``--steps``/6 steps."""
     out = pathlib.Path(args.out_dir)
-    x_tr, y_tr, standin = load("train", args)
-    x_te, y_te, _ = load("test", args)
-    steps = 20 if args.quick else args.steps
-    if steps < 1:
-        raise SystemExit(f"--steps: full-batch Adam steps, expected >= 1, got {steps}")
+    x_tr, y_tr, x_te, y_te, standin, steps = reference_inputs(args)
     hp = dict(hidden=32, latent_dim=8) if args.quick else {}    # M2's classifier as m2 builds it
     res = {"experiment": "M2's classifier on the labelled images alone (reference)",
            "quick": args.quick, "host": host(), "device": args.device, "steps": steps,
@@ -417,11 +424,7 @@ def cmd_m1_features(args):
     1-NN on the pixels, and M2's classifier trained on the labelled means alone."""
     from copy import deepcopy
     out = pathlib.Path(args.out_dir)
-    x_tr, y_tr, standin = load("train", args)
-    x_te, y_te, _ = load("test", args)
-    steps = 20 if args.quick else args.steps
-    if steps < 1:
-        raise SystemExit(f"--steps: full-batch Adam steps, expected >= 1, got {steps}")
+    x_tr, y_tr, x_te, y_te, standin, steps = reference_inputs(args)
     hp = dict(hidden=32, latent_dim=8, m1_hidden=32, m1_latent=8) if args.quick else {}
     per_epoch = len(x_tr) // args.batch
     s0 = args.seed
