@@ -41,7 +41,7 @@ wave_d() {  # after the fourth session of 2026-11-30. Every job resumes: while t
     # issue 14: M1+M2 with M1 pre-trained for 100 epochs (the model's default 60,000 steps; the
     # runs before had 10, whose features are worse than the pixels for 100 labels:
     # benchmarks/results/vae_family/m1-features.json; on the CPU, draw 0 with the 100-epoch M1
-    # reached 6.54% after 120 M2 epochs), three label draws, 200 M2 epochs
+    # reached 6.13% after 200 M2 epochs), three label draws, 200 M2 epochs
     for s in 0:0 1:0 2:1; do
       job ${s#*:} $CAP "m1m2-m1e100-s${s%:*}" python benchmarks/vae_family_experiments.py m2 \
           --variant m1m2 --m1-epochs 100 --seeds ${s%:*} --epochs 200 --eval-every 20 \
