@@ -278,6 +278,7 @@ def run_entry(err, seconds, steps, curve, model, reached, epochs_m2, total_epoch
         entry.update(partial=True, epochs_reached=reached)
     return entry
 
+
 def cmd_m2(args):
     out = pathlib.Path(args.out_dir)
     tag = args.variant + ("-quick" if args.quick else "")
@@ -443,12 +444,13 @@ def cmd_m1_features(args):
     pixels = {}
     for s in args.seeds:
         idx = select_labelled(y_tr, int(model.hp["n_labels"]), s)
-        flat = lambda a: xp.asarray(a.reshape(len(a), -1), dtype=xp.float32)  # noqa: E731
-        pixels[str(s)] = nearest_neighbour_error(flat(x_tr[idx]), xp.asarray(y_tr[idx]),
-                                                 flat(x_te), y_te_d, xp)
+        pixels[str(s)] = nearest_neighbour_error(model.to_model(x_tr[idx]).reshape(len(idx), -1),
+                                                 xp.asarray(y_tr[idx]),
+                                                 model.to_model(x_te).reshape(len(x_te), -1),
+                                                 y_te_d, xp)
     res["pixels_1nn"] = pixels
     log(f"1-NN on the pixels: {pixels}")
-    curve = [c for c in res.get("curve", [])] if args.resume else []
+    curve = list(res.get("curve", [])) if args.resume else []
     every = args.eval_every or args.epochs
     stops = list(range(min(every, args.epochs), args.epochs, every)) + [args.epochs]
     for i, e in enumerate(stops):
@@ -542,19 +544,19 @@ def make_parser():
     s.add_argument("--alpha", type=float, default=None,
                    help="weight of the mean labelled cross-entropy (the paper's 0.1; any other "
                         "value is a variant departing from it)")
+    def labels_only(s):                  # the labels-only classifier references
+        s.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="label draws")
+        s.add_argument("--steps", type=int, default=3000, help="full-batch Adam steps")
+        s.add_argument("--lr", type=float, default=3e-4)
     s = sub.add_parser("m2-supervised", help="reference: M2's classifier q(y|x) trained on the "
                                              "100 labelled images alone")
     common(s, 0, 100)
-    s.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="label draws")
-    s.add_argument("--steps", type=int, default=3000, help="full-batch Adam steps")
-    s.add_argument("--lr", type=float, default=3e-4)
+    labels_only(s)
     s = sub.add_parser("m1-features", help="diagnostic: M1's features for 100 labels (1-NN, "
                                            "M2's classifier alone) as M1 trains")
     common(s, 100, 100)
-    s.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="label draws")
+    labels_only(s)
     s.add_argument("--eval-every", type=int, default=10, metavar="E")
-    s.add_argument("--steps", type=int, default=3000, help="full-batch Adam steps")
-    s.add_argument("--lr", type=float, default=3e-4)
     return p
 
 
@@ -563,7 +565,7 @@ def main(argv=None):
     if args.quick:
         args.limit = args.limit or 600
         args.test_limit = args.test_limit or 300
-        args.epochs = args.epochs or 1
+        args.epochs = 1 if args.epochs is None else args.epochs
         args.no_progress = True
         if args.cmd == "cvae":
             args.samples = 5
@@ -572,7 +574,12 @@ def main(argv=None):
             args.m1_epochs = 0
         if args.work_dir == str(DEFAULT_WORK):
             args.work_dir = str(DEFAULT_WORK / "quick")
-    args.epochs = args.epochs or args.default_epochs
+    if args.epochs is None:
+        args.epochs = args.default_epochs
+    if args.cmd != "m2-supervised" and args.epochs < 1:
+        raise SystemExit(f"--epochs: training epochs, expected >= 1, got {args.epochs}")
+    if args.batch < 1:
+        raise SystemExit(f"--batch: examples per step, expected >= 1, got {args.batch}")
     if getattr(args, "eval_every", None) is not None and args.eval_every < 1:
         raise SystemExit(f"--eval-every: epochs between test scores, expected >= 1, got "
                          f"{args.eval_every}")

@@ -176,3 +176,15 @@ def test_m2_refuses_negative_m1_epochs(tmp_path, capsys):
     with pytest.raises(SystemExit, match="--m1-epochs"):
         exp.main(["m2", "--variant", "m1m2", "--m1-epochs", "-1", "--out-dir", str(tmp_path)])
     assert not any(tmp_path.iterdir())            # refused before anything is written
+
+
+def test_refuses_empty_runs_before_writing(tmp_path):
+    """--epochs 0 (once silently the default) and --batch 0 are refused by name."""
+    import pytest
+    exp = load_benchmark("vae_family_experiments")
+    for cmd, flag in (("m2", "--epochs"), ("m1-features", "--epochs"), ("cvae", "--epochs"),
+                      ("m2", "--batch"), ("m1-features", "--batch")):
+        with pytest.raises(SystemExit, match=flag):
+            exp.main([cmd, flag, "0", "--out-dir", str(tmp_path), "--work-dir",
+                      str(tmp_path / "w")])
+    assert not any(tmp_path.iterdir())
