@@ -263,7 +263,7 @@ def cmd_quadrants(args):
     if not args.cvae:
         print("no --cvae run given: the CVAE column is left out")
         return
-    from scratchgan.cli import load_model
+    from scratchgan.runs import load_model
     from scratchgan.data.quadrants import revealed_mask
     ckpt = pathlib.Path(args.cvae)
     cvae, cfg = load_model(ckpt / "last.ckpt.npz" if ckpt.is_dir() else ckpt, args.device)

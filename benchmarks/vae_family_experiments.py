@@ -59,7 +59,8 @@ from scratchgan.data.quadrants import quadrant_task  # noqa: E402
 from scratchgan.data.standin import load_or_standin  # noqa: E402
 from scratchgan.models import get_model  # noqa: E402
 from scratchgan.models.m2 import select_labelled  # noqa: E402
-from scratchgan.train import CHECKPOINT_NAME, Trainer, clear_run  # noqa: E402
+from scratchgan.runs import CHECKPOINT_NAME, clear_run  # noqa: E402
+from scratchgan.train import Trainer  # noqa: E402
 
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "vae_family"
 DEFAULT_WORK = ROOT / "runs" / "vae_family"

@@ -61,16 +61,8 @@ from . import rng as srng
 from .backend import to_device, to_numpy
 from .checkpoint import (load_latest_info, previous_path, remove_stale_temporaries,
                          save_checkpoint)
+from .runs import CHECKPOINT_NAME
 
-CHECKPOINT_NAME = "last.ckpt.npz"
-#: what a run folder holds (besides samples/): ``clear_run`` deletes these
-RUN_FILES = (CHECKPOINT_NAME, "last.ckpt.prev.npz", "config.json", "metrics.jsonl",
-             "resumes.jsonl", "samples.png", "loss_curves.png",
-             # written next to the checkpoint by the checkpoint tools
-             "sample.png", "interpolation.png", "arithmetic.png", "arithmetic_reference.png",
-             "traverse.png", "latent_scatter.png", "manifold.png")
-#: any of these marks a folder as holding a run
-RUN_MARKERS = (CHECKPOINT_NAME, "last.ckpt.prev.npz", "config.json", "metrics.jsonl")
 #: a GPU run keeps a training set up to this size on the device (Trainer._device_data)
 DEVICE_DATA_BYTES = 2 << 30
 
@@ -89,39 +81,6 @@ class TrainingInterrupted(KeyboardInterrupt):
     def __init__(self, message, step=None, checkpoint=None):
         super().__init__(message)
         self.step, self.checkpoint = step, checkpoint
-
-
-def run_files(out_dir):
-    """The files of a previous run in ``out_dir`` (those :func:`clear_run` would delete)."""
-    d = pathlib.Path(out_dir)
-    if not d.is_dir():
-        return []
-    found = [d / f for f in RUN_FILES if (d / f).is_file()]
-    samples = d / "samples"
-    if samples.is_dir():
-        found += sorted(f for f in samples.iterdir() if f.is_file() and f.suffix == ".png" and
-                        f.name.startswith(("epoch_", "step_")))
-    found += sorted(f for f in d.iterdir() if f.is_file() and f.name.endswith(".tmp") and
-                    f.name.startswith((CHECKPOINT_NAME + ".", "last.ckpt.prev.npz.")))
-    return found
-
-
-def is_run_folder(out_dir):
-    """Whether ``out_dir`` holds a previous run (a checkpoint, config.json or metrics)."""
-    d = pathlib.Path(out_dir)
-    return any((d / f).exists() for f in RUN_MARKERS)
-
-
-def clear_run(out_dir):
-    """Delete a previous run's files from ``out_dir`` (see ``RUN_FILES``, and the sample
-    pictures in samples/); other files are left alone. Returns the paths deleted."""
-    files = run_files(out_dir)
-    for f in files:
-        f.unlink()
-    samples = pathlib.Path(out_dir) / "samples"
-    if samples.is_dir() and not any(samples.iterdir()):
-        samples.rmdir()
-    return files
 
 
 def metrics_line(rec):

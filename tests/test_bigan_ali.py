@@ -370,7 +370,8 @@ def test_reconstruct_and_interpolate_between_real(model, tmp_path, capsys, no_en
 def test_reconstruct_codes_are_what_generate_takes(tmp_path, capsys, no_env_data):
     """The CLI's x -> E -> G equals the model's own G(E(x)) (BiGAN, on the toy set: the
     reconstruction picture is a scatter there); ALI's latent scatter works."""
-    from scratchgan.cli import encode_decode, load_model
+    from scratchgan.cli.tools import encode_decode
+    from scratchgan.runs import load_model
     run = tmp_path / "run"
     rc, o, e = run_cli(["train", "bigan", "--dry-run", "--no-progress", "--dataset", "grid25",
                         "--out", str(run)], capsys)
