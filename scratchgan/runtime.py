@@ -56,6 +56,7 @@ import logging
 import numpy as np
 
 from .backend import cupy
+from .cuda.capture import capture_guard
 
 log = logging.getLogger("scratchgan.runtime")
 
@@ -208,7 +209,6 @@ class StepRunner:
         """Warm the key's private pool with this call's step (a real step), then capture
         the next step's graph without running it. Returns this call's logs."""
         cp = cupy()
-        from .optim import capture_guard
         stream = self._get_stream()
         pool = cp.cuda.MemoryPool()
         self._before_launch()

@@ -90,7 +90,3 @@ def main(argv=None) -> int:
     # ``registry`` is looked up here, at call time, so that a replacement of
     # ``scratchgan.cli.registry`` (a test's stand-in model) reaches every command
     return int(args.func(args, sub, registry) or 0)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

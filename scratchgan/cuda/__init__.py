@@ -17,7 +17,11 @@ RawModule (NVRTC) and cached. Submodules:
 * :mod:`scratchgan.cuda.activation`: bias + activation forward/backward.
 * :mod:`scratchgan.cuda.loss`: losses on logits in one launch.
 
-The fused optimizers (``kernels/optim.cu``) are launched from :mod:`scratchgan.optim`,
-the Philox generator (``kernels/philox.cu``) from :mod:`scratchgan.philox`.
+* :mod:`scratchgan.cuda.optim`: the fused optimizer updates (``kernels/optim.cu``) that
+  :mod:`scratchgan.optim` launches.
+* :mod:`scratchgan.cuda.capture`: the flag marking a CUDA graph capture in progress
+  (:class:`scratchgan.runtime.StepRunner` sets it; the optimizers respect it).
+
+The Philox generator (``kernels/philox.cu``) is launched from :mod:`scratchgan.philox`.
 Nothing here imports CuPy at package import time.
 """

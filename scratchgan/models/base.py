@@ -44,6 +44,7 @@ import numpy as np
 
 from ..backend import check_device, get_array_module, to_device
 from ..nn.module import no_grad
+from ..optim.schedules import linear_decay_second_half
 from ..rng import get_rng
 
 # keys of ``defaults`` that belong to the training loop, not to the constructor
@@ -73,13 +74,12 @@ def mean_sigmoid(logits):
 class SecondHalfLinearDecay:
     """pix2pix's and CycleGAN's learning-rate schedule for a model whose ``hp`` has ``lr`` and
     ``decay_steps``: every optimizer at ``lr``, then falling linearly to 0 over the second half
-    of ``decay_steps`` (``scratchgan.optim.linear_decay_second_half``); ``decay_steps`` None:
+    of ``decay_steps`` (``scratchgan.optim.schedules.linear_decay_second_half``); ``decay_steps`` None:
     constant. Training past ``decay_steps`` would step at rate 0, so it is refused by name:
     before the run (``check_run_length``, which ``scratchgan.train.Trainer`` calls before it
     writes anything) and at the step itself."""
 
     def lr_at(self, step):
-        from ..optim import linear_decay_second_half
         return linear_decay_second_half(self.hp["lr"], step, self.hp["decay_steps"])
 
     def _past_decay(self, step):

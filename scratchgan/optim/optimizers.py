@@ -1,17 +1,7 @@
-"""First-order optimizers: SGD (momentum, Nesterov), Adam, RMSprop, Adagrad.
+"""The optimizers: SGD (momentum, Nesterov), Adam, RMSprop, Adagrad, and WGAN's weight clipping.
 
-Two layers, cs231n style:
-
-* pure update rules ``sgd_update(w, dw, state, hyper) -> (w, state)`` (and
-  ``adam_update``, ``rmsprop_update``, ``adagrad_update``). ``w`` is updated **in
-  place** and returned; ``state`` is a dict of arrays on ``w``'s device (created
-  on the first call when empty) updated in place and returned; ``hyper`` is a
-  dict of Python scalars. ``dw`` is never modified.
-* optimizer classes that hold a list of :class:`~scratchgan.nn.Parameter` and
-  apply the rule to each ``(p.data, p.grad)`` on ``step()``.
-
-The rules follow the PyTorch formulations (so a run can be compared with
-``torch.optim``); the equations are in ``docs/derivations/optim.md``.
+An optimizer holds a list of :class:`~scratchgan.nn.Parameter` and applies its update rule
+(:mod:`scratchgan.optim.rules`) to each ``(p.data, p.grad)`` on ``step()``.
 
 ``lr`` (and ``momentum`` where the rule has one) are plain attributes that may
 be changed between steps for schedules; assigning a bad value raises at once.
@@ -49,22 +39,28 @@ Adam's step count ``t`` of a fused group is a device int64 the kernel advances
 itself; the bias corrections ``1 - b^t`` are computed on the device in float64.
 The steady-state fused GPU ``step()`` does no host synchronisation, no
 host-to-device copy and no allocation. A graph runtime wraps its capture in
-``with capture_guard():``; inside it ``step()`` refuses (``RuntimeError``) a
-hyperparameter changed since the last ``sync_hyper()``, a re-planning of the
-groups, or GPU parameters outside intact flat groups (whose per-parameter update
-would bake in host scalars and a host ``t``).
+``with capture_guard():`` (:mod:`scratchgan.cuda.capture`); inside it ``step()``
+refuses (``RuntimeError``) a hyperparameter changed since the last ``sync_hyper()``, a
+re-planning of the groups, or GPU parameters outside intact flat groups (whose
+per-parameter update would bake in host scalars and a host ``t``).
 """
 from __future__ import annotations
 
 import contextlib
 import math
 import numbers
-import threading
 
 import numpy as np
 
-from .backend import get_array_module, device_of, to_numpy
-from .nn import flat as _flat
+from ..backend import cupy, device_of, get_array_module, to_numpy
+from ..cuda.capture import capturing
+from ..cuda.optim import HYPER_LEN, KERNEL_SLOTS, fused_kernel
+from ..nn import flat as _flat
+from ..nn.module import Module
+from .rules import (adagrad_update, adagrad_update_flat, adam_update, adam_update_flat,
+                    rmsprop_update, rmsprop_update_flat, sgd_update, sgd_update_flat)
+
+__all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "Adagrad", "OPTIMIZERS", "clip_weights"]
 
 
 # -- hyperparameter checks --------------------------------------------------------------
@@ -107,360 +103,7 @@ def _unit(owner, label, value):
     return value
 
 
-def _zeros_like(w):
-    return get_array_module(w).zeros_like(w)
 
-
-def _slot(state, key, w):
-    if state.get(key) is None:
-        state[key] = _zeros_like(w)
-    return state[key]
-
-
-# -- pure update rules --------------------------------------------------------------------
-def sgd_update(w, dw, state, hyper):
-    """SGD with optional momentum, Nesterov momentum and L2 weight decay.
-
-    ``hyper``: ``lr``, ``momentum`` (0), ``nesterov`` (False), ``weight_decay`` (0).
-    ``state``: ``velocity`` (zeros at first).
-
-        g = dw + weight_decay * w
-        v = momentum * v + g                     (when momentum > 0)
-        step = g + momentum * v  (Nesterov)  or  v  (heavy ball)  or  g  (no momentum)
-        w -= lr * step
-    """
-    lr = hyper["lr"]
-    mom = hyper.get("momentum", 0.0)
-    wd = hyper.get("weight_decay", 0.0)
-    g = dw + wd * w if wd != 0 else dw
-    if mom != 0:
-        v = _slot(state, "velocity", w)
-        v *= mom
-        v += g
-        step = g + mom * v if hyper.get("nesterov", False) else v
-    else:
-        step = g
-    w -= lr * step
-    return w, state
-
-
-def adam_update(w, dw, state, hyper):
-    """Adam with bias correction (and optional L2 weight decay added to the gradient).
-
-    ``hyper``: ``lr``, ``betas`` (b1, b2), ``eps``, ``weight_decay`` (0).
-    ``state``: ``m``, ``v`` (zeros at first) and step count ``t`` (0 at first).
-
-        g = dw + weight_decay * w ;  t += 1
-        m = b1 m + (1 - b1) g ;  v = b2 v + (1 - b2) g^2
-        m_hat = m / (1 - b1^t) ;  v_hat = v / (1 - b2^t)
-        w -= lr * m_hat / (sqrt(v_hat) + eps)
-    """
-    lr = hyper["lr"]
-    b1, b2 = hyper.get("betas", (0.9, 0.999))
-    eps = hyper.get("eps", 1e-8)
-    wd = hyper.get("weight_decay", 0.0)
-    xp = get_array_module(w)
-    g = dw + wd * w if wd != 0 else dw
-    m = _slot(state, "m", w)
-    v = _slot(state, "v", w)
-    t = int(state.get("t", 0)) + 1
-    state["t"] = t
-    # One scratch buffer and in-place updates: the same arithmetic as the
-    # formulas above, with fewer passes over memory.
-    tmp = xp.multiply(g, 1 - b1)
-    m *= b1
-    m += tmp
-    xp.multiply(g, g, out=tmp)
-    tmp *= 1 - b2
-    v *= b2
-    v += tmp
-    bc1 = 1.0 - b1 ** t
-    bc2 = 1.0 - b2 ** t
-    xp.sqrt(v, out=tmp)
-    tmp /= math.sqrt(bc2)
-    tmp += eps
-    xp.divide(m, tmp, out=tmp)
-    tmp *= lr / bc1
-    w -= tmp
-    return w, state
-
-
-def rmsprop_update(w, dw, state, hyper):
-    """RMSprop (uncentred), with optional momentum on the scaled step.
-
-    ``hyper``: ``lr``, ``alpha`` (0.99), ``eps`` (1e-8), ``momentum`` (0).
-    ``state``: ``square_avg`` and ``velocity`` (zeros at first).
-
-        s = alpha s + (1 - alpha) dw^2
-        u = dw / (sqrt(s) + eps)
-        w -= lr * u                       (momentum = 0)
-        b = momentum b + u ; w -= lr * b  (momentum > 0)
-    """
-    lr = hyper["lr"]
-    alpha = hyper.get("alpha", 0.99)
-    eps = hyper.get("eps", 1e-8)
-    mom = hyper.get("momentum", 0.0)
-    xp = get_array_module(w)
-    s = _slot(state, "square_avg", w)
-    s *= alpha
-    s += (1 - alpha) * (dw * dw)
-    denom = xp.sqrt(s)
-    denom += eps
-    u = dw / denom
-    if mom != 0:
-        b = _slot(state, "velocity", w)
-        b *= mom
-        b += u
-        u = b
-    w -= lr * u
-    return w, state
-
-
-def adagrad_update(w, dw, state, hyper):
-    """Adagrad: per-coordinate step sizes shrinking with the accumulated squared gradient.
-
-    ``hyper``: ``lr``, ``eps`` (1e-10). ``state``: ``sum`` (zeros at first).
-
-        G += dw^2 ;  w -= lr * dw / (sqrt(G) + eps)
-    """
-    lr = hyper["lr"]
-    eps = hyper.get("eps", 1e-10)
-    xp = get_array_module(w)
-    acc = _slot(state, "sum", w)
-    acc += dw * dw
-    denom = xp.sqrt(acc)
-    denom += eps
-    w -= lr * (dw / denom)
-    return w, state
-
-
-# -- fused updates over flat arrays (the fast path; the rules above are the reference) ----
-# Each takes the flat weight, gradient and state arrays of a whole group and applies the
-# rule with whole-array in-place operations into preallocated ``scratch`` arrays of the
-# same length. They perform exactly the element-wise operations of the per-parameter
-# rule, in its order and in the array's precision (a Python-float hyperparameter is
-# rounded to the array dtype as NumPy does), so on the CPU a flat update equals the
-# per-parameter updates bit for bit. They are also the reference the CUDA kernels of
-# ``kernels/optim.cu`` are tested against.
-def sgd_update_flat(w, dw, state, hyper, scratch, counter=None):
-    """Flat SGD: ``state["velocity"]``, two scratch arrays.
-
-        g' = dw + wd w              (wd != 0; scratch[1])
-        v  = mu v + g'              (mu != 0)
-        s  = g' + mu v (Nesterov) | v | g'
-        w -= lr s                   (lr s in scratch[0])
-    """
-    xp = get_array_module(w)
-    lr = hyper["lr"]
-    mom = hyper.get("momentum", 0.0)
-    wd = hyper.get("weight_decay", 0.0)
-    tmp, gbuf = scratch[0], scratch[1]
-    g = dw
-    if wd != 0:
-        xp.multiply(w, wd, out=gbuf)
-        gbuf += dw
-        g = gbuf
-    if mom != 0:
-        v = state["velocity"]
-        v *= mom
-        v += g
-        if hyper.get("nesterov", False):
-            xp.multiply(v, mom, out=tmp)
-            tmp += g
-            step = tmp
-        else:
-            step = v
-    else:
-        step = g
-    xp.multiply(step, lr, out=tmp)
-    w -= tmp
-    return w
-
-
-def adam_update_flat(w, dw, state, hyper, scratch, counter):
-    """Flat Adam: ``state["m"]``, ``state["v"]``, two scratch arrays and the step count
-    ``counter[0]`` (an int64 array ``[t, 0]``, advanced here).
-
-        g' = dw + wd w ;  t = t + 1
-        m = b1 m + (1 - b1) g' ;  v = b2 v + (1 - b2) g'^2
-        w -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
-    """
-    xp = get_array_module(w)
-    lr = hyper["lr"]
-    b1, b2 = hyper.get("betas", (0.9, 0.999))
-    eps = hyper.get("eps", 1e-8)
-    wd = hyper.get("weight_decay", 0.0)
-    tmp, gbuf = scratch[0], scratch[1]
-    g = dw
-    if wd != 0:
-        xp.multiply(w, wd, out=gbuf)
-        gbuf += dw
-        g = gbuf
-    m, v = state["m"], state["v"]
-    t = int(counter[0]) + 1
-    counter[0] = t
-    xp.multiply(g, 1 - b1, out=tmp)
-    m *= b1
-    m += tmp
-    xp.multiply(g, g, out=tmp)
-    tmp *= 1 - b2
-    v *= b2
-    v += tmp
-    bc1 = 1.0 - b1 ** t
-    bc2 = 1.0 - b2 ** t
-    xp.sqrt(v, out=tmp)
-    tmp /= math.sqrt(bc2)
-    tmp += eps
-    xp.divide(m, tmp, out=tmp)
-    tmp *= lr / bc1
-    w -= tmp
-    return w
-
-
-def rmsprop_update_flat(w, dw, state, hyper, scratch, counter=None):
-    """Flat RMSprop: ``state["square_avg"]``, ``state["velocity"]``, one scratch array.
-
-        s = alpha s + (1 - alpha) dw^2 ;  u = dw / (sqrt(s) + eps)
-        b = mu b + u, u = b   (mu != 0) ;  w -= lr u
-    """
-    xp = get_array_module(w)
-    lr = hyper["lr"]
-    alpha = hyper.get("alpha", 0.99)
-    eps = hyper.get("eps", 1e-8)
-    mom = hyper.get("momentum", 0.0)
-    tmp = scratch[0]
-    s = state["square_avg"]
-    s *= alpha
-    xp.multiply(dw, dw, out=tmp)
-    tmp *= 1 - alpha
-    s += tmp
-    xp.sqrt(s, out=tmp)
-    tmp += eps
-    xp.divide(dw, tmp, out=tmp)
-    u = tmp
-    if mom != 0:
-        b = state["velocity"]
-        b *= mom
-        b += tmp
-        u = b
-    xp.multiply(u, lr, out=tmp)
-    w -= tmp
-    return w
-
-
-def adagrad_update_flat(w, dw, state, hyper, scratch, counter=None):
-    """Flat Adagrad: ``state["sum"]``, one scratch array.
-
-        G += dw^2 ;  w -= lr * (dw / (sqrt(G) + eps))
-    """
-    xp = get_array_module(w)
-    lr = hyper["lr"]
-    eps = hyper.get("eps", 1e-10)
-    tmp = scratch[0]
-    acc = state["sum"]
-    xp.multiply(dw, dw, out=tmp)
-    acc += tmp
-    xp.sqrt(acc, out=tmp)
-    tmp += eps
-    xp.divide(dw, tmp, out=tmp)
-    tmp *= lr
-    w -= tmp
-    return w
-
-
-# -- the CUDA kernels of kernels/optim.cu ------------------------------------------------------
-#: device hyperparameter vector length (float64); each rule uses a prefix (see optim.cu)
-HYPER_LEN = 8
-_KERNEL_NT = 256
-_KERNEL_SLOTS = {"sgd": 1, "adam": 2, "rmsprop": 2, "adagrad": 1}
-
-
-def fused_kernel(rule, w, dw, slots, hyper_dev, counter=None, vector=None):
-    """The RawKernel, launch geometry and argument tuple of one fused update.
-
-    ``rule``: 'sgd', 'adam', 'rmsprop' or 'adagrad'. ``w``, ``dw`` and ``slots`` (the
-    state buffers in the optimizer's slot order) are 1-D C-contiguous CuPy arrays of one
-    dtype (float32 or float64) and length; ``hyper_dev`` a float64 CuPy array of
-    :data:`HYPER_LEN`; ``counter`` Adam's int64 ``[t, blocks_done]``. ``vector``: use the
-    16-byte-vector kernel (default: when every pointer is 16-byte aligned). Returns
-    ``(kernel, grid, block, args)``: launch with ``kernel(grid, block, args)``. Nothing is
-    copied: a launch updates ``w`` and the slots (and Adam's counter) in place.
-    """
-    from .cuda.loader import dtype_suffix, get_function, sm_count
-    from .backend import cupy
-
-    cp = cupy()
-    if rule not in _KERNEL_SLOTS:
-        raise ValueError(f"fused_kernel: unknown rule {rule!r}; expected one of "
-                         f"{sorted(_KERNEL_SLOTS)}")
-    if len(slots) != _KERNEL_SLOTS[rule]:
-        raise ValueError(f"fused_kernel: {rule} takes {_KERNEL_SLOTS[rule]} state buffer(s), "
-                         f"got {len(slots)}")
-    arrays = [("w", w), ("dw", dw)] + [(f"slots[{k}]", s) for k, s in enumerate(slots)]
-    for label, a in arrays:
-        if not isinstance(a, cp.ndarray) or a.ndim != 1 or not a.flags.c_contiguous \
-                or a.dtype != w.dtype or a.size != w.size:
-            raise ValueError(f"fused_kernel: {label} must be a 1-D C-contiguous cupy array of "
-                             f"dtype {w.dtype} and length {w.size}, got "
-                             f"{type(a).__name__} {getattr(a, 'shape', None)} "
-                             f"{getattr(a, 'dtype', None)}")
-    suf = dtype_suffix(w.dtype)
-    if not (isinstance(hyper_dev, cp.ndarray) and hyper_dev.dtype == np.float64
-            and hyper_dev.size >= HYPER_LEN and hyper_dev.flags.c_contiguous):
-        raise ValueError(f"fused_kernel: hyper_dev must be a C-contiguous float64 cupy array of "
-                         f"length >= {HYPER_LEN}, got {getattr(hyper_dev, 'dtype', None)} "
-                         f"{getattr(hyper_dev, 'shape', None)}")
-    if rule == "adam" and not (isinstance(counter, cp.ndarray) and counter.dtype == np.int64
-                               and counter.size == 2 and counter.flags.c_contiguous):
-        raise ValueError("fused_kernel: adam needs counter, a C-contiguous int64 cupy array "
-                         f"[t, 0], got {getattr(counter, 'dtype', None)} "
-                         f"{getattr(counter, 'shape', None)}")
-    if vector is None:
-        vector = all(a.data.ptr % 16 == 0 for _, a in arrays)
-    width = 16 // w.itemsize if vector else 1
-    name = f"{rule}_step_{suf}" if vector else f"{rule}_step_scalar_{suf}"
-    kern = get_function("optim", name)
-    packs = max(1, -(-int(w.size) // width))
-    grid = (max(1, min(-(-packs // _KERNEL_NT), 8 * sm_count())),)
-    args = (w, dw, *slots, hyper_dev) + ((counter,) if rule == "adam" else ()) \
-        + (np.int64(w.size),)
-    return kern, grid, (_KERNEL_NT,), args
-
-
-def launch_fused(rule, w, dw, slots, hyper_dev, counter=None, vector=None):
-    """One launch of the fused ``rule`` update on flat CuPy arrays (see :func:`fused_kernel`)."""
-    kern, grid, block, args = fused_kernel(rule, w, dw, slots, hyper_dev, counter, vector)
-    kern(grid, block, args)
-    return w
-
-
-# -- CUDA graph capture flag ---------------------------------------------------------------------
-_capture = {"depth": 0}
-_capture_lock = threading.Lock()
-
-
-def capturing() -> bool:
-    """True inside ``with capture_guard():`` (a CUDA graph capture is in progress)."""
-    return _capture["depth"] > 0
-
-
-@contextlib.contextmanager
-def capture_guard():
-    """Mark a CUDA graph capture in progress (process-wide; nests).
-
-    Inside it ``Optimizer.step()`` does not upload hyperparameters (a host-to-device
-    copy cannot be captured) and raises ``RuntimeError`` instead when one changed
-    since the last ``sync_hyper()``, when its flat groups would have to be rebuilt,
-    or when GPU parameters would take the per-parameter path. Call ``sync_hyper()``
-    on every optimizer (or run one eager step) before capturing.
-    """
-    with _capture_lock:
-        _capture["depth"] += 1
-    try:
-        yield
-    finally:
-        with _capture_lock:
-            _capture["depth"] -= 1
 
 
 def clip_weights(params, c):
@@ -472,8 +115,6 @@ def clip_weights(params, c):
     data buffer (its zero padding is unaffected) plus one per parameter added after
     flattening.
     """
-    from .nn.module import Module
-
     c = _positive("clip_weights", "c", c)
     if isinstance(params, _flat.FlatParameters):
         if params.is_intact():
@@ -502,6 +143,8 @@ def clip_weights(params, c):
                                 "Parameter or an array") from None
         xp = get_array_module(a)
         xp.clip(a, -c, c, out=a)
+
+
 
 
 # -- optimizer classes ---------------------------------------------------------------------
@@ -615,7 +258,6 @@ class Optimizer:
         if vals == self._synced:
             return False
         if self._hyper_dev:
-            from .backend import cupy
             cp = cupy()
             host = np.zeros(HYPER_LEN, dtype=np.float64)
             host[:len(vals)] = vals
@@ -659,7 +301,7 @@ class Optimizer:
     def _fusable_dtype(self, flat) -> bool:
         """A group can be fused: a rule with a flat form and kernel, a float dtype (GPU:
         float32 or float64)."""
-        if self._rule not in _KERNEL_SLOTS or getattr(self, "_flat_update", None) is None:
+        if self._rule not in KERNEL_SLOTS or getattr(self, "_flat_update", None) is None:
             return False
         if flat.dtype.kind != "f":
             return False
@@ -1075,18 +717,3 @@ class Adagrad(Optimizer):
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop, "adagrad": Adagrad}
-
-__all__ = ["sgd_update", "adam_update", "rmsprop_update", "adagrad_update", "sgd_update_flat",
-           "adam_update_flat", "rmsprop_update_flat", "adagrad_update_flat", "fused_kernel",
-           "launch_fused", "capture_guard", "capturing", "clip_weights", "Optimizer", "SGD",
-           "Adam", "RMSprop", "Adagrad", "OPTIMIZERS", "HYPER_LEN"]
-
-
-def linear_decay_second_half(lr, step, total_steps):
-    """The learning rate of update ``step`` (0-based) under pix2pix's and CycleGAN's schedule:
-    ``lr`` for the first half of ``total_steps``, then falling linearly to 0 at
-    ``total_steps``, and 0 after it. ``total_steps`` None or 0: ``lr`` throughout."""
-    if not total_steps:
-        return lr
-    half = total_steps / 2.0
-    return lr * max(0.0, min(1.0, 1.0 - (step - half) / max(half, 1.0)))
