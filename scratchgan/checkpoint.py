@@ -23,6 +23,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import tempfile
 
 import numpy as np
@@ -157,7 +158,6 @@ def save_checkpoint(path, state: dict, keep_previous: bool = False) -> pathlib.P
             try:
                 os.link(path, tmp_prev)
             except OSError:  # no hard links on this file system: copy
-                import shutil
                 shutil.copyfile(path, tmp_prev)
             try:
                 os.replace(tmp_prev, prev)

@@ -57,6 +57,7 @@ import numpy as np
 
 from .backend import cupy
 from .cuda.capture import capture_guard
+from .rng import model_generators
 
 log = logging.getLogger("scratchgan.runtime")
 
@@ -65,11 +66,6 @@ MODES = ("auto", "eager", "graph")
 
 class GraphCaptureError(RuntimeError):
     """A step could not be captured into a CUDA graph (with ``mode="graph"``)."""
-
-
-def _host_generators(model):
-    from .train import _model_generators
-    return _model_generators(model)
 
 
 class _Captured:
@@ -195,12 +191,12 @@ class StepRunner:
         m = self.model
         return {"step": m.step,
                 "gens": {k: copy.deepcopy(g.bit_generator.state)
-                         for k, g in _host_generators(m).items()}}
+                         for k, g in model_generators(m).items()}}
 
     def _restore(self, snap):
         m = self.model
         m.step = snap["step"]
-        gens = _host_generators(m)
+        gens = model_generators(m)
         for k, st in snap["gens"].items():
             gens[k].bit_generator.state = st
         m.clear_cache()

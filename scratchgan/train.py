@@ -47,21 +47,30 @@ and the networks' buffers (BatchNorm running statistics) are restored after.
 from __future__ import annotations
 
 import json
-import os
 import math
+import os
 import pathlib
+import shutil
 import signal
+import sys
 import threading
 import time
 import warnings
 
 import numpy as np
+from tqdm import tqdm
 
 from . import rng as srng
-from .backend import to_device, to_numpy
+from . import viz
+from .backend import cupy, to_device, to_numpy
 from .checkpoint import (load_latest_info, previous_path, remove_stale_temporaries,
                          save_checkpoint)
+from .data.batches import BatchIterator
+from .distributed import data_parallel, sync_state
+from .models.base import check_label_range
 from .runs import CHECKPOINT_NAME
+from .runtime import StepRunner
+from .viz import read_metrics
 
 #: a GPU run keeps a training set up to this size on the device (Trainer._device_data)
 DEVICE_DATA_BYTES = 2 << 30
@@ -94,29 +103,6 @@ def metrics_line(rec):
     return json.dumps(rec, allow_nan=False)
 
 
-def _model_generators(model):
-    """Every numpy Generator the model (or a layer of its networks) holds, by path."""
-    found, seen = {}, set()
-    glob = srng.get_rng()
-    seen.add(id(glob))
-
-    def visit(obj, prefix):
-        for k, v in list(vars(obj).items()):
-            if isinstance(v, np.random.Generator) and id(v) not in seen:
-                seen.add(id(v))
-                found[f"{prefix}{k}"] = v
-
-    visit(model, "model.")
-    try:
-        nets = model.networks()
-    except Exception:
-        nets = {}
-    for net_name, net in nets.items():
-        for mod_name, m in net.named_modules():
-            visit(m, f"{net_name}.{mod_name + '.' if mod_name else ''}")
-    return found
-
-
 def _buffers(model):
     out = []
     for net in model.networks().values():
@@ -133,7 +119,6 @@ def _read_losses(losses):
     out = {}
     arrays = {k: v for k, v in (losses or {}).items() if hasattr(v, "__cuda_array_interface__")}
     if arrays:
-        from .backend import cupy
         cp = cupy()
         host = cp.stack([a.reshape(()).astype(cp.float64) for a in arrays.values()]).get()
         vals = dict(zip(arrays, (float(v) for v in host)))
@@ -189,12 +174,9 @@ class Trainer:
             if v is not None and (not isinstance(v, (int, np.integer)) or isinstance(v, bool)
                                   or v <= 0):
                 raise ValueError(f"Trainer: {name} must be a positive int, got {v!r}")
-        from .data.batches import BatchIterator
-        from .runtime import StepRunner
         self.model = model
         if y is not None and (getattr(model, "conditional", False) or
                               getattr(model, "uses_labels", False)):
-            from .models.base import check_label_range
             # checked once here, so that a step on the GPU need not read labels back
             check_label_range(f"Trainer({type(model).__name__})", y,
                               int(getattr(model, "num_classes", 10)))
@@ -208,7 +190,6 @@ class Trainer:
         world = 1 if comm is None else int(comm.world_size)
         self.writer = comm is None or comm.rank == 0     # rank 0 alone writes the run folder
         if world > 1:
-            from .distributed import data_parallel
             data_parallel(model, comm)
             if step_mode == "auto":
                 step_mode = "eager"
@@ -317,7 +298,7 @@ class Trainer:
         return xs, (ys if use_labels and ys[0] is not None else None)
 
     def state_dict(self):
-        gens = _model_generators(self.model)
+        gens = srng.model_generators(self.model)
         return {
             "config": self.config,
             "model": self.model.state_dict(),
@@ -331,7 +312,7 @@ class Trainer:
     def load_state_dict(self, state):
         self.model.load_state_dict(state["model"])
         srng.set_state(state["rng"]["global"])
-        gens = _model_generators(self.model)
+        gens = srng.model_generators(self.model)
         saved = state["rng"].get("model", {})
         if set(saved) != set(gens):
             raise ValueError(f"checkpoint random generators {sorted(saved)} do not match the "
@@ -350,7 +331,8 @@ class Trainer:
         """Generate from ``noise`` (default: the fixed noise) with no effect on training."""
         noise = self.fixed_noise if noise is None else noise
         rng_state = srng.get_state()
-        gens = {k: (g, g.bit_generator.state) for k, g in _model_generators(self.model).items()}
+        gens = {k: (g, g.bit_generator.state)
+                for k, g in srng.model_generators(self.model).items()}
         bufs = _buffers(self.model)
         try:
             out = to_numpy(self.model.generate(noise))
@@ -367,7 +349,6 @@ class Trainer:
         return out
 
     def save_samples(self, path, title=None):
-        from . import viz
         return viz.save_samples(self.sample(), path, data_range=getattr(self.model, "data_range", None),
                                 data=self.plot_data, modes=self.modes, title=title)
 
@@ -375,8 +356,6 @@ class Trainer:
         """Fixed-noise samples (``samples/<tag>.png`` and ``samples.png``) and loss curves."""
         if not self.writer:
             return
-        import shutil
-        from . import viz
         title = f"{getattr(self.model, 'name', 'model')} step {self.step}"
         latest = self.out_dir / "samples.png"
         if tag is not None:
@@ -395,7 +374,6 @@ class Trainer:
         if self.step == 0 or not self.metrics_path.exists():
             self.metrics_path.write_text("")
             return
-        from .viz import read_metrics
         rows = [r for r in read_metrics(self.metrics_path) if r.get("step", 0) <= self.step]
         self.metrics_path.write_text("".join(metrics_line(r) + "\n" for r in rows))
 
@@ -431,7 +409,6 @@ class Trainer:
         if self._interrupted:           # the second Ctrl-C: abort now
             raise KeyboardInterrupt
         self._interrupted = True
-        import sys
         sys.stderr.write(f"\ninterrupted: finishing step {self.step + 1} and writing a "
                          "checkpoint (Ctrl-C again to abort at once)\n")
         sys.stderr.flush()
@@ -451,7 +428,6 @@ class Trainer:
     def fit(self):
         """Run to ``steps``; returns a summary dict (step, the step it started from, last
         losses, paths)."""
-        from tqdm import tqdm
         if hasattr(self.model, "check_run_length"):   # e.g. a schedule that ends: refuse first
             self.model.check_run_length(self.steps)
         if self.writer:
@@ -460,7 +436,6 @@ class Trainer:
         if self.resume:
             self._load_resume()
         if self.comm is not None and self.comm.world_size > 1:
-            from .distributed import sync_state
             sync_state(self.model, self.comm)     # rank 0's state everywhere, own noise streams
             self.config["world_size"] = int(self.comm.world_size)
         if self.writer:
@@ -530,7 +505,6 @@ class Trainer:
                             self.checkpoint_path)
         except BaseException:
             try:  # leave the loss curves up to the failure
-                from . import viz
                 viz.plot_loss_curves(self.metrics_path, self.out_dir / "loss_curves.png",
                                      title=getattr(self.model, "name", None))
             except Exception:

@@ -42,9 +42,13 @@ import copy
 
 import numpy as np
 
-from ..backend import check_device, get_array_module, to_device
+from ..backend import check_device, get_array_module, is_gpu_array, to_device
+from ..cuda.loss import sigmoid_mean
+from ..nn.flat import flatten_parameters
 from ..nn.module import no_grad
+from ..ops.activation import sigmoid
 from ..optim.schedules import linear_decay_second_half
+from ..philox import Philox
 from ..rng import get_rng
 
 # keys of ``defaults`` that belong to the training loop, not to the constructor
@@ -62,11 +66,8 @@ def check_label_range(owner, y, num_classes):
 def mean_sigmoid(logits):
     """Mean of D(x) = sigmoid(logit), a 0-d array on the logits' device (for logging; one
     launch on the GPU)."""
-    from ..backend import is_gpu_array
     if is_gpu_array(logits):
-        from ..cuda.loss import sigmoid_mean
         return sigmoid_mean(logits)
-    from ..ops.activation import sigmoid
     return sigmoid(logits).mean()
 
 
@@ -145,7 +146,6 @@ class GenerativeModel:
             raise TypeError(f"{type(self).__name__}: rng must be None, an int seed or a "
                             f"numpy.random.Generator, got {type(rng).__name__}")
         self.rng = rng
-        from ..philox import Philox
         self.random = Philox(int(rng.integers(0, 2**63 - 1)), device=self.device)
         hp = {k: v for k, v in self.defaults.items() if k not in LOOP_KEYS}
         unknown = sorted(k for k in hyper if k not in hp)
@@ -156,7 +156,6 @@ class GenerativeModel:
         self.hp = hp
         self.step = 0
         self.build()
-        from ..nn.flat import flatten_parameters
         for net in self.networks().values():
             net.astype(self.dtype)
             net.to(self.device)

@@ -64,7 +64,14 @@ from ..ops.conv import (conv2d_backward, conv2d_core_backward_filter, conv2d_cor
 from ..ops.layernorm import (layernorm_backward, layernorm_backward_jvp, layernorm_forward,
                              layernorm_jvp)
 from ..ops.linear import linear_backward, linear_forward
+from ..validate import check_features
+from .activation import _Activation
+from .conv import Conv2d
+from .layernorm import LayerNorm
+from .linear import Linear
 from .module import Module, Sequential, no_grad
+from .norm import _BatchNorm
+from .shape import _Reshaping
 
 __all__ = ["SecondOrderError", "Tape", "input_gradient", "penalty_backward",
            "gradient_penalty_forward", "gradient_penalty_backward", "ACTIVATION_DERIVATIVES",
@@ -156,7 +163,6 @@ class _LinearRule(_Rule):
 
     def forward(self, h):
         m = self.layer
-        from ..validate import check_features
         check_features(m._label(), h, m.in_features, dtype=m.weight.dtype, device=m.device)
         return linear_forward(h, m.weight.data, None if m.bias is None else m.bias.data)
 
@@ -287,12 +293,6 @@ def _rule_for(layer, where):
     hook = getattr(layer, "second_order_rule", None)
     if hook is not None:            # a layer that brings its own four passes (progressive.py)
         return hook()
-    from .activation import _Activation
-    from .conv import Conv2d
-    from .layernorm import LayerNorm
-    from .linear import Linear
-    from .norm import _BatchNorm
-    from .shape import _Reshaping
     if isinstance(layer, _BatchNorm):
         raise SecondOrderError(
             f"scratchgan.nn.double: {layer._label()} at {where} of the critic: batch "

@@ -43,6 +43,7 @@ import weakref
 import numpy as np
 
 from ..backend import device_of, get_array_module
+from .module import Module
 
 #: every parameter's offset in the buffers is a multiple of this many elements
 ALIGN = 64
@@ -147,8 +148,6 @@ def flatten_parameters(module) -> FlatParameters:
     buffers, the old object stops being intact). Flatten **after**
     ``astype``/``to``: those replace the arrays and break the views.
     """
-    from .module import Module  # local: module.py imports this file's users
-
     if not isinstance(module, Module):
         raise TypeError(f"flatten_parameters: expected a Module, got {type(module).__name__}")
     named, seen = [], set()

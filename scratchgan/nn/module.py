@@ -28,12 +28,13 @@ them and ``zero_grad()`` clears them. ``backward`` never updates parameters.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import threading
 from collections import OrderedDict
 
 import numpy as np
 
-from ..backend import get_array_module, to_device, device_of, check_device
+from ..backend import check_device, device_of, get_array_module, is_gpu_array, to_device, to_numpy
 
 
 class CacheError(RuntimeError):
@@ -261,7 +262,6 @@ class Module:
     # -- state -------------------------------------------------------------------
     def state_dict(self):
         """Host (NumPy) copies of every parameter and buffer, by dotted name."""
-        from ..backend import to_numpy
         out = OrderedDict()
         for name, p in self.named_parameters():
             out[name] = to_numpy(p.data).copy()
@@ -385,7 +385,6 @@ FUSED = ("fused into the previous layer",)
 
 
 def _on_gpu(x):
-    from ..backend import is_gpu_array
     return is_gpu_array(x)
 
 
@@ -396,7 +395,6 @@ def _backward_no_input_grad(layer, dy):
     """``layer.backward(dy, input_grad=False)`` where the layer takes that flag."""
     takes = _TAKES_INPUT_GRAD.get(type(layer))
     if takes is None:
-        import inspect
         try:
             takes = "input_grad" in inspect.signature(layer.backward).parameters
         except (TypeError, ValueError):

@@ -9,6 +9,9 @@ get their gradients from ``body.backward(dy)`` (derivation in docs/derivations/i
 """
 from __future__ import annotations
 
+import numpy as np
+
+from ..rng import get_rng
 from .activation import ReLU
 from .conv import Conv2d
 from .dropout import Dropout
@@ -20,8 +23,6 @@ from .padding import ReflectionPad2d
 
 def _generator(rng):
     """A NumPy generator from a generator, an int seed or None (the global one)."""
-    import numpy as np
-    from ..rng import get_rng
     return np.random.default_rng(rng) if isinstance(rng, (int, np.integer)) else get_rng(rng)
 
 
