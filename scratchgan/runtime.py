@@ -106,7 +106,7 @@ class StepRunner:
     # -- public ------------------------------------------------------------------------
     @property
     def uses_graphs(self):
-        return self.mode != "eager" and getattr(self.model, "device", "cpu") == "cuda"
+        return self.mode != "eager" and self.model.device == "cuda"
 
     def __call__(self, x, y=None):
         if not self.uses_graphs:
@@ -140,8 +140,7 @@ class StepRunner:
             if isinstance(a, (list, tuple)):
                 return tuple(shapes(b) for b in a)
             return (tuple(a.shape), str(a.dtype))
-        gk = self.model.graph_key() if hasattr(self.model, "graph_key") else None
-        return (gk, shapes(x), shapes(y))
+        return (self.model.graph_key(), shapes(x), shapes(y))
 
     def _get_stream(self):
         if self._stream is None:
@@ -157,13 +156,9 @@ class StepRunner:
 
     def _before_launch(self):
         """Host-side schedule work of a step, done before the graph runs."""
-        apply = getattr(self.model, "apply_schedule", None)
-        if apply is not None:
-            apply()
+        self.model.apply_schedule()
         for opt in self.model.optimizers().values():
-            sync = getattr(opt, "sync_hyper", None)
-            if sync is not None:
-                sync()
+            opt.sync_hyper()
 
     @staticmethod
     def _static_like(a):

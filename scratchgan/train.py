@@ -67,7 +67,7 @@ from .checkpoint import (load_latest_info, previous_path, remove_stale_temporari
                          save_checkpoint)
 from .data.batches import BatchIterator
 from .distributed import data_parallel, sync_state
-from .models.base import check_label_range
+from .models.base import GenerativeModel, check_label_range
 from .runs import CHECKPOINT_NAME
 from .runtime import StepRunner
 from .viz import read_metrics
@@ -174,18 +174,19 @@ class Trainer:
             if v is not None and (not isinstance(v, (int, np.integer)) or isinstance(v, bool)
                                   or v <= 0):
                 raise ValueError(f"Trainer: {name} must be a positive int, got {v!r}")
+        if not isinstance(model, GenerativeModel):
+            raise TypeError(f"Trainer: model must be a scratchgan.models.GenerativeModel (the "
+                            f"methods the trainer calls are declared there), got "
+                            f"{type(model).__name__}")
         self.model = model
-        if y is not None and (getattr(model, "conditional", False) or
-                              getattr(model, "uses_labels", False)):
+        if y is not None and model.uses_labels():
             # checked once here, so that a step on the GPU need not read labels back
-            check_label_range(f"Trainer({type(model).__name__})", y,
-                              int(getattr(model, "num_classes", 10)))
-        if getattr(model, "step", 0) == 0 and hasattr(model, "init_from_data"):
+            check_label_range(f"Trainer({type(model).__name__})", y, int(model.num_classes))
+        if model.step == 0:
             # data-dependent initialisation (the GAN's official variant sets G's output bias
             # from the pixel marginals); a resumed run's checkpoint overwrites it
             model.init_from_data(x)
-        if hasattr(model, "attach_data"):   # a model that keeps part of the data (m2's labels)
-            model.attach_data(x, y)
+        model.attach_data(x, y)             # a model that keeps part of the data (m2's labels)
         self.comm = comm
         world = 1 if comm is None else int(comm.world_size)
         self.writer = comm is None or comm.rank == 0     # rank 0 alone writes the run folder
@@ -194,11 +195,12 @@ class Trainer:
             if step_mode == "auto":
                 step_mode = "eager"
         self.runner = StepRunner(model, mode=step_mode)
+        self._dev = None                 # the training set on the device (_device_data)
         self.x, self.y = x, y
         self.batches = BatchIterator(x, y, batch_size=batch_size,
                                      rng=np.random.default_rng([int(seed), 1]),
                                      rank=0 if comm is None else comm.rank, world_size=world)
-        k = int(getattr(model, "batches_per_step", lambda: 1)())
+        k = int(model.batches_per_step())
         self.steps = int(steps) if steps is not None else \
             max(1, int(epochs or 1) * len(self.batches) // k)
         self.out_dir = pathlib.Path(out_dir)
@@ -242,14 +244,13 @@ class Trainer:
 
     @property
     def device(self):
-        return getattr(self.model, "device", "cpu")
+        return self.model.device
 
     def _to_model(self, a):
         if a is None:
             return None
-        dtype = getattr(self.model, "dtype", None)
-        if dtype is not None and a.dtype.kind == "f":
-            a = a.astype(dtype, copy=False)
+        if a.dtype.kind == "f":
+            a = a.astype(self.model.dtype, copy=False)
         return to_device(a, self.device) if self.device != "cpu" else a
 
     def _batches_done(self):
@@ -263,10 +264,9 @@ class Trainer:
         The epoch's permutation is uploaded once per epoch. Returns None on the CPU."""
         if self.device == "cpu" or self.x.nbytes > DEVICE_DATA_BYTES:
             return None
-        if getattr(self, "_dev", None) is None:
-            use_labels = getattr(self.model, "conditional", False) or \
-                getattr(self.model, "uses_labels", False)
-            y = self._to_model(self.y) if (use_labels and self.y is not None) else None
+        if self._dev is None:
+            y = self._to_model(self.y) if (self.model.uses_labels() and self.y is not None) \
+                else None
             self._dev = {"x": self._to_model(self.x), "y": y, "perm": None, "perm_dev": None}
         return self._dev
 
@@ -285,9 +285,8 @@ class Trainer:
     def _next_step_batches(self):
         """The real data of one ``train_step``: ``batches_per_step()`` minibatches (a list when
         more than one), labels only for models that use them."""
-        k = int(getattr(self.model, "batches_per_step", lambda: 1)())
-        use_labels = getattr(self.model, "conditional", False) or \
-            getattr(self.model, "uses_labels", False)
+        k = int(self.model.batches_per_step())
+        use_labels = self.model.uses_labels()
         xs, ys = [], []
         for _ in range(k):
             xb, yb = self._next_batch(use_labels)
@@ -349,14 +348,14 @@ class Trainer:
         return out
 
     def save_samples(self, path, title=None):
-        return viz.save_samples(self.sample(), path, data_range=getattr(self.model, "data_range", None),
+        return viz.save_samples(self.sample(), path, data_range=self.model.data_range,
                                 data=self.plot_data, modes=self.modes, title=title)
 
     def _write_plots(self, tag=None, curves=True):
         """Fixed-noise samples (``samples/<tag>.png`` and ``samples.png``) and loss curves."""
         if not self.writer:
             return
-        title = f"{getattr(self.model, 'name', 'model')} step {self.step}"
+        title = f"{self.model.name} step {self.step}"
         latest = self.out_dir / "samples.png"
         if tag is not None:
             tagged = self.save_samples(self.out_dir / "samples" / f"{tag}.png", title=title)
@@ -368,7 +367,7 @@ class Trainer:
         if curves:
             self._curves_time = time.time()
             viz.plot_loss_curves(self.metrics_path, self.out_dir / "loss_curves.png",
-                                 title=getattr(self.model, "name", None))
+                                 title=self.model.name)
 
     def _prepare_metrics(self):
         if self.step == 0 or not self.metrics_path.exists():
@@ -428,8 +427,7 @@ class Trainer:
     def fit(self):
         """Run to ``steps``; returns a summary dict (step, the step it started from, last
         losses, paths)."""
-        if hasattr(self.model, "check_run_length"):   # e.g. a schedule that ends: refuse first
-            self.model.check_run_length(self.steps)
+        self.model.check_run_length(self.steps)    # e.g. a schedule that ends: refuse first
         if self.writer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             remove_stale_temporaries(self.checkpoint_path)
@@ -447,7 +445,7 @@ class Trainer:
         saved_at = start if self.resume else None
         per_epoch = len(self.batches)
         bar = tqdm(total=self.steps, initial=start, disable=not (self.progress and self.writer),
-                   desc=getattr(self.model, "name", "train"), dynamic_ncols=True, leave=True)
+                   desc=self.model.name, dynamic_ncols=True, leave=True)
         old_handler = self._install_sigint()
         try:
             with open(self.metrics_path if self.writer else os.devnull, "a") as mf:
@@ -469,8 +467,7 @@ class Trainer:
                             self._write_plots(f"step_{self.step:07d}", curves=False)
                         continue
                     losses = _read_losses(device_losses)
-                    losses.update(self.model.host_logs() if hasattr(self.model, "host_logs")
-                                  else {})
+                    losses.update(self.model.host_logs())
                     bad = [(k, v) for k, v in losses.items()
                            if isinstance(v, float) and not math.isfinite(v)]
                     epoch = self._batches_done() / per_epoch
@@ -506,7 +503,7 @@ class Trainer:
         except BaseException:
             try:  # leave the loss curves up to the failure
                 viz.plot_loss_curves(self.metrics_path, self.out_dir / "loss_curves.png",
-                                     title=getattr(self.model, "name", None))
+                                     title=self.model.name)
             except Exception:
                 pass
             raise

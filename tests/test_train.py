@@ -13,6 +13,7 @@ import scratchgan
 from scratchgan import rng as srng
 from scratchgan.checkpoint import load_checkpoint, previous_path
 from scratchgan.data import load_dataset
+from scratchgan.models.base import GenerativeModel
 from scratchgan.nn import Module, Parameter
 from scratchgan.optim import Adam
 from scratchgan.train import NonFiniteLossError, Trainer
@@ -26,12 +27,13 @@ class _Net(Module):
         self.register_buffer("running_mean", np.zeros(d))
 
 
-class StandIn:
+class StandIn(GenerativeModel):
     """Fits a diagonal Gaussian to the data by stochastic maximum likelihood with Adam.
 
     Draws from both its own generator and scratchgan's global one, keeps an
     optimizer with state, a buffer that ``generate`` disturbs, and can be told to
-    return a NaN loss at a given step.
+    return a NaN loss at a given step. It builds itself (no ``GenerativeModel.__init__``:
+    no flat buffers, no Philox stream) and takes the base class's defaults for the rest.
     """
     name = "standin"
     data_range = (0.0, 1.0)
@@ -41,7 +43,7 @@ class StandIn:
 
     def __init__(self, data_shape, *, num_classes=10, device="cpu", dtype=np.float64, rng=None,
                  lr=0.05, nan_at=None):
-        self.data_shape = tuple(data_shape)
+        self.data_shape, self.num_classes = tuple(data_shape), int(num_classes)
         self.device, self.dtype = device, np.dtype(dtype)
         self.rng = np.random.default_rng(int(srng.get_rng().integers(2**62))) if rng is None else rng
         d = int(np.prod(self.data_shape))
@@ -349,3 +351,77 @@ def test_resume_into_other_data_is_a_clear_error(tmp_path, ring):
     with pytest.raises(ValueError, match=r"resume: the checkpoint .* does not match this run"):
         Trainer(make(), x[:320], y[:320], batch_size=32, steps=8, out_dir=tmp_path,
                 progress=False, resume=True).fit()
+
+
+# ------------------------------------------------------- the trainer's calls into the model
+class Hooked(StandIn):
+    """Overrides every GenerativeModel method the trainer calls, and records the calls."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.calls = []
+
+    def batches_per_step(self):
+        return 2
+
+    def uses_labels(self):
+        return True
+
+    def init_from_data(self, x):
+        self.calls.append(("init_from_data", len(x)))
+
+    def attach_data(self, x, y):
+        self.calls.append(("attach_data", len(x), len(y)))
+
+    def check_run_length(self, total_steps):
+        self.calls.append(("check_run_length", total_steps))
+
+    def host_logs(self):
+        return {"lr": 0.25}
+
+    def train_step(self, x, y=None):
+        self.calls.append(("train_step", [len(a) for a in x], [len(b) for b in y]))
+        return super().train_step(np.concatenate(x))
+
+
+def test_the_trainer_calls_the_models_overrides(tmp_path, ring):
+    x, y = ring[0][:64], ring[1][:64]
+    scratchgan.manual_seed(0)
+    m = Hooked((2,))
+    tr = Trainer(m, x, y, batch_size=8, epochs=1, out_dir=tmp_path / "r", progress=False,
+                 log_every=1)
+    assert tr.steps == 4                       # 8 batches per epoch, 2 per step
+    assert m.calls == [("init_from_data", 64), ("attach_data", 64, 64)]
+    tr.fit()
+    assert m.calls[2] == ("check_run_length", 4)
+    assert m.calls[3:] == [("train_step", [8, 8], [8, 8])] * 4
+    rows = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text()
+            .splitlines()]
+    assert [r["lr"] for r in rows] == [0.25] * 4
+
+
+def test_the_trainer_checks_labels_of_a_model_that_uses_them(tmp_path, ring):
+    x, y = ring
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\)"):
+        Trainer(Hooked((2,), num_classes=3), x, y, steps=1, out_dir=tmp_path, progress=False)
+    Trainer(make(), x, y, steps=1, out_dir=tmp_path, progress=False)   # labels unused: no check
+
+
+def test_a_run_the_model_refuses_writes_nothing(tmp_path, ring):
+    class Short(StandIn):
+        def check_run_length(self, total_steps):
+            raise ValueError(f"Short: at most 3 steps, asked for {total_steps}")
+
+    tr = Trainer(Short((2,)), ring[0], steps=5, out_dir=tmp_path / "r", progress=False)
+    with pytest.raises(ValueError, match="at most 3 steps, asked for 5"):
+        tr.fit()
+    assert not (tmp_path / "r").exists()
+
+
+def test_the_trainer_takes_generative_models_only(tmp_path, ring):
+    class Duck:
+        def train_step(self, x, y=None):
+            return {}
+
+    with pytest.raises(TypeError, match="must be a scratchgan.models.GenerativeModel.*Duck"):
+        Trainer(Duck(), ring[0], steps=1, out_dir=tmp_path, progress=False)

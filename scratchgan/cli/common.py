@@ -119,7 +119,7 @@ def _kind_of(value):
 def parse_hyper(cls, key, text):
     """Parse the ``--set KEY=VALUE`` text against the type of ``cls.defaults[KEY]``; a
     ValueError says what was typed and what was expected."""
-    default = (getattr(cls, "defaults", {}) or {})[key]
+    default = cls.defaults[key]
 
     def fail(expected):
         raise ValueError(f"--set {key}={text}: expected {expected} for {key} (default "
@@ -128,7 +128,7 @@ def parse_hyper(cls, key, text):
     if default is None:
         if text.strip().lower() in ("none", "null"):
             return None
-        kind = (getattr(cls, "hyper_types", None) or {}).get(key) or NONE_DEFAULT_TYPES.get(key)
+        kind = cls.hyper_types.get(key) or NONE_DEFAULT_TYPES.get(key)
         if kind is None:       # undocumented: a number if it reads as one, else the text
             for k in (int, float):
                 try:

@@ -116,8 +116,8 @@ def run(args, parser, registry):
         if info["world_size"] != args.gpus:
             parser.error(f"--gpus {args.gpus} but the launcher started {info['world_size']} ranks")
         comm = init_from_env(args.device or TRAIN_DEFAULTS["device"])
-    defaults = dict(getattr(cls, "defaults", {}) or {})
-    dataset = args.dataset or getattr(cls, "default_dataset", None) or defaults.get("dataset")
+    defaults = dict(cls.defaults)
+    dataset = args.dataset or cls.default_dataset or defaults.get("dataset")
     if dataset not in DATASETS:
         parser.error(f"unknown dataset {dataset!r}; valid choices are {', '.join(DATASETS)}")
     hyper, option_of = _given_hyper(parser, args, cls, defaults)
@@ -178,7 +178,7 @@ def run(args, parser, registry):
             batch_size = min(batch_size, DRY_RUN["max_batch"])
             if args.epochs is None:
                 steps, epochs = args.steps or DRY_RUN["steps"], None
-    data_range = getattr(cls, "data_range", None) or (0.0, 1.0)
+    data_range = cls.data_range or (0.0, 1.0)
     try:
         # a dry run never downloads: without the files it trains on stand-in images
         x, y, standin_note = load_or_standin(dataset, data_range, data_dir=args.data_dir,
@@ -200,9 +200,8 @@ def run(args, parser, registry):
     try:
         model = cls(x.shape[1:], num_classes=info["num_classes"], device=device,
                     dtype=np.dtype(dtype), **hyper)
-        k = int(getattr(model, "batches_per_step", lambda: 1)())
-        if hasattr(model, "set_preview"):   # translation models: preview pairs of the data
-            model.set_preview(x)
+        k = int(model.batches_per_step())
+        model.set_preview(x)               # translation models: preview pairs of the data
     except (ValueError, TypeError) as e:
         parser.error(f"cannot build {args.model} for {dataset}: {e}")
     if k * batch_size > len(x):

@@ -116,6 +116,8 @@ class GenerativeModel:
     data_range = (0.0, 1.0)
     default_dataset = "mnist"
     defaults: dict = {}
+    #: the type of a hyperparameter whose default is None, for ``--set KEY=VALUE``
+    hyper_types: dict = {}
     conditional = False
 
     def __init__(self, data_shape, *, num_classes=10, device="cpu", dtype=np.float32, rng=None,
@@ -197,9 +199,27 @@ class GenerativeModel:
         CUDA graph per key): the number of real minibatches a step consumes."""
         return self.batches_per_step()
 
+    def uses_labels(self) -> bool:
+        """Whether ``train_step`` takes the data set's labels ``y`` (the trainer passes them and
+        checks their range once): the conditional models'."""
+        return bool(self.conditional)
+
     def init_from_data(self, x):
         """Data-dependent initialisation before the first step (the trainer calls it with the
         training examples when ``self.step == 0``); most models have none."""
+
+    def attach_data(self, x, y):
+        """Keep what the model needs of the whole training set ``(x, y)`` (M2 its labelled
+        subset); the trainer calls it once, before training. Most models keep nothing."""
+
+    def set_preview(self, x):
+        """Choose the examples a preview picture shows from the training examples ``x`` (the
+        translation models show input/output pairs); the command line calls it after building
+        the model. Most models preview samples of their own and ignore it."""
+
+    def check_run_length(self, total_steps):
+        """Refuse, before anything is written, a run of ``total_steps`` steps the model cannot
+        train (a schedule that ends earlier); the trainer calls it first thing in ``fit()``."""
 
     def apply_schedule(self):
         """Set the optimizers' hyperparameters for the step numbered ``self.step`` (models
