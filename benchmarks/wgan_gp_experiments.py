@@ -57,7 +57,7 @@ from scratchgan.backend import to_numpy  # noqa: E402
 from scratchgan.data.toy import sample_toy, toy_modes, toy_std  # noqa: E402
 from scratchgan.metrics.toy import mode_statistics  # noqa: E402
 from scratchgan.models import get_model  # noqa: E402
-from scratchgan.nn.double import input_gradient  # noqa: E402
+from scratchgan.nn.second_order import input_gradient  # noqa: E402
 from scratchgan.runtime import StepRunner  # noqa: E402
 
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "wgan-gp"

@@ -236,7 +236,7 @@ def gradcheck_module(module, *inputs, eps=1e-6, atol=None, rtol=None, n_projecti
 
 def gradgradcheck(critic, x, *, v=None, dout=None, eps=1e-6, atol=None, rtol=None,
                   n_projections=None, seed=0, check_input=True, params=None):
-    """Check the second-order backward (:mod:`scratchgan.nn.double`) of a float64 critic.
+    """Check the second-order backward (:mod:`scratchgan.nn.second_order`) of a float64 critic.
 
     With ``g(x; θ) = ∇ₓ Σ dout ⊙ D(x; θ)`` (``dout`` defaults to ones: a per-sample critic)
     and a fixed random ``v`` of g's shape, the scalar ``Φ(θ, x) = Σ v ⊙ g`` has
@@ -252,7 +252,7 @@ def gradgradcheck(critic, x, *, v=None, dout=None, eps=1e-6, atol=None, rtol=Non
     ``n_projections`` are those of :func:`gradcheck`. ``params`` restricts the parameter
     check to the given names. Returns the results; raises :class:`GradcheckError`.
     """
-    from .nn.double import input_gradient, penalty_backward
+    from .nn.second_order import input_gradient, penalty_backward
     from .nn.module import frozen
 
     d_atol, d_rtol = TOLERANCES[np.dtype(np.float64)]

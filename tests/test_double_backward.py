@@ -1,4 +1,4 @@
-"""scratchgan.nn.double (input gradient and penalty backward) and scratchgan.nn.LayerNorm:
+"""scratchgan.nn.second_order (input gradient and penalty backward) and scratchgan.nn.LayerNorm:
 API behaviour, first-order checks, errors. The second-order values are checked in
 tests/test_gradgradcheck.py."""
 import numpy as np
@@ -7,8 +7,8 @@ import pytest
 import scratchgan as sg
 from scratchgan import nn
 from scratchgan.gradcheck import assert_close, gradcheck, gradcheck_module
-from scratchgan.nn.double import (SecondOrderError, gradient_penalty_backward,
-                                  gradient_penalty_forward, input_gradient, penalty_backward)
+from scratchgan.nn.second_order import SecondOrderError, input_gradient, penalty_backward
+from scratchgan.ops.second_order import gradient_penalty_backward, gradient_penalty_forward
 from scratchgan.ops.layernorm import layernorm_backward, layernorm_forward
 
 

@@ -1,4 +1,4 @@
-"""Second-order checks (scratchgan.gradcheck.gradgradcheck) of scratchgan.nn.double: every
+"""Second-order checks (scratchgan.gradcheck.gradgradcheck) of scratchgan.nn.second_order: every
 supported layer on its own (with a random output weight ``dout``), whole critics (MLP, the
 official WGAN-GP MNIST conv critic scaled down, smooth-activation MLPs, LayerNorm critics),
 and the checker's power to reject a wrong second-order term. float64, central differences."""
@@ -8,14 +8,15 @@ import pytest
 import scratchgan as sg
 from scratchgan import nn
 from scratchgan.gradcheck import GradcheckError, gradgradcheck
-from scratchgan.nn import double
+from scratchgan.nn import second_order as nn_second_order
+from scratchgan.ops import second_order
 
 KINKED = (nn.ReLU, nn.LeakyReLU)
 MARGIN = 1e-4      # no ReLU/LeakyReLU input closer than this to 0 (see tests/test_stacks.py)
 
 
 def _layers(m):
-    return list(double._layers(m))
+    return list(nn_second_order._layers(m))
 
 
 def min_kink_distance(critic, x):
@@ -171,7 +172,7 @@ def test_rejects_a_dropped_tanh_second_derivative(monkeypatch):
     C = f64(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1))
     x = np.random.default_rng(0).standard_normal((5, 3))
     check(C, x)
-    monkeypatch.setitem(double.ACTIVATION_DERIVATIVES, "tanh",
+    monkeypatch.setitem(second_order.ACTIVATION_DERIVATIVES, "tanh",
                         lambda z, y, slope: (1 - y * y, None))      # a'' dropped
     with pytest.raises(GradcheckError, match="worst at index"):
         gradgradcheck(C, x)
@@ -182,7 +183,7 @@ def test_rejects_a_penalty_that_never_reaches_the_weights(monkeypatch):
     sg.manual_seed(1)
     C = f64(nn.Linear(2, 8), nn.LeakyReLU(0.2), nn.Linear(8, 1))
     x = np.random.default_rng(0).standard_normal((4, 2))
-    monkeypatch.setattr(double, "penalty_backward", lambda tape, v, input_grad=False:
+    monkeypatch.setattr(nn_second_order, "penalty_backward", lambda tape, v, input_grad=False:
                         (np.zeros_like(v) if input_grad else None))
     with pytest.raises(GradcheckError, match="parameter 0.weight"):
         gradgradcheck(C, x, check_input=False)
@@ -199,6 +200,6 @@ def test_rejects_a_wrong_layernorm_second_order_term(monkeypatch):
     def first_order_only(s, ds, u, cache, input_grad=True, param_grad=True):
         return orig(s, ds, 0 * u, cache, input_grad, param_grad)   # drops every u-term
 
-    monkeypatch.setattr(double, "layernorm_backward_jvp", first_order_only)
+    monkeypatch.setattr(nn_second_order, "layernorm_backward_jvp", first_order_only)
     with pytest.raises(GradcheckError):
         gradgradcheck(C, x)

@@ -7,8 +7,8 @@ import pytest
 from conftest import require_torch
 from scratchgan import nn
 from scratchgan.gradcheck import assert_close, gradcheck, gradcheck_module
-from scratchgan.nn.instancenorm import instancenorm_backward, instancenorm_forward
-from scratchgan.nn.padding import reflection_pad_backward, reflection_pad_forward
+from scratchgan.ops.instancenorm import instancenorm_backward, instancenorm_forward
+from scratchgan.ops.padding import reflection_pad_backward, reflection_pad_forward
 
 try:
     import cupy as cp

@@ -7,7 +7,7 @@ import pytest
 
 from scratchgan.gradcheck import gradcheck_module
 from scratchgan.models import REGISTRY, GenerativeModel, Maxout, get_model
-from scratchgan.nn.maxout import maxout_backward, maxout_forward
+from scratchgan.ops.maxout import maxout_backward, maxout_forward
 from scratchgan.gradcheck import gradcheck
 
 # name -> (data_shape, tiny hyperparameters, data range of real batches)

@@ -10,7 +10,7 @@ import scratchgan as sg
 from scratchgan import nn
 from scratchgan.gradcheck import GradcheckError, assert_close, gradcheck, gradcheck_module, gradgradcheck
 from scratchgan.nn import progressive as P
-from scratchgan.nn.double import SecondOrderError, input_gradient, penalty_backward
+from scratchgan.nn.second_order import SecondOrderError, input_gradient, penalty_backward
 
 from conftest import require_torch
 

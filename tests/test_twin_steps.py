@@ -290,7 +290,7 @@ def test_twin_draws_its_own_noise():
 
 
 # ----------------------------------------------------------------------------- WGAN-GP
-# The wgan_gp cases above are the independent check of scratchgan.nn.double: the critic's
+# The wgan_gp cases above are the independent check of scratchgan.nn.second_order: the critic's
 # penalty gradient ∂/∂w λ mean (‖∇ₓD(x̂)‖ − 1)² is hand-written there (input-gradient tape,
 # forward tangent, weight-gradient pairings) and computed here by PyTorch's double backward
 # (torch.autograd.grad(D(x̂).sum(), x̂, create_graph=True), then backward). Measured in float64

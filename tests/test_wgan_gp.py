@@ -161,7 +161,7 @@ def test_toy_training_drives_the_gradient_norm_toward_one():
 
 def test_batchnorm_in_the_critic_is_refused():
     from scratchgan import nn
-    from scratchgan.nn.double import SecondOrderError
+    from scratchgan.nn.second_order import SecondOrderError
     m = WGANGP((2,), rng=0, mlp_hidden=8)
     m.D = nn.Sequential(nn.Linear(2, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 1))
     with pytest.raises(SecondOrderError, match="BatchNorm1d"):

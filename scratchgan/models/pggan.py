@@ -24,7 +24,7 @@ phase is a function of ``self.step`` and a checkpoint resumes it exactly. During
 step and never inside a CUDA-graph capture; :meth:`graph_key` is ``(n_critic, r, fading)``,
 so each phase is its own captured graph and a replay reads the current α.
 
-The penalty's gradient reaches D's weights through :mod:`scratchgan.nn.double`; D's layers
+The penalty's gradient reaches D's weights through :mod:`scratchgan.nn.second_order`; D's layers
 (equalised conv/linear, LeakyReLU, average pooling, minibatch stddev, the fade-in blend,
 fromRGB) all carry second-order passes (:mod:`scratchgan.nn.progressive`). With the minibatch
 stddev layer, ∇ₓ Σ_n D(x̂_n) couples the samples of a group, as in the authors' code.
@@ -44,7 +44,7 @@ Networks (``variant``):
   resolution one conv 3×3 + LReLU 0.2 and pooling, fromRGB 1×1 only below full resolution,
   minibatch stddev over the whole batch, flatten, EqLinear → 1. n_critic 5, batch 64, and
   ε_drift = 0 as in that configuration. **Departure:** the official baseline puts BatchNorm in
-  this D; BatchNorm makes the penalty ill-defined and :mod:`scratchgan.nn.double` refuses it,
+  this D; BatchNorm makes the penalty ill-defined and :mod:`scratchgan.nn.second_order` refuses it,
   so our baseline D has no normaliser (the baseline G keeps BatchNorm).
 
 Ablation switches (the appendix rows): ``equalized`` (equalised learning rate in both
@@ -63,11 +63,12 @@ import math
 import numpy as np
 
 from .. import nn
-from ..nn.double import (ChainRule, gradient_penalty_backward, gradient_penalty_forward,
-                         input_gradient, penalty_backward, rules_of)
 from ..nn.module import Module, Sequential, frozen, no_grad
 from ..nn.progressive import (AvgPool2d, EqualizedConv2d, EqualizedLinear, FadeIn, MinibatchStdDev,
-                              PixelNorm, Upsample2d, avgpool_forward, upsample2x_forward)
+                              PixelNorm, Upsample2d)
+from ..nn.second_order import ChainRule, input_gradient, penalty_backward, rules_of
+from ..ops.resample import avgpool_forward, upsample2x_forward
+from ..ops.second_order import gradient_penalty_backward, gradient_penalty_forward
 from ..backend import DEFAULT_DTYPE
 from ..optim import Adam, capturing
 from .base import GenerativeModel
@@ -230,7 +231,7 @@ class ProgressiveCritic(_Growing):
         return Sequential(*(first + below + [self.head]))
 
     def second_order_rule(self):
-        """The active path's rules as one chain (:class:`scratchgan.nn.double.ChainRule`)."""
+        """The active path's rules as one chain (:class:`scratchgan.nn.second_order.ChainRule`)."""
         return ChainRule(rules_of(self.path(), f"ProgressiveCritic at {self.resolution}x"
                                                 f"{self.resolution}"))
 

@@ -17,10 +17,10 @@ Algorithm 1 (λ = 10, n_critic = 5, α = 1e-4, β1 = 0, β2 = 0.9), Adam:
  10   θ <- Adam(∇_θ 1/m Σ −D_w(G_θ(z)), θ, α, β1, β2)
 
 The penalty's gradient with respect to the critic's weights is a second-order derivative; it
-is computed by :mod:`scratchgan.nn.double` (a data-only backward at x̂ keeping the backward
+is computed by :mod:`scratchgan.nn.second_order` (a data-only backward at x̂ keeping the backward
 signals, the tangent v = ∂P/∂g pushed up the critic, and the existing weight-gradient ops; see
 docs/derivations/second_order.md). The critic therefore has no BatchNorm (the paper forbids
-it; :mod:`scratchgan.nn.double` refuses it). ε is drawn per sample from the model's device
+it; :mod:`scratchgan.nn.second_order` refuses it). ε is drawn per sample from the model's device
 Philox stream, so a whole step is device work: no host reads and no host-to-device copies
 (capturable in a CUDA graph); losses are returned as 0-d device arrays.
 
@@ -50,10 +50,10 @@ Logged: ``loss_d`` (the critic loss L), ``gp`` (its penalty term), ``em_estimate
 from __future__ import annotations
 
 from .. import nn
-from ..nn.double import (gradient_penalty_backward, gradient_penalty_forward, input_gradient,
-                         penalty_backward)
 from ..nn.module import no_grad
+from ..nn.second_order import input_gradient, penalty_backward
 from ..ops import loss as L
+from ..ops.second_order import gradient_penalty_backward, gradient_penalty_forward
 from ..optim import Adam
 from .nets import relu_mlp_pair
 from .wgan import WGAN

@@ -18,7 +18,7 @@ class LayerNorm(Module):
     per sample over those axes, in training and evaluation alike (no running statistics).
     With ``affine=True`` (default) ``weight`` (gamma, ones) and ``bias`` (beta, zeros) have
     shape ``normalized_shape``. Gradients: :mod:`scratchgan.ops.layernorm`; its second
-    derivative (for the gradient penalty) is in :mod:`scratchgan.nn.double`.
+    derivative (for the gradient penalty) is in :mod:`scratchgan.nn.second_order`.
     """
 
     def __init__(self, normalized_shape, eps=1e-5, affine=True):

@@ -17,31 +17,11 @@ import math
 
 import numpy as np
 
-from ..backend import DEFAULT_DTYPE, get_array_module
-from .module import Module, Parameter
-from ..ops.linear import linear_backward, linear_forward
+from ..backend import DEFAULT_DTYPE
+from ..ops.maxout import maxout_backward, maxout_forward
 from ..rng import get_rng
 from ..validate import check_features
-
-
-def maxout_forward(x, w, b, pieces):
-    """``h[n, u] = max_j (x W^T + b)[n, u * pieces + j]``; returns ``(h, cache)``."""
-    z, lin_cache = linear_forward(x, w, b)
-    n = z.shape[0]
-    z3 = z.reshape(n, -1, pieces)
-    xp = get_array_module(z)
-    idx = xp.argmax(z3, axis=2)
-    h = xp.take_along_axis(z3, idx[:, :, None], axis=2)[:, :, 0]
-    return h, (lin_cache, idx, z3.shape)
-
-
-def maxout_backward(dh, cache, input_grad=True, param_grad=True):
-    """Route ``dh`` to the winning piece, then back through the linear map: ``(dx, dw, db)``."""
-    lin_cache, idx, shape3 = cache
-    xp = get_array_module(dh)
-    winner = idx[:, :, None] == xp.arange(shape3[2])[None, None, :]
-    dz3 = winner.astype(dh.dtype) * dh[:, :, None]
-    return linear_backward(dz3.reshape(shape3[0], -1), lin_cache, input_grad, param_grad)
+from .module import Module, Parameter
 
 
 class Maxout(Module):

@@ -14,6 +14,7 @@ Crop2d(c): ``y = x[..., c_t:H-c_b, c_l:W-c_r]``; backward writes dy into zeros.
 from __future__ import annotations
 
 from ..backend import get_array_module
+from ..ops.padding import reflection_pad_backward, reflection_pad_forward
 from ..validate import check_array
 from .module import Module
 
@@ -31,43 +32,6 @@ def _four(name, p):
         raise ValueError(f"{name}: padding must be an int >= 0, a pair or (top, bottom, left, "
                          f"right) of ints >= 0, got {p!r}")
     return tuple(int(v) for v in p)
-
-
-def reflection_pad_forward(x, pad):
-    """``(y, cache)``: ``x`` (N, C, H, W) reflected by ``pad`` = (top, bottom, left, right)."""
-    t, b, l, r = pad
-    H, W = x.shape[2:]
-    xp = get_array_module(x)
-    def stop(k):                   # a reversed slice ending just past index 0 needs None
-        return k if k >= 0 else None
-    rows = xp.concatenate([x[:, :, t:0:-1], x, x[:, :, H - 2:stop(H - 2 - b):-1]], axis=2) \
-        if (t or b) else x
-    y = xp.concatenate([rows[:, :, :, l:0:-1], rows, rows[:, :, :, W - 2:stop(W - 2 - r):-1]],
-                       axis=3) if (l or r) else rows
-    return xp.ascontiguousarray(y), (pad, (H, W))
-
-
-def _fold(g, axis, lo, hi, n):
-    """Adjoint of reflecting ``n`` entries by (lo, hi) along ``axis`` (2 or 3)."""
-    def sl(a, b_, step=None):
-        idx = [slice(None)] * 4
-        idx[axis] = slice(a, b_, step)
-        return tuple(idx)
-    out = g[sl(lo, lo + n)].copy()
-    if lo:
-        # padded position i < lo holds x[lo - i]: rows 1..lo of x, in reverse order
-        out[sl(1, lo + 1)] += g[sl(lo - 1, None, -1)]
-    if hi:
-        # padded position lo + n - 1 + k holds x[n - 1 - k], k = 1..hi
-        out[sl(n - 1 - hi, n - 1)] += g[sl(lo + n + hi - 1, lo + n - 1, -1)]
-    return out
-
-
-def reflection_pad_backward(dy, cache):
-    """Scatter-add of the padded gradient onto the elements it was copied from."""
-    (t, b, l, r), (H, W) = cache
-    g = _fold(dy, 2, t, b, H)
-    return _fold(g, 3, l, r, W)
 
 
 class ReflectionPad2d(Module):

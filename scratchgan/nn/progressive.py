@@ -1,6 +1,7 @@
 """The layers of Progressive GAN (Karras et al. 2018), each with a hand-written backward and,
 where the gradient penalty passes through the critic, its second-order passes for
-:mod:`scratchgan.nn.double`.
+:mod:`scratchgan.nn.second_order`. Their pure forward/backward functions live in
+:mod:`scratchgan.ops` (``resample``, ``pixelnorm``, ``minibatch_stddev``, ``fade_in``).
 
 Layers (docs/derivations/progressive.md has every derivation):
 
@@ -29,160 +30,22 @@ import numpy as np
 from ..backend import DEFAULT_DTYPE, get_array_module
 from ..ops.conv import (conv2d_backward, conv2d_core_backward_filter, conv2d_core_forward,
                         conv2d_forward)
+from ..ops.fade_in import fade_in_backward, fade_in_forward
 from ..ops.linear import linear_backward, linear_forward
+from ..ops.minibatch_stddev import mbstd_backward, mbstd_backward_jvp, mbstd_forward, mbstd_jvp
+from ..ops.pixelnorm import pixelnorm_backward, pixelnorm_forward
+from ..ops.resample import (avgpool_backward, avgpool_forward, upsample2x_backward,
+                            upsample2x_forward)
 from ..rng import get_rng
 from ..validate import check_array, check_features
 from .activation import LeakyReLU
 from .conv import Conv2d
-from .double import ChainRule, Rule, _ConvRule, _LinearRule, rules_of
+from .second_order import ChainRule, Rule, _ConvRule, _LinearRule, rules_of
 from .linear import Linear
 from .module import Module, Sequential
 
 __all__ = ["Upsample2d", "AvgPool2d", "EqualizedConv2d", "EqualizedLinear", "PixelNorm",
-           "MinibatchStdDev", "FadeIn", "to_rgb", "from_rgb",
-           "upsample2x_forward", "upsample2x_backward", "avgpool_forward", "avgpool_backward",
-           "pixelnorm_forward", "pixelnorm_backward", "mbstd_forward", "mbstd_backward",
-           "mbstd_jvp", "mbstd_backward_jvp", "fade_in_forward", "fade_in_backward"]
-
-
-# ============================================================================ ops
-def upsample2x_forward(x):
-    """Nearest-neighbour ×2: ``y[n,c,2i+a,2j+b] = x[n,c,i,j]`` (a, b ∈ {0, 1})."""
-    N, C, H, W = x.shape
-    xp = get_array_module(x)
-    y = xp.broadcast_to(x[:, :, :, None, :, None], (N, C, H, 2, W, 2))
-    return y.reshape(N, C, 2 * H, 2 * W)
-
-
-def upsample2x_backward(dy):
-    """The adjoint: each input pixel receives the sum of its 2×2 copies."""
-    N, C, H2, W2 = dy.shape
-    return dy.reshape(N, C, H2 // 2, 2, W2 // 2, 2).sum(axis=(3, 5))
-
-
-def avgpool_forward(x, k=2):
-    """``y[n,c,i,j] = (1/k²) Σ_{a,b<k} x[n,c,ki+a,kj+b]`` (H, W divisible by k)."""
-    N, C, H, W = x.shape
-    if H % k or W % k:
-        raise ValueError(f"avgpool: input of shape {tuple(x.shape)} is not divisible by the "
-                         f"pooling factor {k}")
-    return x.reshape(N, C, H // k, k, W // k, k).mean(axis=(3, 5))
-
-
-def avgpool_backward(dy, k=2):
-    """The adjoint: every pixel of a k×k block receives ``dy / k²``."""
-    N, C, H, W = dy.shape
-    xp = get_array_module(dy)
-    d = xp.broadcast_to((dy * (1.0 / (k * k)))[:, :, :, None, :, None], (N, C, H, k, W, k))
-    return d.reshape(N, C, H * k, W * k)
-
-
-def pixelnorm_forward(x, eps=1e-8):
-    """``y = x r``, ``r = (mean_c x² + ε)^(-1/2)`` over axis 1 (per sample and pixel)."""
-    r = 1.0 / get_array_module(x).sqrt((x * x).mean(axis=1, keepdims=True) + eps)
-    y = x * r
-    return y, (y, r)
-
-
-def pixelnorm_backward(dy, cache):
-    """``dx = r (dy − y mean_c(y ⊙ dy))``: from ``∂y_i/∂x_j = r δ_ij − r³ x_i x_j / C``."""
-    y, r = cache
-    return r * (dy - y * (y * dy).mean(axis=1, keepdims=True))
-
-
-def _groups(N, group_size):
-    G = N if group_size is None else min(int(group_size), N)
-    if N % G:
-        raise ValueError(f"MinibatchStdDev: the batch size {N} is not divisible by the group size "
-                         f"{G}; use a batch that is a multiple of it, or group_size=None (the "
-                         f"whole batch)")
-    return G, N // G
-
-
-def mbstd_forward(x, group_size=4, eps=1e-8):
-    """Minibatch standard deviation.
-
-    Sample ``n = g M + m`` belongs to group ``m`` (G members, M = N / G groups). Per group and
-    feature k = (c, h, w): ``μ = mean_g x``, ``d = x − μ``, ``σ = sqrt(mean_g d² + ε)``; the
-    statistic ``t_m = mean_k σ_k``; the output is ``[x, t_m broadcast to one H×W map]``
-    (N, C + 1, H, W). ``group_size=None`` uses the whole batch as one group.
-    """
-    xp = get_array_module(x)
-    N, C, H, W = x.shape
-    G, M = _groups(N, group_size)
-    xg = x.reshape(G, M, C, H, W)
-    d = xg - xg.mean(axis=0)
-    sig = xp.sqrt((d * d).mean(axis=0) + eps)                       # (M, C, H, W)
-    t = sig.mean(axis=(1, 2, 3))                                    # (M,)
-    stat = xp.broadcast_to(t[None, :, None, None, None], (G, M, 1, H, W)).reshape(N, 1, H, W)
-    return xp.concatenate([x, stat.astype(x.dtype, copy=False)], axis=1), (G, M, d, sig)
-
-
-def _mbstd_split(dy, cache):
-    G, M, d, sig = cache
-    N, C1, H, W = dy.shape
-    C = C1 - 1
-    a = dy[:, C].reshape(G, M, H, W).sum(axis=(0, 2, 3))           # Σ of the stat map's signal
-    return dy[:, :C], a.reshape(1, M, 1, 1, 1), G, C * H * W
-
-
-def mbstd_backward(dy, cache):
-    """``dx = dy[:, :C] + (a_m / (K G)) d / σ`` with ``a_m`` = the sum of the stat channel's
-    signal over the group's members and pixels, K = C H W (``∂σ_k/∂x_gk = d_gk / (G σ_k)``;
-    the centring drops out because ``Σ_g d_gk = 0``)."""
-    G, M, d, sig = cache
-    dx, a, G, K = _mbstd_split(dy, cache)
-    return dx + ((a / (K * G)) * d / sig).reshape(dx.shape)
-
-
-def mbstd_jvp(u, cache):
-    """Tangent: ``[u, ṫ_m]`` with ``ṫ_m = (1 / (K G)) Σ_{g,k} d_gk u_gk / σ_k``."""
-    xp = get_array_module(u)
-    G, M, d, sig = cache
-    N, C, H, W = u.shape
-    ug = u.reshape(G, M, C, H, W)
-    tdot = (d * ug / sig).sum(axis=(0, 2, 3, 4)) / (C * H * W * G)   # (M,)
-    stat = xp.broadcast_to(tdot[None, :, None, None, None], (G, M, 1, H, W)).reshape(N, 1, H, W)
-    return xp.concatenate([u, stat], axis=1)
-
-
-def mbstd_backward_jvp(s, ds, u, cache):
-    """``ṡ_in = J^T ṡ + (∂(J^T s)/∂x) u`` for the minibatch stddev layer.
-
-    With ``J^T s = s[:, :C] + (a/(KG)) d/σ`` and ``ḋ = u − mean_g u``,
-    ``σ̇ = mean_g(d ḋ) / σ``:
-
-        ṡ_in = ṡ[:, :C] + (ȧ/(KG)) d/σ + (a/(KG)) (ḋ/σ − d σ̇ / σ²),
-
-    ``a`` from s and ``ȧ`` from ṡ (zero where ṡ is None). The last term is the layer's
-    second-order term: it is non-zero even where ṡ is zero.
-    """
-    G, M, d, sig = cache
-    N, C, H, W = u.shape
-    K = C * H * W
-    _, a, _, _ = _mbstd_split(s, cache)
-    ug = u.reshape(G, M, C, H, W)
-    dd = ug - ug.mean(axis=0)
-    sdot = (d * dd).mean(axis=0) / sig
-    out = (a / (K * G)) * (dd / sig - d * sdot / (sig * sig))
-    if ds is not None:
-        ds_x, adot, _, _ = _mbstd_split(ds, cache)
-        out = out + (adot / (K * G)) * d / sig
-        return ds_x + out.reshape(N, C, H, W)
-    return out.reshape(N, C, H, W)
-
-
-def fade_in_forward(y_old, y_new, alpha):
-    """``y = (1 − α) y_old + α y_new``; α a number or a one-element array (a device value)."""
-    if tuple(y_old.shape) != tuple(y_new.shape):
-        raise ValueError(f"FadeIn: the two branches give shapes {tuple(y_old.shape)} (old) and "
-                         f"{tuple(y_new.shape)} (new); expected equal shapes")
-    return (1 - alpha) * y_old + alpha * y_new, alpha
-
-
-def fade_in_backward(dy, alpha):
-    """``(dy_old, dy_new) = ((1 − α) dy, α dy)``."""
-    return (1 - alpha) * dy, alpha * dy
+           "MinibatchStdDev", "FadeIn", "to_rgb", "from_rgb"]
 
 
 # ============================================================================ modules
@@ -478,7 +341,7 @@ class MinibatchStdDev(Module):
 
 class _FadeInRule(Rule):
     """``y = (1 − α) A(x) + α B(x)``: every pass is the blend of the branches' passes (each a
-    :class:`~scratchgan.nn.double.ChainRule`), with the signals scaled by (1 − α) and α."""
+    :class:`~scratchgan.nn.second_order.ChainRule`), with the signals scaled by (1 − α) and α."""
 
     def __init__(self, layer):
         self.layer = layer

@@ -2,7 +2,7 @@
 
 WGAN-GP's critic loss contains ``P = λ mean_n (‖∇ₓD(x̂_n)‖ − 1)²``. Its gradient with respect to
 the critic's parameters θ is a gradient of a gradient. With ``g = ∇ₓD(x̂)`` (per sample) and
-``v = ∂P/∂g`` (see :func:`gradient_penalty_backward`), the chain rule gives
+``v = ∂P/∂g`` (see :func:`scratchgan.ops.second_order.gradient_penalty_backward`), the chain rule gives
 
     ∂P/∂θ = ∂Φ/∂θ,        Φ(θ) = Σ v ⊙ g(θ)        (v held fixed),
 
@@ -64,6 +64,7 @@ from ..ops.conv import (conv2d_backward, conv2d_core_backward_filter, conv2d_cor
 from ..ops.layernorm import (layernorm_backward, layernorm_backward_jvp, layernorm_forward,
                              layernorm_jvp)
 from ..ops.linear import linear_backward, linear_forward
+from ..ops.second_order import ACTIVATION_DERIVATIVES
 from ..validate import check_features
 from .activation import _Activation
 from .conv import Conv2d
@@ -73,9 +74,8 @@ from .module import Module, Sequential, no_grad
 from .norm import _BatchNorm
 from .shape import _Reshaping
 
-__all__ = ["SecondOrderError", "Tape", "input_gradient", "penalty_backward",
-           "gradient_penalty_forward", "gradient_penalty_backward", "ACTIVATION_DERIVATIVES",
-           "Rule", "ChainRule", "rules_of"]
+__all__ = ["SecondOrderError", "Tape", "input_gradient", "penalty_backward", "Rule",
+           "ChainRule", "rules_of"]
 
 
 class SecondOrderError(TypeError):
@@ -102,42 +102,6 @@ def _accumulate_layer(m, param_grad, dw, db):
         _accumulate(m.weight, dw)
         if m.bias is not None:
             _accumulate(m.bias, db)
-
-
-# ----------------------------------------------------------------------------- activations
-def _relu_d(z, y, slope):
-    return (z > 0).astype(z.dtype), None
-
-
-def _leaky_relu_d(z, y, slope):
-    return (z > 0).astype(z.dtype) * (1.0 - slope) + slope, None
-
-
-def _tanh_d(z, y, slope):
-    d1 = 1 - y * y
-    return d1, -2 * y * d1
-
-
-def _sigmoid_d(z, y, slope):
-    d1 = y * (1 - y)
-    return d1, d1 * (1 - 2 * y)
-
-
-def _softplus_d(z, y, slope):
-    s = A.sigmoid(z)
-    return s, s * (1 - s)
-
-
-#: ``name -> f(z, y, slope) -> (a'(z), a''(z) or None)`` for each activation op; None means
-#: a'' = 0 (piecewise linear: exact away from the kink, where central differences agree).
-#:   tanh:     a' = 1 − y²,         a'' = −2y (1 − y²)
-#:   sigmoid:  a' = y (1 − y),      a'' = y (1 − y)(1 − 2y)
-#:   softplus: a' = σ(z),           a'' = σ(z)(1 − σ(z))
-#:   relu:     a' = 1[z > 0];       leaky_relu: a' = 1 or slope;   a'' = 0
-ACTIVATION_DERIVATIVES = {
-    "relu": _relu_d, "leaky_relu": _leaky_relu_d, "tanh": _tanh_d, "sigmoid": _sigmoid_d,
-    "softplus": _softplus_d,
-}
 
 
 # ----------------------------------------------------------------------------- layer rules
@@ -295,7 +259,7 @@ def _rule_for(layer, where):
         return hook()
     if isinstance(layer, _BatchNorm):
         raise SecondOrderError(
-            f"scratchgan.nn.double: {layer._label()} at {where} of the critic: batch "
+            f"scratchgan.nn.second_order: {layer._label()} at {where} of the critic: batch "
             "normalization couples the samples of a batch, so the input gradient of one sample "
             "is not per-sample and the gradient penalty is ill-defined (Gulrajani et al. 2017, "
             "section 4, forbid it in the critic). Use scratchgan.nn.LayerNorm, or no "
@@ -307,7 +271,7 @@ def _rule_for(layer, where):
                 break
             return rule(layer)
     raise SecondOrderError(
-        f"scratchgan.nn.double: {layer._label()} at {where} of the critic has no second-order "
+        f"scratchgan.nn.second_order: {layer._label()} at {where} of the critic has no second-order "
         "backward; supported: Linear, Conv2d, ReLU, LeakyReLU, Tanh, Sigmoid, Softplus, "
         "LayerNorm, Flatten, Reshape, Unflatten, nested Sequential and layers with a "
         "second_order_rule() method (scratchgan.nn.progressive).")
@@ -388,7 +352,7 @@ def _layers(module, prefix=""):
         for name, m in module._modules.items():
             yield from _layers(m, f"{prefix}.{name}" if prefix else name)
     elif not isinstance(module, Module):
-        raise SecondOrderError(f"scratchgan.nn.double: expected a Module, got "
+        raise SecondOrderError(f"scratchgan.nn.second_order: expected a Module, got "
                                f"{type(module).__name__}")
     else:
         yield (prefix or "<root>"), module
@@ -473,27 +437,3 @@ def penalty_backward(tape, v, input_grad=False):
     return get_array_module(v).zeros_like(v) if ds is None else ds
 
 
-# ----------------------------------------------------------------------------- the penalty
-def gradient_penalty_forward(g, lam, target=1.0):
-    """``P = λ mean_n (‖g_n‖₂ − target)²`` with the norm over all non-batch axes of a sample.
-
-    Returns ``(P, cache)``; ``P`` is a 0-d array on g's device (no host read).
-    """
-    xp = get_array_module(g)
-    axes = tuple(range(1, g.ndim))
-    norm = xp.sqrt((g * g).sum(axis=axes))
-    dev = norm - target
-    return lam * (dev * dev).mean(), (g, norm, lam, target)
-
-
-def gradient_penalty_backward(cache, scale=1.0):
-    """``v = ∂(scale P)/∂g = scale (2λ/B)(‖g_n‖ − target) g_n / ‖g_n‖`` per sample.
-
-    ``‖g_n‖`` is floored at 1e-12 in the division only (at g_n = 0 the norm has no gradient;
-    the floor returns 0 there instead of NaN).
-    """
-    g, norm, lam, target = cache
-    xp = get_array_module(g)
-    B = g.shape[0]
-    coef = scale * (2.0 * lam / B) * (norm - target) / xp.maximum(norm, 1e-12)
-    return g * coef.reshape((B,) + (1,) * (g.ndim - 1)).astype(g.dtype, copy=False)
