@@ -18,6 +18,10 @@ from .nn.module import no_grad
 from . import nn
 from . import init, optim
 
+__all__ = ["get_array_module", "to_device", "to_numpy", "cupy_available", "set_conv_precision",
+           "get_conv_precision", "set_conv_algorithm", "get_conv_algorithm", "manual_seed",
+           "no_grad", "nn", "init", "optim"]
+
 __version__ = "0.1.0"
 
 # Submodules imported on first attribute access (``sg.gradcheck``, ``sg.metrics``, ...).

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["DEFAULT_DTYPE", "cupy_available", "get_array_module", "is_gpu_array", "device_of",
+           "check_device", "to_device", "to_numpy", "cupy", "set_conv_precision",
+           "get_conv_precision", "set_conv_algorithm", "get_conv_algorithm"]
+
 try:  # CuPy is the optional `gpu` extra.
     import cupy as _cupy  # type: ignore
 except Exception:  # pragma: no cover - depends on the machine

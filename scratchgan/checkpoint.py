@@ -30,6 +30,10 @@ import numpy as np
 
 from .backend import is_gpu_array, to_numpy
 
+__all__ = ["FORMAT", "CheckpointError", "NotACheckpointError", "previous_path",
+           "remove_stale_temporaries", "save_checkpoint", "load_checkpoint", "load_latest_info",
+           "load_latest"]
+
 FORMAT = "scratchgan-checkpoint-v1"
 _STRUCT_KEY = "__structure__"
 

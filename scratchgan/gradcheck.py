@@ -32,6 +32,9 @@ import numpy as np
 
 from .backend import get_array_module, to_numpy
 
+__all__ = ["TOLERANCES", "GradcheckError", "GradcheckResult", "compare", "assert_close",
+           "gradcheck", "gradcheck_module", "gradgradcheck"]
+
 # Per-dtype tolerances (atol, rtol). float64 is for gradient checks; float32 is
 # for comparing a float32 fast path with a float64 reference.
 TOLERANCES = {

@@ -59,6 +59,8 @@ from .backend import cupy
 from .cuda.capture import capture_guard
 from .rng import model_generators
 
+__all__ = ["MODES", "GraphCaptureError", "StepRunner"]
+
 log = logging.getLogger("scratchgan.runtime")
 
 MODES = ("auto", "eager", "graph")

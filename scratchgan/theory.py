@@ -29,6 +29,10 @@ import sys
 import numpy as np
 from scipy import integrate, stats
 
+__all__ = ["LOG2", "LOG4", "DATA_GAUSSIAN", "GEN_GAUSSIAN", "analytic_dstar",
+           "optimal_discriminator", "value_at_optimum", "value_identity", "jsd_vs_emd",
+           "generator_gradients", "CHECKS", "main"]
+
 LOG2, LOG4 = math.log(2.0), math.log(4.0)
 
 

@@ -72,6 +72,9 @@ from .runs import CHECKPOINT_NAME
 from .runtime import StepRunner
 from .viz import read_metrics
 
+__all__ = ["DEVICE_DATA_BYTES", "NonFiniteLossError", "TrainingInterrupted", "metrics_line",
+           "Trainer"]
+
 #: a GPU run keeps a training set up to this size on the device (Trainer._device_data)
 DEVICE_DATA_BYTES = 2 << 30
 

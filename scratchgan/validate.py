@@ -6,6 +6,9 @@ import numpy as np
 
 from .backend import device_of
 
+__all__ = ["FLOAT_DTYPES", "check_array", "check_size", "check_positive_int", "pair",
+           "check_features"]
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 

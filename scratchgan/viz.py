@@ -13,6 +13,10 @@ import numpy as np
 
 from .backend import to_numpy
 
+__all__ = ["make_grid", "save_grid", "read_metrics", "plot_loss_curves", "scatter_2d",
+           "histogram_1d", "latent_scatter", "manifold_grid", "save_rows", "save_samples",
+           "to_channels", "interleave_rows", "save_traversal", "save_interpolations"]
+
 
 def _figure(figsize):
     from matplotlib.backends.backend_agg import FigureCanvasAgg

@@ -124,3 +124,37 @@ def test_a_relative_import_beyond_the_package_is_refused(tmp_path):
     (pkg / "a.py").write_text("from ... import x\n")
     with pytest.raises(ValueError, match="beyond the package"):
         import_graph(pkg, "pkg")
+
+
+def _top_level_names(tree):
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.If, ast.Try)):
+            names.update(n.id for n in ast.walk(node)
+                         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+            names.update(n.name for n in ast.walk(node)
+                         if isinstance(n, (ast.FunctionDef, ast.ClassDef)))
+    return names
+
+
+def test_every_public_module_declares_all():
+    """Each module whose name does not start with ``_`` (and each package) lists its public
+    names in ``__all__``, and every name listed there is defined or imported in it."""
+    missing, unknown = [], []
+    for name, (path, _) in package_modules().items():
+        if name.rsplit(".", 1)[-1].startswith("_"):
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        decl = [n for n in tree.body if isinstance(n, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "__all__" for t in n.targets)]
+        if not decl:
+            missing.append(name)
+            continue
+        defined = _top_level_names(tree)
+        unknown += [f"{name}.{n}" for n in ast.literal_eval(decl[0].value) if n not in defined]
+    assert not missing, f"modules without __all__: {', '.join(missing)}"
+    assert not unknown, f"names in __all__ that the module does not define: {', '.join(unknown)}"

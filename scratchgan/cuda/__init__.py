@@ -25,3 +25,5 @@ RawModule (NVRTC) and cached. Submodules:
 The Philox generator (``kernels/philox.cu``) is launched from :mod:`scratchgan.philox`.
 Nothing here imports CuPy at package import time.
 """
+
+__all__ = []  # the submodules are the API: scratchgan.cuda.conv, .norm, .optim ...

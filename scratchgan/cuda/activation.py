@@ -15,6 +15,11 @@ import numpy as np
 from ..backend import cupy
 from .loader import contiguous, dtype_suffix, get_function, scalar, sm_count
 
+__all__ = ["ACT_CODES", "relu_forward", "relu_backward", "leaky_relu_forward",
+           "leaky_relu_backward", "tanh_forward", "tanh_backward", "sigmoid_forward",
+           "sigmoid_backward", "softplus_forward", "softplus_backward", "channel_sum",
+           "bias_act_forward", "bias_act_backward"]
+
 ACT_CODES = {"identity": 0, "relu": 1, "leaky_relu": 2, "tanh": 3, "sigmoid": 4, "softplus": 5}
 _NT = 256
 

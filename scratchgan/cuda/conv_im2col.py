@@ -8,6 +8,7 @@ import numpy as np
 
 from ..backend import cupy, get_conv_precision
 
+__all__ = []  # used by scratchgan.cuda.conv only
 
 # ------------------------------------------------------------------ im2col + cuBLAS comparison path
 class _cublas_precision:

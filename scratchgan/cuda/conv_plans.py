@@ -13,6 +13,8 @@ from ..backend import cupy, get_conv_algorithm, get_conv_precision
 from .conv_tiles import _pick_gather_kernel, _splits, switches
 from .loader import get_function, sm_count
 
+__all__ = []  # used by scratchgan.cuda.conv only
+
 # ------------------------------------------------------------------ launch plans
 # A plan holds everything a call computes from shapes alone (kernel function, grid, shared
 # memory, split-K factor, the int32 parameter array, the index tables), cached per

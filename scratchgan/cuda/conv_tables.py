@@ -8,6 +8,8 @@ import numpy as np
 
 from ..backend import cupy
 
+__all__ = ["forward_tables_np", "backward_data_tables_np"]
+
 _TABLES: dict = {}
 
 

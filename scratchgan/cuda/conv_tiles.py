@@ -11,6 +11,8 @@ import numpy as np
 
 from .loader import sm_count
 
+__all__ = ["s2k4_narrow_applies", "switches"]
+
 _MAX_WORKSPACE_BYTES = 512 << 20
 
 

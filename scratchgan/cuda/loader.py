@@ -27,6 +27,10 @@ import numpy as np
 
 from ..backend import cupy
 
+__all__ = ["KERNELS_ENV", "kernel_search_path", "kernels_dir", "kernel_names", "read_source",
+           "get_module", "get_function", "contiguous", "dtype_suffix", "scalar", "check_out",
+           "sm_count"]
+
 _MODULES: dict = {}
 _INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"\s*$', re.M)
 

@@ -14,6 +14,8 @@ import numpy as np
 from ..backend import cupy
 from .loader import contiguous, dtype_suffix, get_function, scalar
 
+__all__ = ["logit_bce", "sigmoid_mean"]
+
 _NT = 256
 
 

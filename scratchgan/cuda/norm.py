@@ -20,6 +20,8 @@ import numpy as np
 from ..backend import cupy
 from .loader import contiguous, dtype_suffix, get_function, scalar, sm_count
 
+__all__ = ["ACT_CODES", "batchnorm_forward", "batchnorm_backward"]
+
 _NT = 256
 _ROWS = (32, 16)      # block shape of the (N, C) kernels: channels x row groups
 ACT_CODES = {None: 0, "identity": 0, "relu": 1, "leaky_relu": 2}

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["VALID_RANGES", "scale_images", "unscale_images", "BatchIterator"]
+
 VALID_RANGES = ((0.0, 1.0), (-1.0, 1.0))
 
 

@@ -19,6 +19,9 @@ from .batches import scale_images
 from .idx import DATASET_NAMES as IMAGE_DATASETS, load_mnist
 from .toy import TOY_DATASETS, sample_toy, toy_dim, toy_num_classes
 
+__all__ = ["GENERATED", "DATASETS", "TOY_SIZES", "check_dataset", "generated_spec", "is_toy",
+           "dataset_info", "load_dataset"]
+
 #: generated sets, one entry a line: name -> "module:attribute" of its spec object
 GENERATED = {
     "edges2fashion": "scratchgan.data.image2image:EDGES2FASHION",

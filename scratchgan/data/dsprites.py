@@ -71,6 +71,12 @@ import math
 
 import numpy as np
 
+__all__ = ["FACTOR_NAMES", "FACTOR_SIZES", "SHAPES", "IMAGE_SIZE", "N_IMAGES", "SCALES",
+           "ORIENTATIONS", "POSITIONS", "FACTOR_VALUES", "RADIUS", "MARGIN", "SPAN",
+           "SQUARE_HALF", "ELLIPSE_MINOR", "HEART_YC", "HEART_K", "TEST_SIZE", "PACKED_BYTES",
+           "factor_classes", "index_of", "factor_values", "sample_classes", "render_classes",
+           "render", "DSpritesLike", "split_indices", "DSpritesImages", "SPEC", "radius_extent"]
+
 FACTOR_NAMES = ("shape", "scale", "orientation", "pos_x", "pos_y")
 FACTOR_SIZES = (3, 6, 40, 32, 32)
 SHAPES = ("square", "ellipse", "heart")

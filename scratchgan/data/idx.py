@@ -38,6 +38,11 @@ import zlib
 
 import numpy as np
 
+__all__ = ["DATASET_NAMES", "SPLITS", "FILES", "MIRRORS", "IDXError", "DataNotFoundError",
+           "cache_dir", "search_dirs", "find_file", "md5sum", "parse_idx", "read_idx",
+           "write_idx", "DOWNLOAD_TIMEOUT", "STALL_TIMEOUT", "TIMEOUT_ENV", "DownloadTimeout",
+           "download_timeout", "download_file", "load_mnist"]
+
 DATASET_NAMES = ("mnist", "fashion-mnist")
 SPLITS = ("train", "test")
 

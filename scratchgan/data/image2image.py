@@ -43,6 +43,11 @@ import numpy as np
 
 from .idx import DataNotFoundError
 
+__all__ = ["SOBEL_X", "INK", "PAPER", "sobel_edges", "quadrant_input", "dilate", "restyle",
+           "grey_rgb", "source_images", "PairedTask", "UnpairedTask", "EDGES2FASHION",
+           "QUADRANTS_PAIRED1", "QUADRANTS_PAIRED2", "QUADRANTS_PAIRED3", "MNIST2RESTYLED",
+           "save_task_pictures"]
+
 SOBEL_X = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 INK = np.array([0.10, 0.15, 0.45])
 PAPER = np.array([0.95, 0.85, 0.55])

@@ -24,6 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["MASK_VALUE", "REVEAL_ORDER", "SIZE", "revealed_mask", "quadrant_task",
+           "n_revealed_of", "QuadrantSpec", "QUADRANTS"]
+
 MASK_VALUE = -1.0
 #: the quadrants revealed for n = 1, 2, 3: (row half, column half), 0 = top/left, 1 = bottom/right
 REVEAL_ORDER = ((1, 0), (0, 0), (0, 1))

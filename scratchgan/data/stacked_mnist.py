@@ -20,6 +20,9 @@ import numpy as np
 from .batches import scale_images
 from .idx import load_mnist
 
+__all__ = ["PAD", "SIZE", "STACKED_SIZES", "pad32", "stacked_indices", "stack_digits",
+           "StackedMNIST", "Padded32", "STACKED", "MNIST32", "FASHION32"]
+
 PAD = 2
 SIZE = 28 + 2 * PAD
 STACKED_SIZES = {"train": 60_000, "test": 10_000}

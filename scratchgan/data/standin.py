@@ -27,6 +27,8 @@ from .batches import scale_images
 from .datasets import dataset_info
 from .idx import DATASET_NAMES, DataNotFoundError, search_dirs
 
+__all__ = ["STANDIN_DATASETS", "standin_mnist", "standin_images", "load_or_standin"]
+
 STANDIN_DATASETS = DATASET_NAMES
 _SPLIT_IDS = {"train": 0, "test": 1}
 _SIZE = 28

@@ -27,6 +27,11 @@ import numpy as np
 
 from ..rng import get_rng
 
+__all__ = ["TOY_DATASETS", "GAUSSIAN1D_MEAN", "GAUSSIAN1D_STD", "RING8_RADIUS", "RING8_STD",
+           "GRID25_SPACING", "GRID25_STD", "MIXTURE10_SHIFT", "MIXTURE10_STD_X",
+           "MIXTURE10_STD_Y", "SWISSROLL_RADIUS", "SWISSROLL_TURNS", "toy_dim", "toy_num_classes",
+           "toy_modes", "toy_std", "sample_toy"]
+
 TOY_DATASETS = ("gaussian1d", "ring8", "grid25", "mixture10", "swissroll")
 _NUM_COMPONENTS = {"gaussian1d": 1, "ring8": 8, "grid25": 25, "mixture10": 10, "swissroll": 10}
 _DIM = {"gaussian1d": 1, "ring8": 2, "grid25": 2, "mixture10": 2, "swissroll": 2}

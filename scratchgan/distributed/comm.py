@@ -32,6 +32,9 @@ import time
 
 import numpy as np
 
+__all__ = ["CommunicatorError", "Communicator", "LocalGroup", "rendezvous", "NcclCommunicator",
+           "env_info"]
+
 
 class CommunicatorError(RuntimeError):
     """A collective could not complete: another rank failed, or did not arrive in time."""

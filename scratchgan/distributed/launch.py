@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 
+__all__ = ["free_port", "child_env", "launch", "main"]
+
 
 def free_port(addr="127.0.0.1"):
     with socket.socket() as s:

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from ..nn.flat import flat_group_of
 
+__all__ = ["rank_seed", "sync_state", "data_parallel"]
+
 _GOLDEN = 0x9E3779B97F4A7C15
 
 

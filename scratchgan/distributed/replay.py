@@ -12,6 +12,8 @@ for checks and studies, not for training: a real run keeps its per-rank streams
 """
 from __future__ import annotations
 
+__all__ = ["DRAWS", "DrawRecorder", "replay_slices"]
+
 DRAWS = ("uniform", "normal", "random", "integers")
 
 

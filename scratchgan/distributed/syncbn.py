@@ -41,6 +41,8 @@ import numpy as np
 from ..backend import get_array_module
 from ..nn.norm import _BatchNorm
 
+__all__ = ["SyncBatchNormMixin", "convert_sync_batchnorm"]
+
 
 def _axes(x):
     return (0,) + tuple(range(2, x.ndim))

@@ -16,3 +16,13 @@ from .likelihood import (bernoulli_log_prob, elbo_per_example, evaluate_vae, gau
 from .disentanglement import LinearSoftmax, beta_vae_metric, pair_features
 from .modes import mode_statistics_from_modes, stacked_mnist_modes
 from .swd import sliced_wasserstein_distance
+
+__all__ = ["DEFAULT_SIGMAS", "evaluate_parzen", "logmeanexp", "logsumexp",
+           "parzen_log_likelihood", "parzen_log_prob_multi", "parzen_log_prob",
+           "parzen_select_sigma", "feature_statistics", "frechet_distance",
+           "frechet_distance_from_features", "inception_score", "inception_score_from_log_probs",
+           "categorical_code_accuracy", "confusion_matrix", "mode_statistics",
+           "bernoulli_log_prob", "elbo_per_example", "evaluate_vae", "gaussian_kl_standard",
+           "gaussian_log_prob", "iw_log_likelihood_per_example", "LinearSoftmax",
+           "beta_vae_metric", "pair_features", "mode_statistics_from_modes",
+           "stacked_mnist_modes", "sliced_wasserstein_distance"]

@@ -42,6 +42,11 @@ from ..nn import Conv2d, Flatten, Linear, Module, ReLU, Sequential, no_grad
 from .pool import MaxPool2d
 from .scores import frechet_distance_from_features, inception_score_from_log_probs
 
+__all__ = ["MNIST_MEAN", "MNIST_STD", "WEIGHTS_DIR", "DEFAULT_WEIGHTS", "FEATURE_INDEX", "LeNet",
+           "MNISTClassifier", "load_classifier", "weights_available", "mnist_inception_score",
+           "mnist_frechet_distance", "load_mnist_arrays", "default_data_dir", "train_classifier",
+           "save_classifier", "main", "evaluate_reference_scores"]
+
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 WEIGHTS_DIR = pathlib.Path(__file__).resolve().parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "lenet_mnist.npz"

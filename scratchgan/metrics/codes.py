@@ -15,6 +15,8 @@ from scipy.optimize import linear_sum_assignment
 
 from ..backend import to_numpy
 
+__all__ = ["confusion_matrix", "categorical_code_accuracy"]
+
 
 def confusion_matrix(codes, labels, num_codes=None, num_classes=None):
     codes = to_numpy(codes).astype(np.int64).ravel()

@@ -30,6 +30,8 @@ import numpy as np
 
 from ..backend import to_numpy
 
+__all__ = ["PAPER", "pair_features", "LinearSoftmax", "beta_vae_metric"]
+
 PAPER = {"L": 64, "n_train": 10_000, "n_eval": 5_000}
 
 

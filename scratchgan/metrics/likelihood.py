@@ -31,6 +31,10 @@ import numpy as np
 from ..backend import get_array_module, to_device, device_of, to_numpy
 from .parzen import logmeanexp
 
+__all__ = ["LOG_2PI", "bernoulli_log_prob", "gaussian_log_prob", "standard_normal_log_prob",
+           "gaussian_kl_standard", "elbo_per_example", "iw_log_likelihood_per_example",
+           "evaluate_vae"]
+
 LOG_2PI = math.log(2.0 * math.pi)
 
 

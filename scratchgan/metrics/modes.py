@@ -21,6 +21,9 @@ import numpy as np
 
 from ..backend import to_numpy
 
+__all__ = ["NUM_MODES", "mode_histogram", "mode_statistics_from_modes", "modes_of_digits",
+           "classify_channels", "stacked_mnist_modes", "KL_ONE_MODE"]
+
 NUM_MODES = 1000
 
 

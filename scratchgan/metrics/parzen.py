@@ -31,6 +31,9 @@ import numpy as np
 
 from ..backend import get_array_module, to_numpy
 
+__all__ = ["DEFAULT_SIGMAS", "logsumexp", "logmeanexp", "parzen_log_prob_multi",
+           "parzen_log_prob", "parzen_log_likelihood", "parzen_select_sigma", "evaluate_parzen"]
+
 DEFAULT_SIGMAS = tuple(np.logspace(-1, 0, 10).tolist())
 
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 from ..backend import get_array_module
 from ..nn.module import Module
 
+__all__ = ["maxpool_forward", "maxpool_backward", "MaxPool2d"]
+
 
 def maxpool_forward(x, k=2):
     """Non-overlapping k x k max pooling. Returns (y, cache)."""

@@ -40,6 +40,9 @@ import scipy.linalg
 from ..backend import get_array_module, to_numpy
 from .parzen import logmeanexp
 
+__all__ = ["inception_score_from_log_probs", "inception_score", "feature_statistics",
+           "frechet_distance", "frechet_distance_from_features"]
+
 
 def inception_score_from_log_probs(log_probs, splits=10):
     """Inception Score (mean, std over ``splits``) from log p(y|x), shape (N, K)."""

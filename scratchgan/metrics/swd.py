@@ -27,6 +27,11 @@ import numpy as np
 
 from ..backend import to_numpy
 
+__all__ = ["NHOOD", "NHOODS_PER_IMAGE", "DIR_REPEATS", "DIRS_PER_REPEAT", "KERNEL", "pyr_down",
+           "pyr_up", "laplacian_pyramid", "reconstruct", "pyramid_resolutions",
+           "patch_descriptors", "normalize_descriptors", "sliced_wasserstein", "to_pixels",
+           "descriptors", "sliced_wasserstein_distance"]
+
 NHOOD = 7
 NHOODS_PER_IMAGE = 128
 DIR_REPEATS = 4

@@ -19,6 +19,8 @@ import numpy as np
 
 from ..backend import to_numpy
 
+__all__ = ["mode_statistics"]
+
 
 def mode_statistics(samples, centres, std, threshold=3.0, min_count=None):
     """Coverage statistics of ``samples`` (N, d) around ``centres`` (K, d).

@@ -46,6 +46,8 @@ from .base import GenerativeModel, mean_sigmoid
 from ..init import mlp_init_normal_
 from ..nn import TwoInputNet
 
+__all__ = ["PRIORS", "AAE"]
+
 PRIORS = ("gaussian", "mixture10", "swissroll")
 
 

@@ -58,6 +58,8 @@ from ..init import weights_normal_biases_zero_
 from .bigan import BiGAN
 from .nets import JointNet
 
+__all__ = ["ALI"]
+
 
 class ALI(BiGAN):
     name = "ali"

@@ -51,6 +51,9 @@ from ..optim.schedules import linear_decay_second_half
 from ..philox import Philox
 from ..rng import get_rng
 
+__all__ = ["LOOP_KEYS", "check_label_range", "mean_sigmoid", "SecondHalfLinearDecay",
+           "GenerativeModel"]
+
 # keys of ``defaults`` that belong to the training loop, not to the constructor
 LOOP_KEYS = ("batch_size", "epochs", "dataset")
 

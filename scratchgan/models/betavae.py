@@ -54,6 +54,8 @@ from ..ops.activation import sigmoid
 from ..optim import Adagrad, Adam
 from .base import GenerativeModel
 
+__all__ = ["OBJECTIVES", "BetaVAE"]
+
 OBJECTIVES = ("beta", "capacity")
 
 

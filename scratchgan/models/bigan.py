@@ -65,6 +65,8 @@ from ..optim import Adam
 from .base import GenerativeModel, mean_sigmoid
 from .nets import JointNet
 
+__all__ = ["SymmetricSigmoid", "SameInput", "BiGAN"]
+
 
 class SymmetricSigmoid(Module):
     """``y = 2 sigmoid(a) - 1`` (= tanh(a/2)), into (-1, 1); backward ``da = dy (1 - y²)/2``

@@ -26,6 +26,8 @@ from ..init import init_uniform_
 from ..nn import Maxout, TwoInputNet
 from .gan import GAN
 
+__all__ = ["CGAN"]
+
 
 class CGAN(GAN):
     name = "cgan"

@@ -50,6 +50,10 @@ from ..ops.activation import sigmoid, softplus
 from ..optim import Adam
 from .base import GenerativeModel
 
+__all__ = ["masked_bernoulli_nll_forward", "masked_bernoulli_nll_backward",
+           "gaussian_kl2_forward", "gaussian_kl2_backward", "gaussian_log_density",
+           "log_mean_exp", "importance_log_likelihood", "CVAE"]
+
 _LOG_2PI = math.log(2.0 * math.pi)
 
 

@@ -54,6 +54,9 @@ from .base import GenerativeModel, SecondHalfLinearDecay
 from ..viz import interleave_rows
 from .nets import PatchDiscriminator
 
+__all__ = ["ABLATIONS", "resnet_generator", "lsgan_forward", "lsgan_backward", "l1_forward",
+           "smallest_indices", "ImagePool", "CycleGAN"]
+
 ABLATIONS = ("none", "no-cycle", "no-identity")
 
 

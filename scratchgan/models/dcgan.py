@@ -24,6 +24,8 @@ from ..optim import Adam
 from .gan import GAN
 from .nets import dcgan_discriminator, dcgan_generator, image_size
 
+__all__ = ["DCGAN"]
+
 
 class DCGAN(GAN):
     name = "dcgan"

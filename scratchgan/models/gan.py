@@ -72,6 +72,8 @@ from ..ops import loss as L
 from ..optim import SGD, Adam
 from .base import GenerativeModel, mean_sigmoid
 
+__all__ = ["GAN"]
+
 
 class GAN(GenerativeModel):
     name = "gan"

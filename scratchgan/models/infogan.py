@@ -34,6 +34,8 @@ from ..ops import loss as L
 from ..optim import Adam
 from .base import GenerativeModel, mean_sigmoid
 
+__all__ = ["InfoGAN"]
+
 
 class InfoGAN(GenerativeModel):
     name = "infogan"

@@ -46,6 +46,8 @@ from ..ops.activation import sigmoid, softplus
 from ..optim import Adam
 from .base import GenerativeModel
 
+__all__ = ["select_labelled", "M2"]
+
 _LOG_2PI = math.log(2.0 * math.pi)
 
 

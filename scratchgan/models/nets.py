@@ -22,6 +22,10 @@ import math
 
 from .. import nn
 
+__all__ = ["resolve_depth", "dcgan_generator", "dcgan_discriminator", "image_size",
+           "relu_mlp_pair", "JointNet", "patchgan_layers", "patchgan_receptive_field",
+           "PatchDiscriminator"]
+
 
 def resolve_depth(depth, size):
     """The number of stride-2 stages: ``"auto"`` is 3 at 28x28 (the DCGAN paper's pattern of

@@ -73,6 +73,8 @@ from ..backend import DEFAULT_DTYPE
 from ..optim import Adam, capturing
 from .base import GenerativeModel
 
+__all__ = ["VARIANTS", "ProgressiveGenerator", "ProgressiveCritic", "PGGAN"]
+
 VARIANTS = ("paper", "mnist1k")
 
 

@@ -56,6 +56,8 @@ from ..viz import interleave_rows
 from .base import GenerativeModel, SecondHalfLinearDecay, mean_sigmoid
 from .nets import PatchDiscriminator
 
+__all__ = ["OBJECTIVES", "Pix2Pix"]
+
 OBJECTIVES = ("l1+cgan", "l1", "cgan")
 
 

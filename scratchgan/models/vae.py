@@ -26,6 +26,8 @@ from ..ops.activation import sigmoid
 from ..optim import Adagrad, Adam
 from .base import GenerativeModel
 
+__all__ = ["VAE"]
+
 
 class VAE(GenerativeModel):
     name = "vae"

@@ -106,6 +106,9 @@ from ..ops.activation import sigmoid, sigmoid_backward, sigmoid_forward
 from ..optim import RMSprop
 from .base import GenerativeModel, mean_sigmoid
 
+__all__ = ["VARIANTS", "VARIANT_DEFAULTS", "OFFICIAL_SCHEDULE", "OFFICIAL_LENGTH", "LabelledMLP",
+           "VAEGAN"]
+
 VARIANTS = ("mnist-mlp", "cond-mnist")
 #: the settings that differ between the variants (a None hyperparameter takes its variant's)
 VARIANT_DEFAULTS = {

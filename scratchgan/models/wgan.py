@@ -36,6 +36,8 @@ from ..optim import RMSprop, clip_weights
 from .nets import dcgan_discriminator, dcgan_generator, image_size, relu_mlp_pair
 from .gan import GAN
 
+__all__ = ["WGAN"]
+
 
 class WGAN(GAN):
     name = "wgan"

@@ -58,6 +58,8 @@ from ..optim import Adam
 from .nets import relu_mlp_pair
 from .wgan import WGAN
 
+__all__ = ["mnist_generator", "mnist_critic", "WGANGP"]
+
 
 def mnist_generator(z_dim, channels, dim, rng):
     """The official MNIST generator (see the module docstring)."""

@@ -20,3 +20,12 @@ from .resblock import Residual, ResnetBlock
 from .unet import UNetSkip, unet_generator
 from .progressive import (AvgPool2d, EqualizedConv2d, EqualizedLinear, FadeIn, MinibatchStdDev,
                           PixelNorm, Upsample2d, from_rgb, to_rgb)
+
+__all__ = ["CacheError", "Module", "Parameter", "Sequential", "frozen", "is_grad_enabled",
+           "no_grad", "Linear", "mlp", "LeakyReLU", "ReLU", "Sigmoid", "Softplus", "Tanh",
+           "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout", "Flatten", "Reshape",
+           "Unflatten", "Concat", "OneHotMap", "TwoInputNet", "one_hot", "Maxout", "Conv2d",
+           "ConvTranspose2d", "InstanceNorm2d", "Crop2d", "ReflectionPad2d", "Residual",
+           "ResnetBlock", "UNetSkip", "unet_generator", "AvgPool2d", "EqualizedConv2d",
+           "EqualizedLinear", "FadeIn", "MinibatchStdDev", "PixelNorm", "Upsample2d", "from_rgb",
+           "to_rgb"]

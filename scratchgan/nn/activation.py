@@ -5,6 +5,8 @@ from ..ops import activation as A
 from ..validate import check_array
 from .module import FUSED, Module
 
+__all__ = ["ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softplus"]
+
 
 class _Activation(Module):
     _op = None  # name of the op pair in scratchgan.ops.activation, looked up at call time

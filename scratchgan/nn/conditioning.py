@@ -9,6 +9,8 @@ from ..ops.conditioning import (concat_backward, concat_forward, onehot_map_back
 from ..validate import check_array, check_positive_int
 from .module import Module
 
+__all__ = ["one_hot", "Concat", "OneHotMap", "TwoInputNet"]
+
 
 def one_hot(labels, num_classes, dtype=np.float32, xp=None):
     """(N,) integer labels -> (N, num_classes) one-hot rows of ``dtype``.

@@ -11,6 +11,8 @@ from ..rng import get_rng
 from ..validate import check_array, check_positive_int, pair
 from .module import Module, Parameter
 
+__all__ = ["Conv2d", "ConvTranspose2d"]
+
 
 def _init_uniform(gen, shape, fan_in):
     """U(-1/sqrt(fan_in), 1/sqrt(fan_in)) in float32 (PyTorch's default conv init bound)."""

@@ -6,6 +6,8 @@ from ..ops.dropout import dropout_backward, dropout_forward, dropout_mask
 from ..validate import check_array
 from .module import Module
 
+__all__ = ["Dropout"]
+
 
 class Dropout(Module):
     """Zero each element with probability ``p`` and scale survivors by ``1 / (1 - p)``

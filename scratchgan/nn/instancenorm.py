@@ -25,6 +25,8 @@ from ..ops.instancenorm import instancenorm_backward, instancenorm_forward
 from ..validate import check_array, check_positive_int
 from .module import Module, Parameter
 
+__all__ = ["InstanceNorm2d"]
+
 
 class InstanceNorm2d(Module):
     """Per-sample, per-channel normalisation over H x W; ``affine=True`` adds a per-channel

@@ -9,6 +9,8 @@ from ..rng import get_rng
 from ..validate import check_features, check_positive_int
 from .module import Module, Parameter
 
+__all__ = ["Linear"]
+
 
 class Linear(Module):
     """``y = x W^T + b`` with ``weight`` (out, in) and ``bias`` (out,).

@@ -23,6 +23,8 @@ from ..rng import get_rng
 from ..validate import check_features
 from .module import Module, Parameter
 
+__all__ = ["Maxout"]
+
 
 class Maxout(Module):
     """``Maxout(in_features, units, pieces)``: weight (units*pieces, in), bias (units*pieces,).

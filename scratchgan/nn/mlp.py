@@ -5,6 +5,8 @@ from .activation import ReLU
 from .linear import Linear
 from .module import Sequential
 
+__all__ = ["mlp"]
+
 
 def mlp(sizes, rng=None, activation=ReLU, final=None):
     """``Linear(sizes[0], sizes[1]) -> activation() -> ... -> Linear(sizes[-2], sizes[-1])``,

@@ -36,6 +36,9 @@ import numpy as np
 
 from ..backend import check_device, device_of, get_array_module, is_gpu_array, to_device, to_numpy
 
+__all__ = ["CacheError", "is_grad_enabled", "frozen", "no_grad", "Parameter", "Module",
+           "Sequential", "FUSED"]
+
 
 class CacheError(RuntimeError):
     """A backward without its forward, or a forward over a pending cache."""

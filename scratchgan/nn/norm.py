@@ -8,6 +8,8 @@ from ..ops.norm import batchnorm_backward, batchnorm_forward
 from ..validate import check_array, check_positive_int
 from .module import Module, Parameter
 
+__all__ = ["BatchNorm1d", "BatchNorm2d"]
+
 
 class _BatchNorm(Module):
     """Per-channel normalization over every axis except axis 1.

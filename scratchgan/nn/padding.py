@@ -18,6 +18,8 @@ from ..ops.padding import reflection_pad_backward, reflection_pad_forward
 from ..validate import check_array
 from .module import Module
 
+__all__ = ["ReflectionPad2d", "Crop2d"]
+
 
 def _four(name, p):
     """An int, a pair (vertical, horizontal) or (top, bottom, left, right) -> 4 ints >= 0."""

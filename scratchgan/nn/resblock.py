@@ -20,6 +20,8 @@ from .module import Module, Sequential
 from .norm import BatchNorm2d
 from .padding import ReflectionPad2d
 
+__all__ = ["Residual", "make_norm", "ResnetBlock"]
+
 
 def _generator(rng):
     """A NumPy generator from a generator, an int seed or None (the global one)."""

@@ -6,6 +6,8 @@ import math
 from ..backend import device_of
 from .module import Module
 
+__all__ = ["Flatten", "Unflatten", "Reshape"]
+
 
 def _check_is_array(name, x):
     try:

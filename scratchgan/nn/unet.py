@@ -25,6 +25,8 @@ from .dropout import Dropout
 from .module import Module, Sequential
 from .resblock import _generator, make_norm
 
+__all__ = ["UNetSkip", "unet_generator"]
+
 
 class UNetSkip(Module):
     """``y = concat(x, inner(x))`` along channels; backward returns ``dy_skip + d inner``."""

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from ..backend import get_array_module, is_gpu_array
 
+__all__ = ["sigmoid", "softplus", "log_sigmoid", "relu_forward", "relu_backward",
+           "leaky_relu_forward", "leaky_relu_backward", "tanh_forward", "tanh_backward",
+           "sigmoid_forward", "sigmoid_backward", "softplus_forward", "softplus_backward"]
+
 
 def _gpu():
     from ..cuda import activation as gpu_activation  # CUDA kernels (kernels/bias_act.cu)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from ..backend import get_array_module
 
+__all__ = ["concat_forward", "concat_backward", "onehot_map_forward", "onehot_map_backward"]
+
 
 def concat_forward(xs, axis=1):
     """``y = [x_1, x_2, ...]`` joined along ``axis``; the cache keeps the split points."""

@@ -6,6 +6,8 @@ import numpy as np
 from ..backend import get_array_module
 from ..rng import get_rng
 
+__all__ = ["dropout_mask", "dropout_forward", "dropout_backward"]
+
 
 def dropout_mask(shape, p, rng=None, xp=np):
     """A boolean keep-mask (True = keep, probability 1 - p).

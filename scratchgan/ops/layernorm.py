@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from ..backend import get_array_module
 
+__all__ = ["layernorm_forward", "layernorm_backward", "layernorm_jvp", "layernorm_backward_jvp"]
+
 
 def _axes(x, ndim):
     return tuple(range(x.ndim - ndim, x.ndim))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from ..backend import is_gpu_array
 
+__all__ = ["linear_forward", "linear_backward"]
+
 _ONE = ((1, 1), (0, 0), (1, 1))      # stride, padding, dilation of the 1x1 convolution
 
 

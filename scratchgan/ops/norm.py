@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from ..backend import get_array_module, is_gpu_array
 
+__all__ = ["batchnorm_forward", "batchnorm_backward"]
+
 
 def _reduce_axes(x):
     return (0,) + tuple(range(2, x.ndim))
