@@ -29,7 +29,8 @@ __version__ = "0.1.0"
 # the table makes plain attribute access work as well.
 _LAZY_SUBMODULES = frozenset({
     "backend", "checkpoint", "cli", "cuda", "data", "gradcheck", "init", "metrics", "models",
-    "nn", "ops", "optim", "philox", "rng", "runtime", "theory", "train", "validate", "viz",
+    "nn", "ops", "optim", "philox", "rng", "runs", "runtime", "theory", "train", "validate",
+    "viz",
 })
 
 

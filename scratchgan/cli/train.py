@@ -98,6 +98,7 @@ def _resume_settings(parser, args, defaults, hyper, option_of, saved, out):
                      f"options differ from it: {'; '.join(conflicts)}. Leave them out, or start "
                      f"a new run (another --out, or --overwrite)")
 
+
 def run(args, parser, registry):
     """``scratchgan train``: build the model, apply the run-folder policy
     (:mod:`scratchgan.runs`), load the data and train; returns the exit status."""
