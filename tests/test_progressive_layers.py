@@ -1,4 +1,5 @@
-"""Progressive GAN layers (scratchgan.nn.progressive): first-order gradchecks, second-order
+"""Progressive GAN layers (scratchgan.nn.progressive) and their ops (scratchgan.ops.resample,
+pixelnorm, minibatch_stddev, fade_in): first-order gradchecks, second-order
 gradgradchecks (float64, central differences), a PyTorch double-backward twin of a small
 progressive critic, and CuPy-against-NumPy checks (gpu marker)."""
 import math
@@ -10,6 +11,7 @@ import scratchgan as sg
 from scratchgan import nn
 from scratchgan.gradcheck import GradcheckError, assert_close, gradcheck, gradcheck_module, gradgradcheck
 from scratchgan.nn import progressive as P
+from scratchgan.ops import fade_in, minibatch_stddev, pixelnorm, resample
 from scratchgan.nn.second_order import SecondOrderError, input_gradient, penalty_backward
 
 from conftest import require_torch
@@ -31,33 +33,33 @@ def f64(*layers):
 # ----------------------------------------------------------------------------- forward values
 def test_upsample_and_pool_values():
     x = np.arange(2 * 1 * 2 * 2, dtype=np.float64).reshape(2, 1, 2, 2)
-    up = P.upsample2x_forward(x)
+    up = resample.upsample2x_forward(x)
     assert up.shape == (2, 1, 4, 4)
     assert np.array_equal(up[0, 0], np.array([[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]]))
-    assert np.array_equal(P.avgpool_forward(up), x)          # pooling undoes the copy
-    assert P.avgpool_forward(np.ones((1, 2, 8, 8)), 4).shape == (1, 2, 2, 2)
+    assert np.array_equal(resample.avgpool_forward(up), x)          # pooling undoes the copy
+    assert resample.avgpool_forward(np.ones((1, 2, 8, 8)), 4).shape == (1, 2, 2, 2)
     with pytest.raises(ValueError, match="not divisible"):
-        P.avgpool_forward(np.ones((1, 1, 5, 4)))
+        resample.avgpool_forward(np.ones((1, 1, 5, 4)))
 
 
 def test_pixelnorm_gives_unit_mean_square():
-    y, _ = P.pixelnorm_forward(rnd((3, 7, 2, 2)), eps=0.0)
+    y, _ = pixelnorm.pixelnorm_forward(rnd((3, 7, 2, 2)), eps=0.0)
     assert_close((y * y).mean(axis=1), np.ones((3, 2, 2)))
 
 
 def test_mbstd_forward_matches_formula():
     x = rnd((8, 3, 2, 2), 1)
-    y, _ = P.mbstd_forward(x, group_size=4, eps=1e-8)
+    y, _ = minibatch_stddev.mbstd_forward(x, group_size=4, eps=1e-8)
     assert y.shape == (8, 4, 2, 2)
     assert np.array_equal(y[:, :3], x)
     for m in range(2):                                       # groups are samples m, m+2, m+4, m+6
         members = x[m::2]
         want = np.sqrt(members.var(axis=0) + 1e-8).mean()
         assert_close(y[m::2, 3], np.full((4, 2, 2), want))
-    whole, _ = P.mbstd_forward(x, group_size=None)
+    whole, _ = minibatch_stddev.mbstd_forward(x, group_size=None)
     assert_close(whole[0, 3, 0, 0], np.sqrt(x.var(axis=0) + 1e-8).mean())
     with pytest.raises(ValueError, match="not divisible"):
-        P.mbstd_forward(rnd((6, 1, 2, 2)), group_size=4)
+        minibatch_stddev.mbstd_forward(rnd((6, 1, 2, 2)), group_size=4)
 
 
 def test_equalized_scale_applied_at_every_forward():
@@ -86,7 +88,7 @@ def test_fade_in_blend_and_alpha_is_written_in_place():
     x = rnd((2, 1, 4, 4))
     with sg.no_grad():
         y = fade(x)
-    p = P.avgpool_forward(x)
+    p = resample.avgpool_forward(x)
     assert_close(y, 0.75 * p + 0.25 * np.tanh(p))
     fade.set_alpha(0.5)
     assert fade.alpha is buf and buf.item() == 0.5
@@ -94,17 +96,17 @@ def test_fade_in_blend_and_alpha_is_written_in_place():
 
 # ----------------------------------------------------------------------------- first order
 def test_op_gradchecks():
-    gradcheck(lambda x: (P.upsample2x_forward(x), None), lambda dy, c: P.upsample2x_backward(dy),
+    gradcheck(lambda x: (resample.upsample2x_forward(x), None), lambda dy, c: resample.upsample2x_backward(dy),
               [rnd((2, 3, 3, 2))])
     for k in (2, 4):
-        gradcheck(lambda x: (P.avgpool_forward(x, k), None),
-                  lambda dy, c: P.avgpool_backward(dy, k), [rnd((2, 2, 8, 4))])
-    gradcheck(lambda x: P.pixelnorm_forward(x), P.pixelnorm_backward, [rnd((3, 5, 2, 2))])
-    gradcheck(lambda x: P.pixelnorm_forward(x), P.pixelnorm_backward, [rnd((4, 6))])
+        gradcheck(lambda x: (resample.avgpool_forward(x, k), None),
+                  lambda dy, c: resample.avgpool_backward(dy, k), [rnd((2, 2, 8, 4))])
+    gradcheck(lambda x: pixelnorm.pixelnorm_forward(x), pixelnorm.pixelnorm_backward, [rnd((3, 5, 2, 2))])
+    gradcheck(lambda x: pixelnorm.pixelnorm_forward(x), pixelnorm.pixelnorm_backward, [rnd((4, 6))])
     for g in (2, 4, None):
-        gradcheck(lambda x: P.mbstd_forward(x, g), P.mbstd_backward, [rnd((4, 3, 2, 2), 3)])
+        gradcheck(lambda x: minibatch_stddev.mbstd_forward(x, g), minibatch_stddev.mbstd_backward, [rnd((4, 3, 2, 2), 3)])
     a = np.asarray(0.3)
-    gradcheck(lambda u, v: P.fade_in_forward(u, v, a), lambda dy, c: P.fade_in_backward(dy, c),
+    gradcheck(lambda u, v: fade_in.fade_in_forward(u, v, a), lambda dy, c: fade_in.fade_in_backward(dy, c),
               [rnd((2, 3)), rnd((2, 3), 1)])
 
 
