@@ -19,6 +19,11 @@ class LayerNorm(Module):
     With ``affine=True`` (default) ``weight`` (gamma, ones) and ``bias`` (beta, zeros) have
     shape ``normalized_shape``. Gradients: :mod:`scratchgan.ops.layernorm`; its second
     derivative (for the gradient penalty) is in :mod:`scratchgan.nn.double`.
+
+    Gradient:
+        per sample, with means over the normalized axes, ``a = gamma dy`` and
+        ``rstd = 1 / sqrt(var + eps)``: ``dx = rstd (a - mean(a) - x_hat mean(a x_hat))``;
+        ``dgamma = sum_n dy x_hat``, ``dbeta = sum_n dy``.
     """
 
     def __init__(self, normalized_shape, eps=1e-5, affine=True):
