@@ -83,3 +83,149 @@ def test_every_layer_states_its_gradient():
                and not ("backward" in c.__dict__ and states_gradient(c.__dict__["backward"].__doc__))]
     assert not missing, ("these layers do not state their gradient in a 'Gradient:' section of "
                          "their docstring or of their backward's: " + ", ".join(missing))
+
+
+# ---------------------------------------------------------------------------------------------
+# The site: built with mkdocs --strict into tmp_path, its math rendered by KaTeX in Chromium.
+
+def _need(ok, what):
+    """Skip outside CI when a tool is missing; in CI .ci/run installs it, so fail instead."""
+    if not ok:
+        if IN_CI:
+            pytest.fail(f"{what} is missing in CI (.ci/run installs it)")
+        pytest.skip(f"{what} is not installed")
+
+
+def _mkdocs_available():
+    try:
+        import material  # noqa: F401  (mkdocs-material)
+        import mkdocs  # noqa: F401
+        import mkdocstrings  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _katex_dist():
+    env = os.environ.get("SCRATCHGAN_KATEX_DIST")
+    d = Path(env) if env else DOCS / "node_modules" / "katex" / "dist"
+    return d if (d / "katex.min.js").is_file() else None
+
+
+def _chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    _need(_mkdocs_available(), "mkdocs with mkdocs-material and mkdocstrings (the docs extra)")
+    _need(_katex_dist() is not None, "KaTeX (npm ci --prefix docs)")
+    out = tmp_path_factory.mktemp("site")
+    # cwd=ROOT: pymdownx.snippets resolves its base path from it; the build writes only to out
+    r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q",
+                        "-f", str(ROOT / "mkdocs.yml"), "-d", str(out)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert r.returncode == 0, f"mkdocs build --strict failed:\n{r.stdout}\n{r.stderr}"
+    return out
+
+
+def _derivation_pages():
+    return sorted(p.stem for p in (DOCS / "derivations").glob("*.md"))
+
+
+class _Text(__import__("html.parser").parser.HTMLParser):
+    """Visible text of a page, and the math elements it holds. Text inside <code>/<pre>, scripts,
+    styles and KaTeX's MathML copy (which repeats the TeX source for screen readers) is left
+    out; ``skip_math`` also leaves out the arithmatex wrappers (the unrendered HTML)."""
+    SKIP = {"script", "style", "code", "pre", "annotation"}
+    VOID = {"br", "img", "input", "meta", "link", "hr", "wbr", "source", "path", "line", "rect"}
+
+    def __init__(self, skip_math=False):
+        super().__init__()
+        self.skip_math, self.stack, self.text = skip_math, [], []
+        self.classes = {"katex": 0, "katex-error": 0, "arithmatex": 0}
+
+    def _hidden(self):
+        return any(t in self.SKIP or "katex-mathml" in c or (self.skip_math and "arithmatex" in c)
+                   for t, c in self.stack)
+
+    def handle_starttag(self, tag, attrs):
+        cls = dict(attrs).get("class") or ""
+        for name in self.classes:
+            if name in cls.split():
+                self.classes[name] += 1
+        if tag not in self.VOID:
+            self.stack.append((tag, cls))
+
+    def handle_endtag(self, tag):
+        for i in range(len(self.stack) - 1, -1, -1):
+            if self.stack[i][0] == tag:
+                del self.stack[i:]
+                break
+
+    def handle_data(self, data):
+        if not self._hidden():
+            self.text.append(data)
+
+
+def _parse(html, skip_math=False):
+    p = _Text(skip_math)
+    p.feed(html)
+    return "".join(p.text), p.classes
+
+
+_RAW_TEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|\$[^$\s][^$]*\$|\\(frac|sum|partial|hat|mathbf)\b")
+
+
+def test_every_derivation_page_is_typeset(site):
+    """Every derivation page has math, no TeX is left outside the math elements, and no
+    formula is left as a code block (the derivations were ASCII math in code blocks before
+    they were typeset; code there now would be math that was not)."""
+    for name in _derivation_pages() + ["../derivations"]:
+        html = (site / "derivations" / f"{name}.html").read_text(encoding="utf-8")
+        assert "<pre" not in html, f"derivations/{name}: a code block (untypeset math?)"
+        text, classes = _parse(html, skip_math=True)
+        assert classes["arithmatex"] >= 3, f"derivations/{name}: only {classes['arithmatex']} formulas"
+        assert not _RAW_TEX.search(text), (f"derivations/{name}: raw TeX outside the math: "
+                                           f"{_RAW_TEX.search(text).group(0)!r}")
+
+
+def test_api_reference_states_layer_gradients(site):
+    html = (site / "api" / "nn.html").read_text(encoding="utf-8")
+    for layer in ("scratchgan.nn.linear.Linear", "scratchgan.nn.conv.Conv2d",
+                  "scratchgan.nn.norm.BatchNorm2d"):
+        assert f'id="{layer}"' in html, layer
+    assert html.count("Gradient") >= 30
+
+
+def test_math_renders_in_chromium(site, tmp_path):
+    """Open built derivation pages in headless Chromium (the site's own KaTeX, no network):
+    every formula became a KaTeX element, none failed to parse, no delimiter is left in the
+    visible text. Also writes a screenshot (kept under tmp_path)."""
+    chromium = _chromium()
+    _need(chromium is not None, "Chromium")
+    base = [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+            "--run-all-compositor-stages-before-draw", "--virtual-time-budget=15000",
+            f"--user-data-dir={tmp_path / 'profile'}"]
+    for name in ("batchnorm", "second_order"):
+        url = (site / "derivations" / f"{name}.html").as_uri()
+        r = subprocess.run(base + ["--dump-dom", url], capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0 and "<html" in r.stdout, r.stderr[-2000:]
+        source, before = _parse((site / "derivations" / f"{name}.html").read_text("utf-8"))
+        text, classes = _parse(r.stdout)
+        assert before["arithmatex"] >= 10
+        assert classes["katex"] == before["arithmatex"], (name, classes, before)
+        assert classes["katex-error"] == 0, f"{name}: KaTeX could not parse a formula"
+        raw = _RAW_TEX.search(text)
+        assert raw is None, f"{name}: raw TeX left in the rendered page: {raw.group(0)!r}"
+    shot = tmp_path / "derivation.png"
+    r = subprocess.run(base + ["--window-size=1100,1500", f"--screenshot={shot}",
+                               (site / "derivations" / "batchnorm.html").as_uri()],
+                       capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 0 and shot.stat().st_size > 20_000, r.stderr[-2000:]
