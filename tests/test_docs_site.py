@@ -101,6 +101,8 @@ def _mkdocs_available():
         import material  # noqa: F401  (mkdocs-material)
         import mkdocs  # noqa: F401
         import mkdocstrings  # noqa: F401
+        import mkdocstrings_handlers.python  # noqa: F401  (mkdocstrings-python)
+        import pymdownx  # noqa: F401  (pymdown-extensions)
     except ImportError:
         return False
     return True
