@@ -232,3 +232,37 @@ def test_math_renders_in_chromium(site, tmp_path):
                                (site / "derivations" / "batchnorm.html").as_uri()],
                        capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert r.returncode == 0 and shot.stat().st_size > 20_000, r.stderr[-2000:]
+
+
+# ---------------------------------------------------------------------------------------------
+# The notebooks (executed by nbmake in CI: python -m pytest --nbmake docs/notebooks).
+
+# Package-level entry points the notebooks may import: the ones that stay put while modules
+# move inside the package (functions from nn/ to ops/, optim.py into optim/, ...).
+NOTEBOOK_API = {"nn", "ops", "gradcheck", "models", "train", "optim"}
+
+
+def _notebooks():
+    import json
+    paths = sorted((DOCS / "notebooks").glob("*.ipynb"))
+    assert len(paths) >= 4, paths
+    return [(p, json.loads(p.read_text(encoding="utf-8"))) for p in paths]
+
+
+def test_notebooks_are_committed_without_outputs():
+    for path, nb in _notebooks():
+        for i, cell in enumerate(nb["cells"]):
+            if cell["cell_type"] == "code":
+                assert not cell.get("outputs") and cell.get("execution_count") is None, \
+                    f"{path.name} cell {i} carries outputs: clear them before committing"
+
+
+def test_notebooks_import_only_package_level_apis():
+    pattern = re.compile(r"^\s*(?:from\s+scratchgan\.([\w.]+)\s+import|import\s+scratchgan\.([\w.]+))",
+                         re.M)
+    for path, nb in _notebooks():
+        source = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+        for m in pattern.finditer(source):
+            module = (m.group(1) or m.group(2)).split(".")
+            assert module[0] in NOTEBOOK_API and (len(module) == 1 or module[0] == "ops"), \
+                f"{path.name} imports scratchgan.{'.'.join(module)}: use a package-level API"
