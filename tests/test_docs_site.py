@@ -127,8 +127,9 @@ def site(tmp_path_factory):
     _need(_mkdocs_available(), "mkdocs with mkdocs-material and mkdocstrings (the docs extra)")
     _need(_katex_dist() is not None, "KaTeX (npm ci --prefix docs)")
     out = tmp_path_factory.mktemp("site")
-    # cwd=ROOT: pymdownx.snippets resolves its base path from it; the build writes only to out
-    r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q",
+    # the build writes only to out
+    # not -q: with -q mkdocs drops warnings before --strict counts them
+    r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict",
                         "-f", str(ROOT / "mkdocs.yml"), "-d", str(out)],
                        cwd=ROOT, capture_output=True, text=True, timeout=600,
                        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
