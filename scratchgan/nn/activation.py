@@ -36,13 +36,21 @@ class _Activation(Module):
 
 
 class ReLU(_Activation):
-    """``max(x, 0)``."""
+    """``max(x, 0)``.
+
+    Gradient:
+        ``dx = dy * [x > 0]`` (0 at x = 0).
+    """
     _op = "relu"
     _fusable_act = "relu"
 
 
 class LeakyReLU(_Activation):
-    """``x`` for x > 0, ``negative_slope * x`` otherwise."""
+    """``x`` for x > 0, ``negative_slope * x`` otherwise.
+
+    Gradient:
+        ``dx = dy`` where x > 0, ``negative_slope * dy`` elsewhere.
+    """
     _op = "leaky_relu"
     _fusable_act = "leaky_relu"
 
@@ -63,15 +71,27 @@ class LeakyReLU(_Activation):
 
 
 class Tanh(_Activation):
-    """``tanh(x)``."""
+    """``tanh(x)``.
+
+    Gradient:
+        ``dx = dy * (1 - y^2)`` with ``y = tanh(x)`` (the forward's output, cached).
+    """
     _op = "tanh"
 
 
 class Sigmoid(_Activation):
-    """``1 / (1 + e^{-x})`` (overflow-free)."""
+    """``1 / (1 + e^{-x})`` (overflow-free).
+
+    Gradient:
+        ``dx = dy * y (1 - y)`` with ``y = sigmoid(x)`` (the forward's output, cached).
+    """
     _op = "sigmoid"
 
 
 class Softplus(_Activation):
-    """``log(1 + e^x)`` (overflow-free)."""
+    """``log(1 + e^x)`` (overflow-free).
+
+    Gradient:
+        ``dx = dy * sigmoid(x)``.
+    """
     _op = "softplus"

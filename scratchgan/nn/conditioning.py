@@ -44,6 +44,10 @@ class Concat(Module):
     ``forward(*xs)`` works for (N, F) vectors and (N, C, H, W) maps alike; all
     inputs must share rank, dtype, device and every size except ``dim``.
     ``backward(dy)`` returns a tuple of gradients, one per input.
+
+    Gradient:
+        a split: each output element is a copy of one input element, so input k
+        receives the slice of ``dy`` along ``dim`` that it filled.
     """
 
     def __init__(self, dim=1):
@@ -93,7 +97,11 @@ class Concat(Module):
 
 class OneHotMap(Module):
     """Broadcast (N, K) one-hot labels to (N, K, H, W) constant feature maps
-    (CGAN/InfoGAN conditioning of convolutional layers); backward sums over H, W."""
+    (CGAN/InfoGAN conditioning of convolutional layers); backward sums over H, W.
+
+    Gradient:
+        ``dy1h[n, k] = sum_{i,j} dy[n, k, i, j]`` (the adjoint of broadcasting is a sum).
+    """
 
     def __init__(self, height, width):
         super().__init__()
@@ -125,7 +133,13 @@ class OneHotMap(Module):
 
 class TwoInputNet(Module):
     """``trunk(concat(x_branch(x), y_branch(y)))``; backward returns d/dx only, but also
-    back-propagates into the y branch (its parameters get their gradients)."""
+    back-propagates into the y branch (its parameters get their gradients).
+
+    Gradient:
+        ``(dh_x, dh_y)`` = the trunk's input gradient split at the concatenation;
+        ``y_branch.backward(dh_y)`` accumulates its parameters' gradients and
+        ``dx = x_branch.backward(dh_x)`` is returned.
+    """
 
     def __init__(self, x_branch, y_branch, trunk):
         super().__init__()

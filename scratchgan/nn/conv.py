@@ -67,6 +67,13 @@ class Conv2d(_ConvBase):
     both drawn U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = in_channels*kh*kw
     from ``get_rng(rng)``, float32 on the CPU. Output size per axis:
     ``(H + 2 padding - dilation (k-1) - 1) // stride + 1``.
+
+    Gradient:
+        with ``x_pad`` the zero-padded input and stride s, dilation d:
+        ``dW[o, c, i, j] = sum_{n,p,q} dy[n, o, p, q] x_pad[n, c, s p + d i, s q + d j]``,
+        ``db[o] = sum_{n,p,q} dy[n, o, p, q]``, and ``dx`` is the transposed convolution of
+        ``dy`` with the same ``W`` (the adjoint of the forward's linear map in x), cropped
+        by the padding. Derivation: docs/derivations/conv.md.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
@@ -123,6 +130,13 @@ class ConvTranspose2d(_ConvBase):
     computes fan-in from the weight's dim 1). Output size per axis:
     ``(H-1) stride - 2 padding + dilation (k-1) + output_padding + 1``;
     ``output_padding`` must be smaller than stride or dilation.
+
+    Gradient:
+        the forward is the adjoint of Conv2d's input map, so
+        ``dx = conv2d(dy, W)`` (the ordinary convolution with the same weight, stride,
+        padding and dilation), ``dW[c, o, i, j] = sum_{n,p,q} x[n, c, p, q]
+        dy_pad[n, o, s p + d i, s q + d j]`` and ``db[o] = sum_{n,h,w} dy[n, o, h, w]``.
+        Derivation: docs/derivations/conv.md.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,

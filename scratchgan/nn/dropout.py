@@ -19,7 +19,12 @@ class Dropout(Module):
     reproduces them).
 
     ``active_in_eval=True`` keeps the masks in ``eval()`` mode too (pix2pix's generator
-    noise: dropout at training and test time)."""
+    noise: dropout at training and test time).
+
+    Gradient:
+        ``dx = dy * mask / (1 - p)`` with the forward's mask (train mode, or
+        ``active_in_eval``); ``dx = dy`` where the layer is the identity.
+    """
 
     def __init__(self, p=0.5, rng=None, active_in_eval=False):
         super().__init__()

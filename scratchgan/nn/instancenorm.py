@@ -31,7 +31,14 @@ __all__ = ["InstanceNorm2d"]
 class InstanceNorm2d(Module):
     """Per-sample, per-channel normalisation over H x W; ``affine=True`` adds a per-channel
     scale ``weight`` (ones) and shift ``bias`` (zeros). No running statistics: the same
-    function in ``train()`` and ``eval()``."""
+    function in ``train()`` and ``eval()``.
+
+    Gradient:
+        per (sample, channel) plane of M = H W values, with
+        ``x_hat = (x - mu) s``, ``s = 1 / sqrt(var + eps)`` and ``g = gamma dy``
+        (``dy`` without affine): ``dx = s (g - mean_hw g - x_hat mean_hw(g x_hat))``;
+        ``dgamma = sum_{n,h,w} dy x_hat``, ``dbeta = sum_{n,h,w} dy``.
+    """
 
     def __init__(self, num_features, eps=1e-5, affine=False):
         super().__init__()

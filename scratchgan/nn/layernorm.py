@@ -8,8 +8,6 @@ from ..ops.layernorm import layernorm_backward, layernorm_forward
 from ..validate import check_array
 from .module import Module, Parameter
 
-__all__ = ["LayerNorm"]
-
 
 class LayerNorm(Module):
     """``y = gamma * (x - mu) / sqrt(var + eps) + beta`` over the last axes of each sample.
@@ -21,6 +19,11 @@ class LayerNorm(Module):
     With ``affine=True`` (default) ``weight`` (gamma, ones) and ``bias`` (beta, zeros) have
     shape ``normalized_shape``. Gradients: :mod:`scratchgan.ops.layernorm`; its second
     derivative (for the gradient penalty) is in :mod:`scratchgan.nn.second_order`.
+
+    Gradient:
+        per sample, with means over the normalized axes, ``a = gamma dy`` and
+        ``rstd = 1 / sqrt(var + eps)``: ``dx = rstd (a - mean(a) - x_hat mean(a x_hat))``;
+        ``dgamma = sum_n dy x_hat``, ``dbeta = sum_n dy``.
     """
 
     def __init__(self, normalized_shape, eps=1e-5, affine=True):

@@ -17,6 +17,10 @@ class Linear(Module):
 
     Both are initialized U(-1/sqrt(in), 1/sqrt(in)) from ``get_rng(rng)`` (as
     PyTorch's default), in float32 on the CPU; use ``.astype``/``.to`` to change.
+
+    Gradient:
+        ``dx = dy W``, ``dW += dy^T x``, ``db += sum_n dy`` (derivation:
+        docs/derivations/linear.md).
     """
 
     def __init__(self, in_features, out_features, bias=True, rng=None):

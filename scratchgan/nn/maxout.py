@@ -31,6 +31,11 @@ class Maxout(Module):
 
     Initialized U(-irange, irange) (the GAN paper's D used irange 0.005);
     ``irange=None`` gives U(-1/sqrt(in), 1/sqrt(in)).
+
+    Gradient:
+        ``dh`` is routed to the winning piece (the argmax of each unit's pieces):
+        ``dz[n, u * pieces + j] = dh[n, u]`` if j won, else 0; then through the linear map:
+        ``dx = dz W``, ``dW += dz^T x``, ``db += sum_n dz``.
     """
 
     def __init__(self, in_features, units, pieces, irange=None, rng=None):

@@ -315,7 +315,12 @@ class Module:
 
 
 class Sequential(Module):
-    """Runs its layers' forwards in order and their backwards in reverse."""
+    """Runs its layers' forwards in order and their backwards in reverse.
+
+    Gradient:
+        the chain rule: ``dx = J_1^T (J_2^T (... J_L^T dy))``, each layer's
+        backward called in reverse order on the gradient of the layer after it.
+    """
 
     def __init__(self, *layers):
         super().__init__()

@@ -99,12 +99,28 @@ class _BatchNorm(Module):
 
 
 class BatchNorm1d(_BatchNorm):
-    """Batch normalization of (N, C) features (also (N, C, L)); statistics over N (and L)."""
+    """Batch normalization of (N, C) features (also (N, C, L)); statistics over N (and L).
+
+    Gradient:
+        per channel over its M values (N, or N L), training mode:
+        ``dx = (gamma s / M) (M dy - sum(dy) - x_hat sum(dy x_hat))`` with
+        ``s = 1 / sqrt(var + eps)``; eval mode: ``dx = gamma s dy`` with the running
+        variance; ``dgamma = sum(dy x_hat)``, ``dbeta = sum(dy)``
+        (docs/derivations/batchnorm.md).
+    """
     _ranks = (2, 3)
     _layout = "(N, C)"
 
 
 class BatchNorm2d(_BatchNorm):
-    """Batch normalization of (N, C, H, W) maps; statistics over N, H and W."""
+    """Batch normalization of (N, C, H, W) maps; statistics over N, H and W.
+
+    Gradient:
+        per channel over its M = N H W values, training mode:
+        ``dx = (gamma s / M) (M dy - sum(dy) - x_hat sum(dy x_hat))`` with
+        ``s = 1 / sqrt(var + eps)``; eval mode: ``dx = gamma s dy`` with the running
+        variance; ``dgamma = sum(dy x_hat)``, ``dbeta = sum(dy)``
+        (docs/derivations/batchnorm.md).
+    """
     _ranks = (4,)
     _layout = "(N, C, H, W)"

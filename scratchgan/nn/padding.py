@@ -38,7 +38,13 @@ def _four(name, p):
 
 class ReflectionPad2d(Module):
     """Pad (N, C, H, W) maps by reflection; ``padding`` an int, (vertical, horizontal) or
-    (top, bottom, left, right). Each pad must be smaller than the size of its axis."""
+    (top, bottom, left, right). Each pad must be smaller than the size of its axis.
+
+    Gradient:
+        the adjoint of the reflection: each element of ``dy`` is added to the
+        input element it was copied from (a scatter-add; the interior receives its
+        own element plus every reflected copy).
+    """
 
     def __init__(self, padding):
         super().__init__()
@@ -73,7 +79,11 @@ class ReflectionPad2d(Module):
 
 class Crop2d(Module):
     """Remove ``crop`` pixels (an int, a pair or (top, bottom, left, right)) from the borders
-    of (N, C, H, W) maps; backward places dy back inside zeros."""
+    of (N, C, H, W) maps; backward places dy back inside zeros.
+
+    Gradient:
+        ``dx`` is zero on the cropped borders and ``dy`` inside them.
+    """
 
     def __init__(self, crop):
         super().__init__()

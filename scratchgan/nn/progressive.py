@@ -81,7 +81,11 @@ class _LinearMap(Module):
 
 
 class Upsample2d(_LinearMap):
-    """Nearest-neighbour ×2 upsampling (each pixel copied to a 2×2 block)."""
+    """Nearest-neighbour ×2 upsampling (each pixel copied to a 2×2 block).
+
+    Gradient:
+        ``dx[n, c, i, j] = sum_{a, b in {0, 1}} dy[n, c, 2 i + a, 2 j + b]``.
+    """
 
     def _apply(self, x):
         return upsample2x_forward(x)
@@ -92,7 +96,11 @@ class Upsample2d(_LinearMap):
 
 class AvgPool2d(_LinearMap):
     """``factor``×``factor`` average pooling with stride ``factor`` (2: the critic's
-    downsampling; a larger factor shrinks an image to a lower resolution in one step)."""
+    downsampling; a larger factor shrinks an image to a lower resolution in one step).
+
+    Gradient:
+        ``dx[n, c, k i + a, k j + b] = dy[n, c, i, j] / k^2`` (a, b < k).
+    """
 
     def __init__(self, factor=2):
         super().__init__()
@@ -160,6 +168,10 @@ class EqualizedConv2d(Conv2d):
     per-parameter step acts on a unit-scale weight. Backward: ``∂L/∂W = c ∂L/∂Ŵ`` (chain rule
     through Ŵ = c W); ``∂L/∂x`` uses Ŵ. ``equalized=False``: the plain layer, weights drawn
     He-normal N(0, c²) (the same function at initialisation) and ``c = 1`` in the forward.
+
+    Gradient:
+        with ``W_hat = c W``: ``dx`` and ``dW_hat`` are Conv2d's gradients for
+        ``W_hat``, ``dW = c dW_hat`` and ``db = sum_{n,p,q} dy``.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
@@ -232,7 +244,11 @@ class _EqLinearRule(_LinearRule):
 
 class EqualizedLinear(Linear):
     """Linear with the equalised learning rate (see :class:`EqualizedConv2d`):
-    ``y = x (c W)ᵀ + b``, ``c = gain / sqrt(in_features)``, W ~ N(0, 1), b = 0."""
+    ``y = x (c W)ᵀ + b``, ``c = gain / sqrt(in_features)``, W ~ N(0, 1), b = 0.
+
+    Gradient:
+        ``dx = dy (c W)``, ``dW += c dy^T x``, ``db += sum_n dy``.
+    """
 
     def __init__(self, in_features, out_features, bias=True, gain=math.sqrt(2.0), equalized=True,
                  rng=None):
@@ -276,7 +292,11 @@ class EqualizedLinear(Linear):
 
 class PixelNorm(Module):
     """Pixelwise feature normalisation ``y = x / sqrt(mean_c x² + ε)`` over axis 1 (a
-    generator layer; it has no second-order passes, and a critic containing it is refused)."""
+    generator layer; it has no second-order passes, and a critic containing it is refused).
+
+    Gradient:
+        ``dx = r (dy - y mean_c(y dy))`` with ``r = (mean_c x^2 + eps)^(-1/2)``.
+    """
 
     def __init__(self, eps=1e-8):
         super().__init__()
@@ -313,7 +333,14 @@ class MinibatchStdDev(Module):
     """Appends the minibatch standard deviation as one feature map (see :func:`mbstd_forward`).
     ``group_size``: members per group (4 in the authors' TensorFlow code; None: the whole
     batch, as in their Theano MNIST code). In a critic, ∇ₓ of ``Σ_n D(x_n)`` then couples the
-    samples of a group; the penalty uses that gradient, as the authors do."""
+    samples of a group; the penalty uses that gradient, as the authors do.
+
+    Gradient:
+        ``dx = dy[:, :C] + (a_m / (K G)) d / sigma``, with ``a_m`` the sum of
+        ``dy``'s statistic channel over the members and pixels of group m,
+        ``K = C H W``, ``d`` the deviations from the group mean and ``sigma`` their
+        standard deviation (:func:`mbstd_backward`).
+    """
 
     def __init__(self, group_size=4, eps=1e-8):
         super().__init__()
@@ -389,6 +416,9 @@ class FadeIn(Module):
     write, outside any CUDA-graph capture) so a captured step reads the current value. The
     backward sends ``(1 − α) dy`` into ``old`` and ``α dy`` into ``new`` and sums their input
     gradients. The second-order passes blend the branches' passes the same way.
+
+    Gradient:
+        ``dx = old.backward((1 - alpha) dy) + new.backward(alpha dy)``.
     """
 
     def __init__(self, old, new, alpha=0.0):

@@ -29,7 +29,11 @@ def _generator(rng):
 
 
 class Residual(Module):
-    """``y = x + body(x)``; the body must keep the input's shape."""
+    """``y = x + body(x)``; the body must keep the input's shape.
+
+    Gradient:
+        ``dx = dy + body.backward(dy)``.
+    """
 
     def __init__(self, body):
         super().__init__()
@@ -71,7 +75,12 @@ class ResnetBlock(Residual):
     """CycleGAN's residual block on ``channels`` maps (reflection padding, two 3x3 convolutions,
     normalisation ``norm``, ReLU between; optional dropout after the ReLU, off by default as
     in CycleGAN). Convolutions carry a bias unless the normalisation is BatchNorm (whose shift
-    makes it redundant), as in the authors' code."""
+    makes it redundant), as in the authors' code.
+
+    Gradient:
+        ``dx = dy + body.backward(dy)`` (a :class:`Residual`), through the
+        body's layers in reverse order.
+    """
 
     def __init__(self, channels, norm="instance", dropout=0.0, rng=None, dropout_rng=None):
         rng = _generator(rng)

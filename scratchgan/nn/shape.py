@@ -43,7 +43,11 @@ class _Reshaping(Module):
 
 class Flatten(_Reshaping):
     """(N, d1, d2, ...) -> (N, d1 * d2 * ...) for ``start_dim=1``: dims from
-    ``start_dim`` on are merged into one."""
+    ``start_dim`` on are merged into one.
+
+    Gradient:
+        ``dx = dy.reshape(x.shape)``.
+    """
 
     def __init__(self, start_dim=1):
         super().__init__()
@@ -66,7 +70,11 @@ class Flatten(_Reshaping):
 
 class Unflatten(_Reshaping):
     """Split dimension ``dim`` into ``sizes``: Unflatten(1, (128, 7, 7)) maps
-    (N, 6272) to (N, 128, 7, 7)."""
+    (N, 6272) to (N, 128, 7, 7).
+
+    Gradient:
+        ``dx = dy.reshape(x.shape)``.
+    """
 
     def __init__(self, dim, sizes):
         super().__init__()
@@ -96,7 +104,11 @@ class Unflatten(_Reshaping):
 
 class Reshape(_Reshaping):
     """Reshape each sample, keeping the batch dimension: Reshape(128, 7, 7)
-    maps (N, 6272) to (N, 128, 7, 7). One size may be -1."""
+    maps (N, 6272) to (N, 128, 7, 7). One size may be -1.
+
+    Gradient:
+        ``dx = dy.reshape(x.shape)``.
+    """
 
     def __init__(self, *shape):
         super().__init__()

@@ -29,7 +29,12 @@ __all__ = ["UNetSkip", "unet_generator"]
 
 
 class UNetSkip(Module):
-    """``y = concat(x, inner(x))`` along channels; backward returns ``dy_skip + d inner``."""
+    """``y = concat(x, inner(x))`` along channels; backward returns ``dy_skip + d inner``.
+
+    Gradient:
+        with ``dy = [dy_skip, dy_inner]`` split at x's channel count:
+        ``dx = dy_skip + inner.backward(dy_inner)``.
+    """
 
     def __init__(self, inner):
         super().__init__()
