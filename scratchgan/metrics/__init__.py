@@ -16,3 +16,5 @@ from .likelihood import (bernoulli_log_prob, elbo_per_example, evaluate_vae, gau
 from .disentanglement import LinearSoftmax, beta_vae_metric, pair_features
 from .modes import mode_statistics_from_modes, stacked_mnist_modes
 from .swd import sliced_wasserstein_distance
+from .evaluators import EVALUATORS, EvalContext, evaluator, get_evaluator
+from . import standard  # noqa: F401  (registers the evaluators of the MNIST paper studies)
