@@ -116,7 +116,7 @@ def ledger_rows(study, seed, state, device, command, commit, date):
             "protocol_note": p.get("protocol_note", "") if p else study.paper_note,
             "target": p.get("target"), "target_by": p.get("target_by"),
             "direction": p.get("direction", direction),
-            "updates": int(state["updates"]), "authors_updates": int(study.schedule["full"]),
+            "updates": int(state["updates"]), "authors_updates": study.authors_updates,
             "authors_updates_source": study.schedule["full_source"], "status": "",
             "historical": False, "device": device, "date": date, "commit": commit,
             "command": command, "note": ""})

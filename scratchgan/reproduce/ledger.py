@@ -11,8 +11,10 @@ Status words (one fixed set): ``met``, ``short by X``, ``variant``,
 
 * ``variant``: the row departs from the paper's setting (its ``variant`` is not "").
 * ``met`` needs the target reached, ``protocol_matches`` and at least half of the authors'
-  updates, unless ``target_by`` is "project" (our own target: reaching it is enough).
-  Reached with fewer updates: ``not comparable: reached at N of the authors' M updates``.
+  updates; a target the project set (``target_by`` "project") needs no share of the authors'
+  updates. Reached with fewer updates: ``not comparable: reached at N of the authors' M
+  updates``; with the authors' schedule unknown: ``not comparable: the authors' schedule is
+  unknown``.
 * ``short by X`` when the target is missed (X in the metric's unit); under half of the
   authors' updates the status says so (``... at N of the authors' M updates``).
 * ``not comparable: REASON`` when the protocol departs (``protocol_note`` says how), or
@@ -92,18 +94,22 @@ def compute_status(row: Dict) -> str:
     updates, authors = row.get("updates"), row.get("authors_updates")
     half = updates is not None and authors is not None and 2 * int(updates) >= int(authors)
     if authors is None:
-        schedule = "the authors' schedule is unknown"
+        where = "the authors' schedule is unknown"
+    elif updates is None:
+        where = f"an unrecorded number of the authors' {int(authors):,} updates"
     else:
-        schedule = (f"{int(updates):,} of the authors' {int(authors):,} updates"
-                    if updates is not None else
-                    f"an unrecorded number of the authors' {int(authors):,} updates")
-    if row.get("target_by") == "project":
-        return "met" if reached else f"short by {_gap(row)}"
+        where = f"{int(updates):,} of the authors' {int(authors):,} updates"
     if not row.get("protocol_matches", True):
         return f"not comparable: {row.get('protocol_note') or 'the protocol differs'}"
+    if row.get("target_by") == "project":
+        return "met" if reached else f"short by {_gap(row)}"
     if reached:
-        return "met" if half else f"not comparable: reached at {schedule}"
-    return f"short by {_gap(row)}" + ("" if half else f" at {schedule}")
+        return "met" if half else (f"not comparable: {where}" if authors is None or updates is None
+                                   else f"not comparable: reached at {where}")
+    if half:
+        return f"short by {_gap(row)}"
+    return f"short by {_gap(row)}" + (f" ({where})" if authors is None or updates is None
+                                       else f" at {where}")
 
 
 def check_row(row: Dict, where: str = "row") -> None:

@@ -24,11 +24,12 @@ DEFAULT_LEDGER = DEFAULT_RESULTS / "ledger.jsonl"
 
 STATUS_HELP = (
     "Status words (computed from each row, never typed): `met`: the target reached under "
-    "the paper's protocol with at least half of the authors' updates, or a target the "
-    "project set (target by `project`) reached; `short by X`: the target missed by X (a "
-    "schedule under half of the authors' says so); `variant`: a departure from the paper's "
-    "setting; `not comparable: REASON`; `historical`: a row of an older run whose command "
-    "cannot be rerun as is, with nothing to judge it against.")
+    "the paper's protocol with at least half of the authors' updates (a target the project "
+    "set, target by `project`, needs no share of the authors' updates); `short by X`: the "
+    "target missed by X (under half of the authors' updates, or with their schedule "
+    "unknown, the status says so); `variant`: a departure from the paper's setting; "
+    "`not comparable: REASON`; `historical`: a row of an older run whose command cannot be "
+    "rerun as is, with nothing to judge it against.")
 
 
 def _is_fraction_metric(metric: str, unit: str) -> bool:
@@ -50,11 +51,16 @@ def format_value(v, unit="", metric="") -> str:
 
 
 def _with_spread(v, s, unit, metric):
-    text = format_value(v, unit, metric)
-    if s is not None and v is not None:
-        text += " ± " + (format_value(s, unit, metric).rstrip("%") +
-                         ("%" if text.endswith("%") else ""))
-    return text
+    """``v ± s`` with the spread to two significant digits and the value to the same
+    decimals (percentages of fractions in points)."""
+    if v is None or s is None or isinstance(v, str) or not math.isfinite(s):
+        return format_value(v, unit, metric)
+    scale = 100.0 if _is_fraction_metric(metric, unit) else 1.0
+    pct = "%" if scale == 100.0 or unit == "%" else ""
+    vv, ss = v * scale, s * scale
+    decimals = 0 if ss == 0 else max(0, 1 - int(math.floor(math.log10(abs(ss)))))
+    decimals = min(decimals, 6)
+    return f"{vv:.{decimals}f}{pct} ± {ss:.{decimals}f}{pct}"
 
 
 def _key(r):

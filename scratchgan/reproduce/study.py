@@ -20,7 +20,7 @@ _TOP = {"name": str, "title": str, "citation": str, "model": str, "variant": str
         "evaluations": list, "paper": list, "paper_note": str, "data": dict}
 _REQUIRED = ("name", "title", "citation", "model", "dataset", "schedule", "evaluations")
 _SCHEDULE = {"batch": int, "full": int, "full_source": str, "short": int, "eval_every": int,
-             "short_set": dict, "short_note": str}
+             "short_set": dict, "short_note": str, "full_is_authors": bool}
 _SCHEDULE_REQUIRED = ("batch", "full", "full_source", "short", "eval_every")
 _DATA = {"limit": int, "binarize": bool}
 _PAPER = {"metric": str, "value": (int, float), "spread": (int, float), "direction": str,
@@ -53,6 +53,12 @@ class Study:
     data: Dict[str, Any] = field(default_factory=dict)
     paper_note: str = ""
     path: Optional[pathlib.Path] = None
+
+    @property
+    def authors_updates(self) -> Optional[int]:
+        """``schedule.full`` when it is the authors' schedule; None when the authors' length
+        is unknown and ``full`` stands in for it (``full_is_authors = false``)."""
+        return int(self.schedule["full"]) if self.schedule.get("full_is_authors", True) else None
 
     def updates(self, schedule: str) -> int:
         return int(self.schedule[schedule])
