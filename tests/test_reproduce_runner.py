@@ -242,3 +242,42 @@ def test_usage_errors(capsys):
     with pytest.raises(SystemExit):
         main(["gan-official", "--seeds", "a,b"])
     assert "--seeds expects" in capsys.readouterr().err
+
+
+def test_short_set_makes_a_short_run_a_variant(tmp_path):
+    text = TOY_STUDY.replace("short = 6\n", 'short = 6\nshort_set = {{ toy_hidden = 4 }}\n'
+                             'short_note = "narrower G for the short run"\n')
+    d = toy_study(tmp_path, text=text)
+    ledger = tmp_path / "l.jsonl"
+    assert main(["toy", "--studies-dir", str(d), "--out", str(tmp_path / "o"), "--ledger",
+                 str(ledger), "--no-progress", "--schedule", "short"]) == 0
+    rows = read_ledger(ledger)
+    assert {r["variant"] for r in rows} == {"short-set"} and {r["status"] for r in rows} == {"variant"}
+    assert rows[0]["variant_note"] == "narrower G for the short run"
+    d = toy_study(tmp_path, text=text.replace('short_note = "narrower G for the short run"\n', ""))
+    with pytest.raises(StudyError, match="short_set needs schedule.short_note"):
+        load_study("toy", d)
+
+
+def test_seeds_on_cuda_run_side_by_side(monkeypatch, tmp_path):
+    """On cuda each seed is its own process, started together; the worst exit status wins."""
+    import scratchgan.reproduce.command as command
+    started, codes = [], {"0": 0, "1": EXIT_STOPPED}
+
+    class Proc:
+        def __init__(self, cmd):
+            started.append(cmd)
+            self.seed = cmd[-1]
+
+        def wait(self):
+            assert len(started) == 2                       # both started before any wait
+            return codes[self.seed]
+
+    monkeypatch.setattr(command.subprocess, "Popen", Proc)
+    d = toy_study(tmp_path)
+    rc = main(["toy", "--studies-dir", str(d), "--device", "cuda", "--seeds", "0,1", "--out",
+               str(tmp_path / "o"), "--ledger", str(tmp_path / "l.jsonl")])
+    assert rc == EXIT_STOPPED
+    assert [c[-2:] for c in started] == [["--seeds", "0"], ["--seeds", "1"]]
+    assert all("--seeds" not in c[:-2] and c[1:3] == ["-m", "scratchgan.reproduce"]
+               for c in started)

@@ -123,14 +123,19 @@ def ledger_rows(study, seed, state, device, command, commit, date):
     return rows
 
 
-def _status_of(rows, name):
-    mine = [r for r in rows if r["study"] == name]
-    if not mine:
-        return "not run"
+def _status_of(rows, study):
+    """The status of each metric's latest row per seed in the study's own setting (its
+    variant); rows of other variants are only counted."""
+    mine = [r for r in rows if r["study"] == study.name]
+    own = [r for r in mine if r["variant"] == study.variant]
+    if not own:
+        return "not run" + (f" (only {len(mine)} rows of other variants)" if mine else "")
     latest = {}
-    for r in mine:
+    for r in own:
         latest[(r["metric"], r["seed"])] = r
-    return "; ".join(f"{r['metric']}: {r['status']}" for r in latest.values())
+    text = "; ".join(f"{m} seed {sd}: {r['status']}" for (m, sd), r in latest.items())
+    others = len(mine) - len(own)
+    return text + (f" (and {others} rows of other variants)" if others else "")
 
 
 def _list(args) -> int:
@@ -138,15 +143,15 @@ def _list(args) -> int:
     rows = read_ledger(ledger)
     for path in list_studies(args.studies_dir):
         s = load_study(path)
-        metrics = ", ".join(dict.fromkeys(
-            [p["metric"] for p in s.paper] + [e["name"] for e in s.evaluations]))
+        metrics = ", ".join(p["metric"] for p in s.paper) or f"none ({s.paper_note})"
+        evaluators = ", ".join(e["name"] for e in s.evaluations)
         print(f"{s.name}: {s.title}")
         print(f"    paper: {s.citation}; model {s.model}"
               + (f", variant {s.variant}" if s.variant else ""))
-        print(f"    metrics: {metrics}")
+        print(f"    paper metrics: {metrics}; evaluators: {evaluators}")
         print(f"    schedule: full {s.schedule['full']:,} updates ({s.schedule['full_source']}); "
               f"short {s.schedule['short']:,}; evaluation every {s.schedule['eval_every']:,}")
-        print(f"    status: {_status_of(rows, s.name)}")
+        print(f"    status: {_status_of(rows, s)}")
     return 0
 
 
