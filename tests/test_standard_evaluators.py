@@ -64,7 +64,10 @@ def test_one_evaluation_scores_the_same_samples_and_per_class_interleaves_labels
     assert samples01(ctx, 100) is a and m.calls == 1       # cached within one evaluation
     assert a.min() >= 0.0 and a.max() <= 1.0
     ctx.updates = 20
-    assert samples01(ctx, 100) is not a                     # a new evaluation draws again
+    b = samples01(ctx, 100)
+    assert b is not a                                       # a new evaluation draws again
+    ctx.seed = 4
+    assert samples01(ctx, 100) is not b                     # so does another seed
     seen = []
     m.sample_noise = lambda n, rng=None, labels=None: seen.append(labels) or \
         {"idx": rng.integers(0, 10, n), "labels": labels}

@@ -81,9 +81,10 @@ def samples01(ctx: EvalContext, n: int, per_class: bool = False):
     interleaved so that every Inception-Score split holds all ten (the CGAN protocol)."""
     n = dry_size(ctx, n)
     cache = ctx.extras.setdefault("_samples", {})
-    if cache.get("updates") != ctx.updates:
+    at = (id(ctx.model), int(ctx.seed), int(ctx.updates))
+    if cache.get("at") != at:                   # one evaluation: this model, seed and update
         cache.clear()
-        cache["updates"] = ctx.updates
+        cache["at"] = at
     key = (n, bool(per_class))
     if key not in cache:
         labels = None

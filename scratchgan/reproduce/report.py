@@ -98,9 +98,13 @@ def _updates(r):
 
 
 def _paper(r):
+    """The paper's number as published (not rounded to its spread)."""
     if r.get("paper_value") is None:
         return "—"
-    return _with_spread(r["paper_value"], r.get("paper_spread"), r.get("unit", ""), r["metric"])
+    text = format_value(r["paper_value"], r.get("unit", ""), r["metric"])
+    if r.get("paper_spread") is not None:
+        text += " ± " + format_value(r["paper_spread"], r.get("unit", ""), r["metric"])
+    return text
 
 
 def _target(r):
