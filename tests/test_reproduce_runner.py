@@ -281,3 +281,20 @@ def test_seeds_on_cuda_run_side_by_side(monkeypatch, tmp_path):
     assert [c[-2:] for c in started] == [["--seeds", "0"], ["--seeds", "1"]]
     assert all("--seeds" not in c[:-2] and c[1:3] == ["-m", "scratchgan.reproduce"]
                for c in started)
+
+
+def test_dry_run_of_a_set_made_from_missing_idx_files_uses_shaped_standins(tmp_path, monkeypatch):
+    """stacked-mnist is made from the MNIST files; without them a dry run trains on stand-in
+    digits shaped like it (3 x 32 x 32, 1,000 classes)."""
+    monkeypatch.delenv("SCRATCHGAN_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    text = TOY_STUDY.replace(
+        'dataset = "ring8"', 'dataset = "stacked-mnist"').replace(
+        "toy_hidden = 8\ntoy_units = 8", "g_hidden = 16\nd_units = 8")
+    d = toy_study(tmp_path, text=text)
+    out = tmp_path / "out"
+    assert main(["toy", "--studies-dir", str(d), "--dry-run", "--no-progress", "--out", str(out),
+                 "--data-dir", str(tmp_path / "none")]) == 0
+    cfg = json.loads((out / "seed-0" / "config.json").read_text())
+    assert cfg["data_shape"] == [3, 32, 32] and cfg["standin"] is True

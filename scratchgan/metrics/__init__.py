@@ -2,7 +2,9 @@
 InfoGAN code accuracy, VAE ELBO / importance-weighted log-likelihood, toy mode coverage.
 
 The MNIST classifier (:mod:`scratchgan.metrics.classifier`) is imported lazily,
-since it pulls in the layers; everything imported here is plain NumPy/CuPy/SciPy.
+since it pulls in the layers. Importing the package registers the evaluators that study files
+name (:mod:`scratchgan.metrics.evaluators`; those of the MNIST paper studies are in
+:mod:`scratchgan.metrics.standard`).
 See ``docs/metrics.md`` for the protocols.
 """
 from .parzen import (DEFAULT_SIGMAS, evaluate_parzen, logmeanexp, logsumexp, parzen_log_likelihood, parzen_log_prob_multi,

@@ -24,7 +24,8 @@ from .. import manual_seed
 from ..backend import to_numpy
 from ..checkpoint import load_latest_info, previous_path
 from ..data.datasets import dataset_info, load_dataset
-from ..data.standin import load_or_standin
+from ..data.idx import DataNotFoundError
+from ..data.standin import load_or_standin, standin_images
 from ..metrics.evaluators import EvalContext, get_evaluator
 from ..metrics.standard import binarize_images, to_unit_range
 from ..models import get_model
@@ -32,7 +33,7 @@ from ..train import Trainer, TrainingInterrupted
 from .study import Study, StudyError
 
 __all__ = ["CheckpointTooLarge", "DRY_RUN", "RunOptions", "RunnerError", "StudyTrainer",
-           "checkpoint_bytes", "load_study_data", "run_seed", "STATE_NAME"]
+           "checkpoint_bytes", "load_study_data", "run_seed", "standin_like", "STATE_NAME"]
 
 STATE_NAME = "study-state.json"
 #: a dry run: stand-in data of this size, this many updates, an evaluation every few
@@ -114,16 +115,44 @@ def _atomic_json(path: pathlib.Path, obj) -> int:
     return len(text.encode())
 
 
+def standin_like(name, n, data_range, split="train"):
+    """Stand-in data shaped like data set ``name`` (for a dry run of a set made from the IDX
+    files when they are missing): the stand-in digits padded or cropped to its size,
+    repeated over its channels, labels taken modulo its classes. ``(x, y, note)``."""
+    info = dataset_info(name)
+    shape = tuple(info["shape"])
+    x, y, sinfo = standin_images("mnist", int(n), data_range=(0.0, 1.0), split=split)
+    if len(shape) != 3:
+        raise DataNotFoundError(f"{name}: no stand-in for examples of shape {shape}")
+    c, h, w = shape
+    out = np.zeros((len(x), 1, h, w), np.float32)
+    hh, ww = min(h, 28), min(w, 28)
+    t, l, st, sl = (h - hh) // 2, (w - ww) // 2, (28 - hh) // 2, (28 - ww) // 2
+    out[:, :, t:t + hh, l:l + ww] = x[:, :, st:st + hh, sl:sl + ww]
+    lo, hi = data_range
+    out = np.repeat(out, c, axis=1) * (hi - lo) + lo
+    note = (f"{name} is made from IDX files that were not found; using {sinfo['note']}, shaped "
+            f"as {name} {shape}")
+    return np.ascontiguousarray(out, dtype=np.float32), \
+        (y % int(info["num_classes"] or 10)).astype(np.int64), note
+
+
+def _load_dry(name, data_range, data_dir, split, limit):
+    try:
+        return load_or_standin(name, data_range, data_dir=data_dir, split=split, limit=limit,
+                               download=False, standin=True)
+    except DataNotFoundError:
+        return standin_like(name, limit, data_range, split)
+
+
 def load_study_data(study: Study, data_range, data_dir=None, dry_run=False, seed=0):
     """The study's data as the mapping evaluators read (``x_train``, ``y_train``, ``x_test``,
     ``y_test``, ``name``, ``data_range``, ``standin``) and the training arrays ``(x, y)``
     (the first ``data.limit`` training examples, binarized when ``data.binarize``)."""
     name = study.dataset
     if dry_run:
-        xtr, ytr, note = load_or_standin(name, data_range, data_dir=data_dir, split="train",
-                                         limit=DRY_RUN["train"], download=False, standin=True)
-        xte, yte, _ = load_or_standin(name, data_range, data_dir=data_dir, split="test",
-                                      limit=DRY_RUN["test"], download=False, standin=True)
+        xtr, ytr, note = _load_dry(name, data_range, data_dir, "train", DRY_RUN["train"])
+        xte, yte, _ = _load_dry(name, data_range, data_dir, "test", DRY_RUN["test"])
     else:
         xtr, ytr = load_dataset(name, data_range, data_dir=data_dir, split="train")
         xte, yte = load_dataset(name, data_range, data_dir=data_dir, split="test")

@@ -10,6 +10,10 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from ..data.datasets import DATASETS
+from ..metrics.evaluators import EVALUATORS
+from ..models import REGISTRY
+
 __all__ = ["STUDIES_DIR", "Study", "StudyError", "list_studies", "load_study", "study_path"]
 
 #: the folder of the study files shipped with the package
@@ -143,11 +147,10 @@ def load_study(name, studies_dir=None, registry=None, evaluators=None) -> Study:
         raise StudyError(f"{where}: name = {raw['name']!r} must equal the file's stem "
                          f"{path.stem!r}")
     if registry is None:
-        from ..models import REGISTRY as registry
+        registry = REGISTRY
     if raw["model"] not in registry:
         raise StudyError(f"{where}: model = {raw['model']!r} is not a registered model; "
                          f"valid: {', '.join(sorted(registry))}")
-    from ..data.datasets import DATASETS
     if raw["dataset"] not in DATASETS:
         raise StudyError(f"{where}: dataset = {raw['dataset']!r} is not a data set the CLI "
                          f"accepts; valid: {', '.join(sorted(DATASETS))}")
@@ -188,7 +191,7 @@ def load_study(name, studies_dir=None, registry=None, evaluators=None) -> Study:
             raise StudyError(f"{where}: unknown key data.{key}; valid: {', '.join(_DATA)}")
         _check_type(where, f"data.{key}", value, _DATA[key])
     if evaluators is None:
-        from ..metrics.evaluators import EVALUATORS as evaluators
+        evaluators = EVALUATORS       # scratchgan.metrics registers them on import
     evals = []
     if not raw["evaluations"]:
         raise StudyError(f"{where}: [[evaluations]] is empty; a study needs at least one")
