@@ -211,6 +211,9 @@ def test_existing_run_needs_resume_and_resume_needs_a_run(tmp_path, capsys):
     assert {r["updates"] for r in rows} == {6} and {r["authors_updates"] for r in rows} == {12}
     assert main(common[:-2] + ["--resume"]) == 0          # the full schedule continues it
     assert {r["updates"] for r in read_ledger(tmp_path / "l.jsonl")} == {6, 12}
+    assert main(common[:-2] + ["--resume"]) == 0          # complete: no duplicate rows
+    assert "complete at 12 updates already" in capsys.readouterr().out
+    assert len(read_ledger(tmp_path / "l.jsonl")) == 4
 
 
 def test_checkpoint_over_the_limit_is_refused_before_anything_is_written(tmp_path, capsys):

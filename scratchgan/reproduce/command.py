@@ -246,6 +246,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                 print(f"dry run: {study.name} seed {seed}: {state['updates']} updates, "
                       f"{len(state['evaluations'])} evaluations; nothing written to the ledger")
                 continue
+            if not state["new_evaluations"]:
+                print(f"{study.name} seed {seed}: the run in {out / f'seed-{seed}'} is complete "
+                      f"at {state['updates']} updates already; nothing new for the ledger")
+                continue
             date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
             n = append_rows(ledger, ledger_rows(study, seed, state, args.device, command,
                                                 _commit(), date))

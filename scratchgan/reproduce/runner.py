@@ -233,7 +233,8 @@ def _plan(study: Study, opts: RunOptions):
 
 def run_seed(study: Study, seed: int, opts: RunOptions) -> Dict[str, Any]:
     """Train and evaluate one seed; returns the runner state (``evaluations``, ``updates``,
-    ``stopped``: True when ``opts.deadline`` stopped it, ``resume_step`` then)."""
+    ``stopped``: True when ``opts.deadline`` stopped it; ``new_evaluations``: how many this
+    call made, 0 when the run was already complete)."""
     log = opts.log
     run_dir = pathlib.Path(opts.out_dir) / f"seed-{seed}"
     state_path = run_dir / STATE_NAME
@@ -294,6 +295,7 @@ def run_seed(study: Study, seed: int, opts: RunOptions) -> Dict[str, Any]:
     state["schedule"] = "dry-run" if opts.dry_run else opts.schedule
     state["total_updates"] = int(total)
     state["stopped"] = False
+    state["new_evaluations"] = 0
 
     def save_state():
         n = _atomic_json(state_path, state)
@@ -328,6 +330,7 @@ def run_seed(study: Study, seed: int, opts: RunOptions) -> Dict[str, Any]:
     def run_eval(at):
         rec = evaluate(study, model, data, seed, opts.device, opts.dry_run, at, opts.extras)
         state["evaluations"].append(rec)
+        state["new_evaluations"] += 1
         evaluated.add(at)
         shown = ", ".join(f"{m} {rec['metrics'][m]:.4g}" for m in rec["recorded"])
         log(f"{study.name} seed {seed}: {at} of {total} updates: {shown}")
