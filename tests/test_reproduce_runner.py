@@ -172,6 +172,8 @@ def test_stopped_at_every_step_and_resumed_is_bit_identical(tmp_path):
         else:
             assert fa[k] == fb[k], k
     assert a_evals == b_evals
+    losses = json.loads((tmp_path / "a" / "seed-0" / "study-state.json").read_text())
+    assert all(set(e["losses"]) >= {"loss_d", "loss_g"} for e in losses["evaluations"])
 
 
 def test_time_limit_prints_the_resume_command_and_the_ledger_gets_rows(tmp_path, capsys):

@@ -122,3 +122,23 @@ def test_vae_likelihood_bounds():
     assert r["iw_ll"] >= r["elbo"] - 1.0                    # IW-LL bounds the ELBO (up to noise)
     with pytest.raises(ValueError, match="exposes no encode/decode pair"):
         get_evaluator("vae-likelihood")(EvalContext(PoolModel(d["x_test"]), d))
+
+
+def test_batch_stats_sampling_leaves_the_running_averages_alone():
+    """DCGAN samples with G's BatchNorm in training mode (each batch's own statistics): they
+    differ from the eval-mode samples, and the running averages are restored."""
+    d = {**data(), "data_range": (-1.0, 1.0)}
+    d["x_test"] = d["x_test"] * 2 - 1
+    model = get_model("dcgan")((1, 28, 28), rng=0, ngf=4, ndf=4)
+    G = model.networks()["G"]
+    was = G.training
+    before = [np.copy(np.asarray(v)) for _, v in G.named_buffers()]
+    ctx = EvalContext(model, d, seed=0)
+    plain = samples01(ctx, 64)
+    stats = samples01(ctx, 64, batch_stats=True)
+    assert plain.shape == stats.shape and not np.allclose(plain, stats)
+    after = [np.asarray(v) for _, v in G.named_buffers()]
+    assert before and all(np.array_equal(a, b) for a, b in zip(before, after))
+    assert G.training == was
+    r = get_evaluator("lenet-scores")(ctx, n_samples=64, batch_stats=True)
+    assert np.isfinite(r["lenet_fd"])

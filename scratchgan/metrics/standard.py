@@ -25,7 +25,8 @@ from .likelihood import evaluate_vae
 from .parzen import evaluate_parzen
 from .scores import frechet_distance_from_features, inception_score_from_log_probs
 
-__all__ = ["METRIC_INFO", "binarize_images", "dry_size", "generate_samples", "infer_codes", "samples01",
+__all__ = ["METRIC_INFO", "binarize_images", "dry_size", "generate_samples",
+           "generate_samples_batch_stats", "infer_codes", "samples01",
            "to_unit_range", "vae_callables"]
 
 #: label, unit and better direction of each metric these evaluators return (for the ledger)
@@ -75,17 +76,48 @@ def generate_samples(model, n, rng, labels=None, batch=500):
     return np.concatenate(out)
 
 
-def samples01(ctx: EvalContext, n: int, per_class: bool = False):
+def generate_samples_batch_stats(model, n, rng, batch=500):
+    """``n`` samples with G's BatchNorm in training mode: each batch of ``batch`` normalised
+    by its own statistics, as the reference DCGAN code samples. The running averages are
+    saved and restored, so the model is unchanged."""
+    G = model.networks()["G"]
+    saved = {id(m): [np.copy(to_numpy(getattr(m, b))) for b in m._buffers]
+             for m in G.modules() if m._buffers}
+    was = G.training
+    out = []
+    try:
+        G.train()
+        for i in range(0, n, batch):
+            noise = model.sample_noise(min(batch, n - i), rng=rng)
+            with no_grad():
+                out.append(to_numpy(model.g_forward(noise)))
+    finally:
+        G.train(was)
+        for m in G.modules():
+            if id(m) in saved:
+                for b, v in zip(m._buffers, saved[id(m)]):
+                    getattr(m, b)[...] = model.to_model(v, dtype=getattr(m, b).dtype)
+    return np.concatenate(out)
+
+
+def samples01(ctx: EvalContext, n: int, per_class: bool = False, batch_stats: bool = False):
     """``n`` samples in [0, 1] (cached for one evaluation, so that Parzen and the LeNet scores
     of one evaluation score the same samples). ``per_class``: n/10 samples of each class,
-    interleaved so that every Inception-Score split holds all ten (the CGAN protocol)."""
+    interleaved so that every Inception-Score split holds all ten (the CGAN protocol).
+    ``batch_stats``: G's BatchNorm normalises each batch of 500 by its own statistics
+    (:func:`generate_samples_batch_stats`)."""
     n = dry_size(ctx, n)
     cache = ctx.extras.setdefault("_samples", {})
     at = (id(ctx.model), int(ctx.seed), int(ctx.updates))
     if cache.get("at") != at:                   # one evaluation: this model, seed and update
         cache.clear()
         cache["at"] = at
-    key = (n, bool(per_class))
+    key = (n, bool(per_class), bool(batch_stats))
+    if key not in cache and batch_stats:
+        if per_class:
+            raise ValueError("batch_stats sampling takes no per_class labels")
+        cache[key] = to_unit_range(generate_samples_batch_stats(ctx.model, n, ctx.rng(1)),
+                                   ctx.model.data_range or (0.0, 1.0))
     if key not in cache:
         labels = None
         if per_class:
@@ -110,11 +142,11 @@ def _dev(ctx, a):
 
 @evaluator("parzen")
 def parzen(ctx: EvalContext, n_samples=10000, valid=(50000, 51000), n_test=None,
-           per_class=False):
+           per_class=False, batch_stats=False):
     """Parzen window log-likelihood of the test set under ``n_samples`` samples: sigma chosen
     on the training images ``valid`` = [start, stop) (train[50000:51000], the GAN paper's
     first 1,000 of train[50000:60000]), then the test images scored (all of them by default)."""
-    s = samples01(ctx, n_samples, per_class)
+    s = samples01(ctx, n_samples, per_class, batch_stats)
     train = ctx.data["x_train"]
     lo, hi = int(valid[0]), int(valid[1])
     if hi > len(train):
@@ -139,11 +171,13 @@ def _classifier(ctx):
 
 
 @evaluator("lenet-scores")
-def lenet(ctx: EvalContext, n_samples=10000, splits=10, per_class=False, n_test=None):
+def lenet(ctx: EvalContext, n_samples=10000, splits=10, per_class=False, n_test=None,
+          batch_stats=False):
     """LeNet Inception Score (``splits`` splits) and Fréchet distance of the penultimate
-    features of ``n_samples`` samples against the test images (docs/metrics.md)."""
+    features of ``n_samples`` samples against the test images (docs/metrics.md);
+    ``batch_stats``: sampled with G's BatchNorm in training mode."""
     clf = _classifier(ctx)
-    s = samples01(ctx, n_samples, per_class)
+    s = samples01(ctx, n_samples, per_class, batch_stats)
     n_ref = dry_size(ctx, n_test or len(ctx.data["x_test"]))
     key = ("lenet_test_features", ctx.data.get("name"), n_ref, bool(ctx.standin))
     if key not in ctx.extras:

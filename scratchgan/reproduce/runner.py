@@ -33,7 +33,8 @@ from ..train import Trainer, TrainingInterrupted
 from .study import Study, StudyError
 
 __all__ = ["CheckpointTooLarge", "DRY_RUN", "RunOptions", "RunnerError", "StudyTrainer",
-           "checkpoint_bytes", "load_study_data", "run_seed", "standin_like", "STATE_NAME"]
+           "checkpoint_bytes", "load_study_data", "piece_losses", "run_seed", "standin_like",
+           "STATE_NAME"]
 
 STATE_NAME = "study-state.json"
 #: a dry run: stand-in data of this size, this many updates, an evaluation every few
@@ -199,6 +200,27 @@ def _record_metrics(metrics: Dict[str, Any]) -> List[str]:
             and isinstance(metrics[m], (int, float)) and not isinstance(metrics[m], bool)]
 
 
+def piece_losses(metrics_path: pathlib.Path, lo: int, hi: int) -> Dict[str, float]:
+    """The mean of each logged loss over the Trainer's metrics rows with lo < step <= hi."""
+    sums, counts = {}, {}
+    if not metrics_path.exists():
+        return {}
+    for line in metrics_path.read_text().splitlines():
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if not lo < r.get("step", -1) <= hi:
+            continue
+        for k, v in r.items():
+            if k in ("step", "epoch", "time") or isinstance(v, bool) or \
+                    not isinstance(v, (int, float)):
+                continue
+            sums[k] = sums.get(k, 0.0) + float(v)
+            counts[k] = counts.get(k, 0) + 1
+    return {k: sums[k] / counts[k] for k in sums}
+
+
 def evaluate(study: Study, model, data, seed, device, standin, updates, extras):
     ctx = EvalContext(model=model, data=data, seed=seed, device=device, standin=standin,
                       updates=int(updates), extras=extras)
@@ -329,6 +351,8 @@ def run_seed(study: Study, seed: int, opts: RunOptions) -> Dict[str, Any]:
 
     def run_eval(at):
         rec = evaluate(study, model, data, seed, opts.device, opts.dry_run, at, opts.extras)
+        before = max([e["updates"] for e in state["evaluations"] if e["updates"] < at] or [0])
+        rec["losses"] = piece_losses(run_dir / "metrics.jsonl", before, at)
         state["evaluations"].append(rec)
         state["new_evaluations"] += 1
         evaluated.add(at)
