@@ -1,8 +1,6 @@
 """scratchgan.reproduce: study files, dry runs of every study, exact resume, --time-limit,
 the checkpoint size limit and the ledger rows a finished run appends."""
 import json
-import os
-import pathlib
 import shlex
 
 import numpy as np
