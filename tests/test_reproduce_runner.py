@@ -101,6 +101,9 @@ def test_dry_run_of_every_study_writes_only_under_out(path, tmp_path, monkeypatc
     (lambda t: t.replace('direction = "higher"', 'direction = "up"'), "direction must be"),
     (lambda t: t.replace('title = "toy', 'name2 = 1\ntitle = "toy'), "unknown key 'name2'"),
     (lambda t: t.replace("short = 6", "short = 60"), "schedule.short (60) is longer"),
+    (lambda t: t.replace("n = 64", "n_sample = 64"),
+     "test-sample-moments takes no option 'n_sample'; its options: n"),
+    (lambda t: t.replace('title = "toy', 'variant = "x"\ntitle = "toy'), "needs variant_note"),
 ])
 def test_study_errors_name_the_file_and_key(tmp_path, edit, message):
     d = toy_study(tmp_path, text=edit(TOY_STUDY))

@@ -5,6 +5,7 @@ wrong and says what was expected, before anything is trained or written.
 """
 from __future__ import annotations
 
+import inspect
 import pathlib
 import tomllib
 from dataclasses import dataclass, field
@@ -208,6 +209,20 @@ def load_study(name, studies_dir=None, registry=None, evaluators=None) -> Study:
                              f"registered: {', '.join(sorted(evaluators)) or 'none'}")
         opts = ev.get("options", {})
         _check_type(at, "options", opts, dict)
+        if "record" in opts and not (isinstance(opts["record"], list) and
+                                     all(isinstance(m, str) for m in opts["record"])):
+            raise StudyError(f"{at}: options.record must be an array of metric names, got "
+                             f"{opts['record']!r}")
+        try:
+            params = inspect.signature(evaluators[ev["name"]]).parameters
+        except (TypeError, ValueError):
+            params = {}
+        if params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            names = [n for n in list(params)[1:]]
+            bad = sorted(k for k in opts if k != "record" and k not in names)
+            if bad:
+                raise StudyError(f"{at}: {ev['name']} takes no option {bad[0]!r}; its options: "
+                                 f"{', '.join(names) or 'none'}")
         evals.append({"name": ev["name"], "options": dict(opts)})
     papers = []
     for i, p in enumerate(raw.get("paper", [])):
