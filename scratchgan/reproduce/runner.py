@@ -21,7 +21,6 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from .. import manual_seed
-from ..backend import to_numpy
 from ..checkpoint import load_latest_info, previous_path
 from ..data.datasets import dataset_info, load_dataset
 from ..data.idx import DataNotFoundError
@@ -95,7 +94,7 @@ def checkpoint_bytes(model) -> int:
         if isinstance(obj, (list, tuple)):
             return sum(walk(v) for v in obj)
         if hasattr(obj, "nbytes") and hasattr(obj, "shape"):
-            return int(to_numpy(obj).nbytes) if not isinstance(obj, np.ndarray) else obj.nbytes
+            return int(obj.nbytes)                  # NumPy or CuPy: no copy to the host
         return 0
     return walk(model.state_dict())
 
