@@ -120,6 +120,7 @@ def _assert_wheel_ships_kernels(whl: pathlib.Path):
             assert z.read(f"scratchgan/_kernels/{p.name}") == p.read_bytes(), \
                 f"{whl.name}: scratchgan/_kernels/{p.name} differs from kernels/{p.name}"
         assert "scratchgan/metrics/weights/lenet_mnist.npz" in names
+        assert "scratchgan/studies/gan-official.toml" in names     # the reproduce studies
         assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith(".dist-info/LICENSE")
                    for n in names), f"{whl.name} carries no LICENSE"
         stray = sorted(n for n in names if n.startswith("kernels/") or "__pycache__" in n)

@@ -2,7 +2,9 @@
 InfoGAN code accuracy, VAE ELBO / importance-weighted log-likelihood, toy mode coverage.
 
 The MNIST classifier (:mod:`scratchgan.metrics.classifier`) is imported lazily,
-since it pulls in the layers; everything imported here is plain NumPy/CuPy/SciPy.
+since it pulls in the layers. Importing the package registers the evaluators that study files
+name (:mod:`scratchgan.metrics.evaluators`; those of the MNIST paper studies are in
+:mod:`scratchgan.metrics.standard`).
 See ``docs/metrics.md`` for the protocols.
 """
 from .parzen import (DEFAULT_SIGMAS, evaluate_parzen, logmeanexp, logsumexp, parzen_log_likelihood, parzen_log_prob_multi,
@@ -16,6 +18,8 @@ from .likelihood import (bernoulli_log_prob, elbo_per_example, evaluate_vae, gau
 from .disentanglement import LinearSoftmax, beta_vae_metric, pair_features
 from .modes import mode_statistics_from_modes, stacked_mnist_modes
 from .swd import sliced_wasserstein_distance
+from .evaluators import EVALUATORS, EvalContext, evaluator, get_evaluator
+from . import standard  # noqa: F401  (registers the evaluators of the MNIST paper studies)
 
 __all__ = ["DEFAULT_SIGMAS", "evaluate_parzen", "logmeanexp", "logsumexp",
            "parzen_log_likelihood", "parzen_log_prob_multi", "parzen_log_prob",
@@ -25,4 +29,5 @@ __all__ = ["DEFAULT_SIGMAS", "evaluate_parzen", "logmeanexp", "logsumexp",
            "bernoulli_log_prob", "elbo_per_example", "evaluate_vae", "gaussian_kl_standard",
            "gaussian_log_prob", "iw_log_likelihood_per_example", "LinearSoftmax",
            "beta_vae_metric", "pair_features", "mode_statistics_from_modes",
-           "stacked_mnist_modes", "sliced_wasserstein_distance"]
+           "stacked_mnist_modes", "sliced_wasserstein_distance",
+           "EVALUATORS", "EvalContext", "evaluator", "get_evaluator"]

@@ -54,8 +54,8 @@ Two update rules (``variant``):
       ours keeps the gradient (b <- mu b + g, theta -= lr b): the same updates at a fixed lr;
       with the lr decaying by 4e-6 per update they differ by less than 1e-5 relatively;
     * training set train[0:50000] (``scratchgan train gan --set variant=official --limit
-      50000``; benchmarks/reproduce.py trains both variants on train[0:50000], since the
-      Parzen width is chosen on train[50000:51000]).
+      50000``; the gan-official and gan-alternating studies train on train[0:50000], since
+      the Parzen width is chosen on train[50000:51000]).
     A layer keeps one cache per forward, so the fake pass runs through D twice with the
     device random stream rewound in between (``Philox.mark``/``rewind``): the same masks, the
     same logits, so the same values as one shared forward; it costs one extra D forward.
