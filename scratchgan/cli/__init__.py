@@ -14,6 +14,9 @@ Subcommands::
     scratchgan traverse CHECKPOINT [--rows R] [--frames T] [--range LO HI] [--out PNG]
     scratchgan latent CHECKPOINT [--dataset D] [--n N] [--grid G] [--out-dir DIR]
     scratchgan translate CHECKPOINT [--input FILE.npy | --split test] [--n N] [--direction AB]
+    scratchgan reproduce STUDY [--seeds 0,1,2] [--device cuda] [--resume] [--time-limit S]
+                               [--schedule full|short] [--dry-run]
+    scratchgan reproduce --list | --report
 
 ``train`` takes its defaults from the model class (``defaults``: the paper's
 batch size, learning rate, epochs ...; ``default_dataset``). With no options,
@@ -45,7 +48,7 @@ import sys
 
 from ..models import REGISTRY
 from ..runs import DRY_RUN
-from . import tools, train
+from . import reproduce, tools, train
 from .common import MODEL_NAMES, parse_hyper
 
 __all__ = ["COMMANDS", "MODEL_NAMES", "DRY_RUN", "parse_hyper", "registry", "build_parser",
@@ -62,6 +65,7 @@ COMMANDS = (
     tools.register_traverse,
     tools.register_latent,
     tools.register_translate,
+    reproduce.register,
 )
 
 

@@ -36,10 +36,19 @@ EXIT_STOPPED = 3
 PROG = "scratchgan reproduce"
 
 
+DESCRIPTION = ("Reproduce a paper's table row group (a study in scratchgan/studies/) and "
+               "record the results in the ledger.")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=PROG, description="Reproduce a paper's table row group (a study in "
-        "scratchgan/studies/) and record the results in the ledger.")
+    p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_arguments(p)
+    return p
+
+
+def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of ``scratchgan reproduce`` (shared by ``python -m scratchgan.reproduce``)."""
     p.add_argument("study", nargs="?", help="a study name (see --list) or a .toml file")
     p.add_argument("--list", action="store_true",
                    help="every study: paper, metrics, schedules and status from the ledger")
@@ -189,7 +198,11 @@ def _spawn_seeds(argv, seeds, args) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
+    return run(parser.parse_args(argv), parser, argv)
+
+
+def run(args, parser, argv: List[str]) -> int:
+    """Carry out parsed ``reproduce`` arguments; ``argv`` is what the resume command repeats."""
     modes = sum(bool(x) for x in (args.list, args.report, args.study))
     if modes != 1:
         parser.error("give one of STUDY, --list or --report")
