@@ -16,3 +16,5 @@ from .likelihood import (bernoulli_log_prob, elbo_per_example, evaluate_vae, gau
 from .disentanglement import LinearSoftmax, beta_vae_metric, pair_features
 from .modes import mode_statistics_from_modes, stacked_mnist_modes
 from .swd import sliced_wasserstein_distance
+from .sampling import generate_samples
+from . import lenet_scores  # noqa: F401  (registers the LeNet IS/FD evaluators)
