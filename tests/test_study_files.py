@@ -133,3 +133,20 @@ def test_growing_schedules_reach_full_resolution_before_they_end():
         assert m.phase(s["schedule"]["short"] * s["schedule"]["batch"]) == (32, False, 1.0)
         official = _model(s, (1, 32, 32))
         assert official.phase(s["schedule"]["short"] * s["schedule"]["batch"])[0] == 4
+
+
+# ----------------------------------------------------------------------------- image2image
+def test_cyclegan_learning_rate_decay_ends_with_each_schedule():
+    for name in ("cyclegan-mnist2restyled", "cyclegan-mnist2restyled-no-cycle",
+                 "cyclegan-mnist2restyled-no-identity"):
+        s = study(name)
+        assert s["set"]["decay_steps"] == s["schedule"]["full"]
+        assert s["schedule"]["short_set"]["decay_steps"] == s["schedule"]["short"]
+
+
+def test_quadrant_studies_pair_pix2pix_with_the_cvae_on_the_same_task():
+    for q in (1, 2, 3):
+        p, c = study(f"pix2pix-quadrants{q}"), study(f"cvae-quadrants{q}-completion")
+        assert p["dataset"] == f"quadrants-paired{q}" and c["set"]["n_revealed"] == q
+        assert [e["name"] for e in p["evaluations"]] == [e["name"] for e in c["evaluations"]]
+        assert c["schedule"]["full"] == 20 * (60000 // c["schedule"]["batch"])

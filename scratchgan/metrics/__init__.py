@@ -18,3 +18,4 @@ from .modes import mode_statistics_from_modes, stacked_mnist_modes
 from .swd import sliced_wasserstein_distance
 from .sampling import generate_samples
 from . import lenet_scores  # noqa: F401  (registers the LeNet IS/FD evaluators)
+from . import translation  # noqa: F401  (registers the image-to-image evaluators)
