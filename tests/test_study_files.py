@@ -150,3 +150,15 @@ def test_quadrant_studies_pair_pix2pix_with_the_cvae_on_the_same_task():
         assert p["dataset"] == f"quadrants-paired{q}" and c["set"]["n_revealed"] == q
         assert [e["name"] for e in p["evaluations"]] == [e["name"] for e in c["evaluations"]]
         assert c["schedule"]["full"] == 20 * (60000 // c["schedule"]["batch"])
+
+
+# ----------------------------------------------------------------------------- vaegan
+def test_vaegan_learning_rate_schedule_spans_each_run():
+    for name in ("vaegan-cond-mnist-onenn", "vaegan-mnist-quality", "vaegan-eq-mnist-quality"):
+        s = study(name)
+        assert s["set"]["schedule_length"] == s["schedule"]["full"]
+        assert s["schedule"]["short_set"]["schedule_length"] == s["schedule"]["short"]
+    assert study("vaegan-cond-mnist-onenn")["schedule"]["full"] == 27500   # the script's
+    for name, batch in (("vaegan-mnist-quality", 128), ("vae-mnist-quality", 100)):
+        s = study(name)                                                      # 20 epochs each
+        assert s["schedule"]["batch"] == batch and s["schedule"]["full"] == 20 * (60000 // batch)

@@ -2,7 +2,7 @@
 
 ``generate_samples(model, n, rng)`` draws ``n`` samples through ``model.sample_noise`` and
 ``model.generate`` in chunks, on the model's device, and returns them as one host NumPy
-array. Labels (``labels=``) are passed to ``sample_noise`` for conditional models, a chunk at
+array (or draws the latent with a function of the caller's). Labels (``labels=``) are passed to ``sample_noise`` for conditional models, a chunk at
 a time. The random generator is the caller's: an evaluator hands it
 ``EvalContext.rng(stream)``, so the samples are a function of the run's seed and the stream.
 """
@@ -15,8 +15,10 @@ from ..backend import to_numpy
 __all__ = ["generate_samples", "pad_to"]
 
 
-def generate_samples(model, n, rng, chunk=500, labels=None):
-    """``n`` samples of ``model`` (host NumPy), drawn ``chunk`` at a time from ``rng``."""
+def generate_samples(model, n, rng, chunk=500, labels=None, noise=None):
+    """``n`` samples of ``model`` (host NumPy), drawn ``chunk`` at a time from ``rng``.
+    ``noise(m, rng, labels)``, when given, replaces ``model.sample_noise`` (a latent drawn
+    from another distribution than the prior; ``labels`` is the chunk's or None)."""
     n, chunk = int(n), int(chunk)
     if n < 1:
         raise ValueError(f"generate_samples: n must be >= 1, got {n}")
@@ -29,9 +31,12 @@ def generate_samples(model, n, rng, chunk=500, labels=None):
     out = []
     for i in range(0, n, chunk):
         m = min(chunk, n - i)
-        kw = {} if labels is None else {"labels": labels[i:i + m]}
-        noise = model.sample_noise(m, rng=rng, **kw)
-        out.append(np.asarray(to_numpy(model.generate(noise))))
+        lab = None if labels is None else labels[i:i + m]
+        if noise is not None:
+            z = noise(m, rng, lab)
+        else:
+            z = model.sample_noise(m, rng=rng, **({} if lab is None else {"labels": lab}))
+        out.append(np.asarray(to_numpy(model.generate(z))))
     return np.concatenate(out)
 
 
