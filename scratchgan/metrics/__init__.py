@@ -20,3 +20,4 @@ from .sampling import generate_samples
 from . import lenet_scores  # noqa: F401  (registers the LeNet IS/FD evaluators)
 from . import translation  # noqa: F401  (registers the image-to-image evaluators)
 from . import onenn  # noqa: F401  (registers the 1-NN and reconstruction evaluators)
+from . import critic  # noqa: F401  (registers the critic diagnostics evaluator)
