@@ -162,3 +162,31 @@ def test_vaegan_learning_rate_schedule_spans_each_run():
     for name, batch in (("vaegan-mnist-quality", 128), ("vae-mnist-quality", 100)):
         s = study(name)                                                      # 20 epochs each
         assert s["schedule"]["batch"] == batch and s["schedule"]["full"] == 20 * (60000 // batch)
+
+
+#: narrower networks for the build test, used only where a study's [set] leaves the width alone
+NARROW = {"pix2pix": {"ngf": 8, "ndf": 8}, "cyclegan": {"ngf": 8, "ndf": 8},
+          "dcgan": {"ngf": 8, "ndf": 8}, "pggan": {"fmap_base": 64, "fmap_max": 16},
+          "vaegan": {"enc_hidden": 16, "dec_hidden": 16, "d_hidden": 16},
+          "wgan": {"ngf": 8, "ndf": 8}, "wgan-gp": {"dim": 8}}
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_study_model_builds_with_its_settings(path):
+    """[set] (and [set] with short_set) build the model on the study's data shape: a value the
+    model refuses fails here, not on the device."""
+    from scratchgan.data.datasets import dataset_info
+    s = load(path)
+    if s.get("model") not in REGISTRY:
+        pytest.skip("unknown model: reported by the schema test")
+    cls = REGISTRY[s["model"]]
+    shape = tuple(dataset_info(s["dataset"])["shape"])
+    settings = [dict(s.get("set", {}))]
+    if s["schedule"].get("short_set"):
+        settings.append({**settings[0], **s["schedule"]["short_set"]})
+    for hp in settings:
+        narrow = {k: v for k, v in NARROW.get(s["model"], {}).items()
+                  if k not in hp and k in cls.defaults}
+        model = cls(shape, rng=0, **hp, **narrow)
+        for key, value in hp.items():
+            assert model.hp[key] == value, key
