@@ -1,9 +1,10 @@
 """Evaluation metrics: Parzen log-likelihood, Inception Score, Fréchet distance,
 InfoGAN code accuracy, VAE ELBO / importance-weighted log-likelihood, toy mode coverage.
 
-The MNIST classifier (:mod:`scratchgan.metrics.classifier`) is imported lazily,
-since it pulls in the layers; everything imported here is plain NumPy/CuPy/SciPy.
-See ``docs/metrics.md`` for the protocols.
+The MNIST classifier (:mod:`scratchgan.metrics.classifier`) and its weights are loaded on
+first use.
+See ``docs/metrics.md`` for the protocols. Importing this package registers every study
+evaluator (:mod:`scratchgan.metrics.evaluators`) with its family's module.
 """
 from .parzen import (DEFAULT_SIGMAS, evaluate_parzen, logmeanexp, logsumexp, parzen_log_likelihood, parzen_log_prob_multi,
                      parzen_log_prob, parzen_select_sigma)
