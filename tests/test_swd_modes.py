@@ -102,3 +102,121 @@ def test_classify_channels_recovers_stacked_labels(data_dir):
     noise = np.random.default_rng(0).uniform(-1, 1, x.shape).astype(np.float32)
     sn = M.stacked_mnist_modes(noise, data_range=(-1.0, 1.0))
     assert sn["confident_fraction"] < st["confident_fraction"] / 2
+
+
+# ----------------------------------------------------------------------------- evaluators
+class PoolModel:
+    """A stand-in generator: its samples are the rows of ``pool``, in order (cycling)."""
+
+    def __init__(self, pool, data_range=(-1.0, 1.0)):
+        self.pool, self.data_range, self.next = np.asarray(pool), data_range, 0
+
+    def sample_noise(self, n, rng=None, labels=None):
+        i = (self.next + np.arange(n)) % len(self.pool)
+        self.next += n
+        return {"i": i}
+
+    def generate(self, noise):
+        return self.pool[noise["i"]]
+
+
+def _ctx(model, **data):
+    from scratchgan.metrics.evaluators import EvalContext
+    return EvalContext(model=model, data=data, seed=0)
+
+
+def test_generate_samples_chunks_and_checks():
+    from scratchgan.metrics.sampling import generate_samples, pad_to
+    pool = np.arange(7 * 2, dtype=np.float32).reshape(7, 1, 1, 2)
+    a = generate_samples(PoolModel(pool), 10, np.random.default_rng(0), chunk=3)
+    b = generate_samples(PoolModel(pool), 10, np.random.default_rng(0), chunk=100)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a[:7], pool)
+    with pytest.raises(ValueError, match="n must be"):
+        generate_samples(PoolModel(pool), 0, None)
+    with pytest.raises(ValueError, match="3 labels for 4"):
+        generate_samples(PoolModel(pool), 4, None, labels=[0, 1, 2])
+    x = np.ones((2, 1, 28, 28))
+    p = pad_to(x, 32, -1.0)
+    assert p.shape == (2, 1, 32, 32) and p[:, :, 2:30, 2:30].min() == 1 and p.sum() == \
+        2 * (28 * 28 - (32 * 32 - 28 * 28))
+    assert pad_to(p, 32, 0.0) is p
+    with pytest.raises(ValueError, match="cannot centre"):
+        pad_to(np.ones((1, 1, 27, 27)), 32, 0.0)
+
+
+def test_swd_evaluator_of_real_images_equals_the_real_floor():
+    """A model whose samples are the second training subset scores exactly the real floor;
+    noise scores far above it."""
+    from scratchgan.metrics.evaluators import get_evaluator
+    r = np.random.default_rng(5)
+    yy, xx = np.mgrid[:28, :28]
+    x = np.empty((96, 1, 28, 28), np.float32)
+    for i in range(len(x)):
+        cy, cx = r.integers(6, 22, 2)
+        x[i, 0] = 2 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 12.0) - 1
+    swd = get_evaluator("swd")
+    ref, second = S.disjoint_subsets(x, 32, 7)
+    real = swd(_ctx(PoolModel(second), x_train=x), n_images=32, real_floor=True)
+    assert set(real) == {"swd_mean", "swd_32", "swd_16", "swd_real_mean", "swd_real_32",
+                         "swd_real_16"}
+    assert real["swd_mean"] == real["swd_real_mean"] > 0
+    noise = swd(_ctx(PoolModel(r.uniform(-1, 1, (32, 1, 28, 28))), x_train=x), n_images=32)
+    assert noise["swd_mean"] > 5 * real["swd_real_mean"]
+    with pytest.raises(ValueError, match="need at least 194"):
+        swd(_ctx(PoolModel(second), x_train=x), n_images=97)
+    with pytest.raises(ValueError, match="no x_train"):
+        swd(_ctx(PoolModel(second)), n_images=8)
+
+
+def test_reference_pairs_are_the_four_named_sets():
+    tr = np.arange(20)[:, None, None, None] * np.ones((1, 1, 2, 2))
+    te = 100 + np.arange(8)[:, None, None, None] * np.ones((1, 1, 2, 2))
+    pairs = S.reference_pairs(tr, te, 4, seed=0)
+    assert [p[0] for p in pairs][2] == "two disjoint random train subsets"
+    a, b = pairs[2][1], pairs[2][2]
+    assert not set(a[:, 0, 0, 0]) & set(b[:, 0, 0, 0])
+    np.testing.assert_array_equal(pairs[3][1], te[:4])
+    np.testing.assert_array_equal(pairs[3][2], te[4:])
+    with pytest.raises(ValueError, match="fewer than"):
+        S.reference_pairs(tr, te, 5)
+
+
+def _lenet_or_skip():
+    from scratchgan.metrics.classifier import weights_available
+    if not weights_available():
+        pytest.skip("LeNet weights not shipped")
+
+
+def test_stacked_mnist_modes_evaluator_known_cases(data_dir):
+    """One repeated image covers one mode with KL log 1000 exactly; the real test images score
+    as the function on them does."""
+    _lenet_or_skip()
+    from scratchgan.data.datasets import load_dataset
+    from scratchgan.metrics.evaluators import get_evaluator
+    x, _ = load_dataset("stacked-mnist", (-1.0, 1.0), data_dir=data_dir, split="test", limit=200)
+    ev = get_evaluator("stacked-mnist-modes")
+    one = ev(_ctx(PoolModel(x[:1])), n_samples=50)
+    assert one["modes"] == 1 and one["kl"] == pytest.approx(M.KL_ONE_MODE) and one["n"] == 50
+    real = ev(_ctx(PoolModel(x)), n_samples=200)
+    assert real == M.stacked_mnist_modes(x, data_range=(-1.0, 1.0))
+    assert real["modes"] > 150
+    with pytest.raises(ValueError, match="n_samples"):
+        ev(_ctx(PoolModel(x)), n_samples=0)
+
+
+def test_lenet_fd_and_is_evaluators_known_cases(data_dir):
+    _lenet_or_skip()
+    from scratchgan.data.datasets import load_dataset
+    from scratchgan.metrics.evaluators import get_evaluator
+    test, _ = load_dataset("mnist32", (-1.0, 1.0), data_dir=data_dir, split="test", limit=500)
+    fd, is_ = get_evaluator("lenet-fd"), get_evaluator("lenet-is")
+    same = fd(_ctx(PoolModel(test), x_test=test), n_samples=500)["fd_lenet"]
+    assert abs(same) < 1e-3                      # the reference itself: distance 0
+    noise = PoolModel(np.random.default_rng(0).uniform(-1, 1, (500, 1, 32, 32)))
+    assert fd(_ctx(noise, x_test=test), n_samples=500)["fd_lenet"] > 10
+    one = is_(_ctx(PoolModel(test[:1])), n_samples=100, splits=2)
+    assert one["is_lenet"] == pytest.approx(1.0, abs=1e-9) and one["is_lenet_std"] < 1e-9
+    assert is_(_ctx(PoolModel(test)), n_samples=500, splits=2)["is_lenet"] > 5
+    with pytest.raises(ValueError, match="expected"):
+        fd(_ctx(PoolModel(np.zeros((4, 3, 32, 32))), x_test=test), n_samples=4)

@@ -1,10 +1,10 @@
 """Evaluation metrics: Parzen log-likelihood, Inception Score, Fréchet distance,
 InfoGAN code accuracy, VAE ELBO / importance-weighted log-likelihood, toy mode coverage.
 
-The MNIST classifier (:mod:`scratchgan.metrics.classifier`) is imported lazily,
-since it pulls in the layers. Importing the package registers the evaluators that study files
-name (:mod:`scratchgan.metrics.evaluators`; those of the MNIST paper studies are in
-:mod:`scratchgan.metrics.standard`).
+The MNIST classifier (:mod:`scratchgan.metrics.classifier`) and its weights are loaded on
+first use. Importing this package registers every study evaluator
+(:mod:`scratchgan.metrics.evaluators`) with its family's module (those of the MNIST
+paper studies are in :mod:`scratchgan.metrics.standard`).
 See ``docs/metrics.md`` for the protocols.
 """
 from .parzen import (DEFAULT_SIGMAS, evaluate_parzen, logmeanexp, logsumexp, parzen_log_likelihood, parzen_log_prob_multi,
@@ -20,6 +20,11 @@ from .modes import mode_statistics_from_modes, stacked_mnist_modes
 from .swd import sliced_wasserstein_distance
 from .evaluators import EVALUATORS, EvalContext, evaluator, get_evaluator
 from . import standard  # noqa: F401  (registers the evaluators of the MNIST paper studies)
+from .sampling import generate_samples
+from . import lenet_scores  # noqa: F401  (registers the LeNet IS/FD evaluators)
+from . import translation  # noqa: F401  (registers the image-to-image evaluators)
+from . import onenn  # noqa: F401  (registers the 1-NN and reconstruction evaluators)
+from . import critic  # noqa: F401  (registers the critic diagnostics evaluator)
 
 __all__ = ["DEFAULT_SIGMAS", "evaluate_parzen", "logmeanexp", "logsumexp",
            "parzen_log_likelihood", "parzen_log_prob_multi", "parzen_log_prob",
@@ -30,4 +35,4 @@ __all__ = ["DEFAULT_SIGMAS", "evaluate_parzen", "logmeanexp", "logsumexp",
            "gaussian_log_prob", "iw_log_likelihood_per_example", "LinearSoftmax",
            "beta_vae_metric", "pair_features", "mode_statistics_from_modes",
            "stacked_mnist_modes", "sliced_wasserstein_distance",
-           "EVALUATORS", "EvalContext", "evaluator", "get_evaluator"]
+           "EVALUATORS", "EvalContext", "evaluator", "get_evaluator", "generate_samples"]

@@ -20,6 +20,13 @@ import math
 import numpy as np
 
 from ..backend import to_numpy
+from .evaluators import EvalContext, evaluator
+from .lenet_scores import mnist_classifier
+from .sampling import generate_samples
+
+__all__ = ["NUM_MODES", "KL_ONE_MODE", "mode_histogram", "mode_statistics_from_modes",
+           "modes_of_digits", "classify_channels", "stacked_mnist_modes",
+           "evaluate_stacked_mnist_modes"]
 
 __all__ = ["NUM_MODES", "mode_histogram", "mode_statistics_from_modes", "modes_of_digits",
            "classify_channels", "stacked_mnist_modes", "KL_ONE_MODE"]
@@ -95,3 +102,20 @@ def stacked_mnist_modes(images, classifier=None, data_range=(-1.0, 1.0), batch_s
 
 #: KL to uniform of a histogram with all samples in one mode
 KL_ONE_MODE = math.log(NUM_MODES)
+
+
+@evaluator("stacked-mnist-modes")
+def evaluate_stacked_mnist_modes(ctx: EvalContext, n_samples=10000, confident=0.9):
+    """The MNIST-1K discrete mode test on ``n_samples`` samples of the model (the EMA generator
+    for pggan: ``generate`` uses it): ``modes`` covered of 1000, ``kl`` to uniform, the mean
+    top-class ``confidence`` and the ``confident_fraction`` of samples whose three channels
+    are each classified with probability >= ``confident``; ``n`` the samples scored."""
+    n_samples = int(n_samples)
+    if n_samples < 1:
+        raise ValueError(f"stacked-mnist-modes: n_samples must be >= 1, got {n_samples}")
+    if not 0.0 < float(confident) <= 1.0:
+        raise ValueError(f"stacked-mnist-modes: confident must lie in (0, 1], got {confident}")
+    samples = generate_samples(ctx.model, n_samples, ctx.rng(31))
+    data_range = getattr(ctx.model, "data_range", None) or (-1.0, 1.0)
+    return stacked_mnist_modes(samples, mnist_classifier(ctx), data_range=tuple(data_range),
+                               confident=float(confident))

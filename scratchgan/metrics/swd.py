@@ -26,6 +26,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import to_numpy
+from .evaluators import EvalContext, evaluator
+from .sampling import generate_samples, pad_to
+
+__all__ = ["KERNEL", "pyr_down", "pyr_up", "laplacian_pyramid", "reconstruct",
+           "pyramid_resolutions", "patch_descriptors", "normalize_descriptors",
+           "sliced_wasserstein", "to_pixels", "descriptors", "sliced_wasserstein_distance",
+           "disjoint_subsets", "reference_pairs", "evaluate_swd"]
 
 __all__ = ["NHOOD", "NHOODS_PER_IMAGE", "DIR_REPEATS", "DIRS_PER_REPEAT", "KERNEL", "pyr_down",
            "pyr_up", "laplacian_pyramid", "reconstruct", "pyramid_resolutions",
@@ -165,3 +172,60 @@ def sliced_wasserstein_distance(real, fake, data_range=(0.0, 1.0), fake_range=No
     res = pyramid_resolutions(to_pixels(real[:1], data_range).shape[-1])
     vals = {r: 1e3 * sliced_wasserstein(a, b, rng) for r, a, b in zip(res, dr, df)}
     return {"levels": vals, "mean": float(np.mean(list(vals.values())))}
+
+
+def disjoint_subsets(x, n, seed):
+    """Two disjoint random subsets of ``n`` images of ``x`` (one permutation from ``seed``):
+    the reference an SWD is taken against, and a second real set that scores the sampling
+    floor."""
+    n = int(n)
+    if n < 1 or 2 * n > len(x):
+        raise ValueError(f"disjoint_subsets: two disjoint sets of {n} need at least {2 * n} "
+                         f"images, got {len(x)}")
+    perm = np.random.default_rng(seed).permutation(len(x))
+    return x[perm[:n]], x[perm[n:2 * n]]
+
+
+def reference_pairs(train, test, n, seed=0):
+    """Pairs of real image sets whose SWD tells what a score should be read against:
+    ``(name, a, b)`` for the first ``n`` training against the first ``n`` test images, a
+    random training subset against the first ``n`` test images, two disjoint random training
+    subsets (what sampling alone costs), and the first ``n`` test images against the next
+    ``n``."""
+    if 2 * n > len(test):
+        raise ValueError(f"reference_pairs: the test set has {len(test)} images, fewer than "
+                         f"the {2 * n} the last pair needs")
+    a, b = disjoint_subsets(train, n, seed)
+    return [("train[:n] vs test[:n]", train[:n], test[:n]),
+            ("random train subset vs test[:n]", a, test[:n]),
+            ("two disjoint random train subsets", a, b),
+            ("test[:n] vs test[n:2n]", test[:n], test[n:2 * n])]
+
+
+@evaluator("swd")
+def evaluate_swd(ctx: EvalContext, n_images=4096, reference_seed=7, swd_seed=0,
+                 real_floor=False, size=32):
+    """SWD ×10³ of ``n_images`` samples against as many training images (a random subset
+    drawn with ``reference_seed``, the same for every model of a study), the authors'
+    protocol of comparing with the training set. Images smaller than ``size`` (MNIST's 28×28)
+    are centred in a ``size``×``size`` frame of the data's lowest value, samples and reference
+    alike. Returns ``swd_mean`` and ``swd_R`` per pyramid level R; with ``real_floor`` also
+    ``swd_real_mean`` (and ``swd_real_R``): a second, disjoint training subset scored the same
+    way, the value two real sets reach."""
+    x = ctx.data.get("x_train")
+    if x is None:
+        raise ValueError("swd: the study's data has no x_train to compare with")
+    data_range = tuple(getattr(ctx.model, "data_range", None) or (0.0, 1.0))
+    n = int(n_images)
+    ref, real = disjoint_subsets(np.asarray(to_numpy(x)), n, reference_seed)
+    ref, real = pad_to(ref, size, data_range[0]), pad_to(real, size, data_range[0])
+    fake = pad_to(generate_samples(ctx.model, n, ctx.rng(37)), size, data_range[0])
+    out = {}
+    res = sliced_wasserstein_distance(ref, fake, data_range=data_range, seed=swd_seed)
+    out["swd_mean"] = res["mean"]
+    out.update({f"swd_{r}": v for r, v in res["levels"].items()})
+    if real_floor:
+        res = sliced_wasserstein_distance(ref, real, data_range=data_range, seed=swd_seed)
+        out["swd_real_mean"] = res["mean"]
+        out.update({f"swd_real_{r}": v for r, v in res["levels"].items()})
+    return out

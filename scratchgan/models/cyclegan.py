@@ -34,7 +34,7 @@ Networks, for 28 px images (the paper's 128 px nets with the same layers):
 * Weights N(0, 0.02). Adam lr 2e-4, betas (0.5, 0.999); the paper keeps lr for 100 epochs
   and decays it linearly to 0 over the next 100: ``decay_steps=N`` holds it for N/2
   steps and decays it to 0 at step N (the model does not know a run's length, so it is
-  off (constant lr) unless set; ``benchmarks/image2image_experiments.py`` sets it).
+  off (constant lr) unless set; the ``cyclegan-*`` studies set it to their schedule).
 
 Data: x = concat(A, B) along channels (``a_channels`` = 3: MNIST as grey RGB, then the
 restyled digit; scratchgan.data.image2image). Ablations (``ablation``): ``"none"``,
