@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import nn
 from ..backend import to_numpy
-from ..nn.double import input_gradient
+from ..nn.second_order import input_gradient
 from .evaluators import EvalContext, evaluator
 from .sampling import generate_samples
 
