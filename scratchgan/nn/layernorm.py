@@ -8,6 +8,8 @@ from ..ops.layernorm import layernorm_backward, layernorm_forward
 from ..validate import check_array
 from .module import Module, Parameter
 
+__all__ = ["LayerNorm"]
+
 
 class LayerNorm(Module):
     """``y = gamma * (x - mu) / sqrt(var + eps) + beta`` over the last axes of each sample.
