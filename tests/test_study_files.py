@@ -9,6 +9,7 @@ import scratchgan.metrics  # noqa: F401  (registers the evaluators)
 from scratchgan.data.datasets import DATASETS
 from scratchgan.metrics.evaluators import EVALUATORS
 from scratchgan.models import REGISTRY
+from scratchgan.reproduce import StudyError, load_study
 
 STUDIES = pathlib.Path(scratchgan.metrics.__file__).resolve().parents[1] / "studies"
 FILES = sorted(STUDIES.glob("*.toml"))
@@ -27,73 +28,30 @@ def test_there_are_studies():
     assert len(FILES) >= 8
 
 
-def problems(s, stem):
-    """What is wrong with study ``s`` (file stem ``stem``), as a list of sentences."""
-    out = []
-
-    def need(cond, msg):
-        if not cond:
-            out.append(msg)
-
-    need(s.get("name") == stem, f"name {s.get('name')!r} is not the file's stem {stem!r}")
-    for key in ("title", "citation", "model", "dataset"):
-        need(isinstance(s.get(key), str) and s.get(key), f"{key} missing")
-    need(s.get("model") in REGISTRY, f"unknown model {s.get('model')!r}")
-    need(s.get("dataset") in DATASETS, f"unknown data set {s.get('dataset')!r}")
-    if s.get("variant"):
-        need(s.get("variant_note"), "a variant without variant_note")
-    seeds = s.get("seeds") or []
-    need(seeds and all(isinstance(v, int) for v in seeds), "seeds must be a list of ints")
-    defaults = REGISTRY[s["model"]].defaults if s.get("model") in REGISTRY else {}
-    for key in s.get("set", {}):
-        need(key in defaults, f"[set] {key} is not a hyperparameter of {s.get('model')}")
-    sch = s.get("schedule", {})
-    for key in ("batch", "full", "short", "eval_every"):
-        v = sch.get(key)
-        need(isinstance(v, int) and not isinstance(v, bool) and v > 0,
-             f"schedule.{key} must be a positive int")
-    need(sch.get("full_source"), "schedule.full_source missing")
-    if isinstance(sch.get("short"), int) and isinstance(sch.get("full"), int):
-        need(sch["short"] <= sch["full"], "schedule.short exceeds schedule.full")
-    if "short_set" in sch:
-        need(sch.get("short_note"), "short_set without short_note")
-        for key in sch["short_set"]:
-            need(key in defaults, f"short_set {key} is not a hyperparameter of {s.get('model')}")
-    need(s.get("evaluations"), "no [[evaluations]]")
-    for ev in s.get("evaluations", []):
-        need(ev.get("name") in EVALUATORS, f"unknown evaluator {ev.get('name')!r}")
-        need(isinstance(ev.get("options", {}), dict), "options must be a table")
-    papers = s.get("paper", [])
-    need(isinstance(papers, list), "paper must be [[paper]] tables (the paper's name: citation)")
-    papers = papers if isinstance(papers, list) else []
-    if not papers:
-        need(s.get("paper_note"), "no [[paper]] entry and no paper_note saying why")
-    for p in papers:
-        need(isinstance(p.get("metric"), str), "paper.metric missing")
-        need(isinstance(p.get("value"), (int, float)), "paper.value must be a number")
-        need(p.get("direction") in ("higher", "lower"), "paper.direction: higher or lower")
-        need(p.get("source") and p.get("protocol"), "paper.source and paper.protocol needed")
-        need(p.get("target_by", "paper") in ("paper", "project"), "target_by: paper or project")
-        need(isinstance(p.get("protocol_matches"), bool), "protocol_matches must be a bool")
-    return out
-
-
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
-def test_study_file_follows_the_schema(path):
-    assert problems(load(path), path.stem) == []
+def test_study_file_loads(path):
+    """Every study passes the runner's own checks (schema, model, data set, [set] and short_set
+    keys against the model's defaults, evaluator names and options against the registry)."""
+    study_obj = load_study(str(path))
+    assert study_obj.name == path.stem
 
 
-def test_the_schema_checks_reject_bad_files():
-    good = study("pggan-mnist1k-progression")
-    assert problems(good, "pggan-mnist1k-progression") == []
-    bad = {**good, "set": {**good["set"], "no_such_key": 1},
-           "evaluations": [{"name": "no-such-evaluator"}],
-           "schedule": {**good["schedule"], "short": good["schedule"]["full"] + 1}}
-    del bad["paper_note"]
-    got = problems(bad, "other-name")
-    for want in ("not the file's stem", "[set] no_such_key", "unknown evaluator",
-                 "short exceeds", "no paper_note"):
-        assert any(want in g for g in got), (want, got)
+@pytest.mark.parametrize("edit,message", [
+    (lambda t: t.replace("[set]\n", "[set]\nno_such_key = 1\n", 1), "no_such_key"),
+    (lambda t: t.replace('name = "pggan-mnist1k-progression"', 'name = "other"'), "stem"),
+    (lambda t: t.replace('name = "progressive-growing"', 'name = "no-such-evaluator"', 1)
+     if 'name = "progressive-growing"' in t else t.replace('[[evaluations]]\nname = "',
+                                                         '[[evaluations]]\nname = "no-such-', 1),
+     "evaluator"),
+])
+def test_the_loader_rejects_bad_files(tmp_path, edit, message):
+    text = (STUDIES / "pggan-mnist1k-progression.toml").read_text()
+    bad = edit(text)
+    assert bad != text
+    path = tmp_path / "pggan-mnist1k-progression.toml"
+    path.write_text(bad)
+    with pytest.raises(StudyError, match=message):
+        load_study(str(path))
 
 
 # ----------------------------------------------------------------------------- pggan

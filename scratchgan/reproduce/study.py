@@ -155,6 +155,16 @@ def load_study(name, studies_dir=None, registry=None, evaluators=None) -> Study:
     if raw["dataset"] not in DATASETS:
         raise StudyError(f"{where}: dataset = {raw['dataset']!r} is not a data set the CLI "
                          f"accepts; valid: {', '.join(sorted(DATASETS))}")
+    defaults = getattr(registry[raw["model"]], "defaults", None)
+    if isinstance(defaults, dict):
+        for table, keys in (("set", raw.get("set", {})),
+                            ("schedule.short_set", raw["schedule"].get("short_set", {})
+                             if isinstance(raw["schedule"], dict) else {})):
+            unknown = sorted(k for k in keys if k not in defaults)
+            if unknown:
+                raise StudyError(f"{where}: [{table}] {', '.join(unknown)} "
+                                 f"{'is not a hyperparameter' if len(unknown) == 1 else 'are not hyperparameters'} "
+                                 f"of {raw['model']}; valid: {', '.join(sorted(defaults))}")
     seeds = raw.get("seeds", [0])
     if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
                             for s in seeds):
