@@ -16,3 +16,6 @@ from .likelihood import (bernoulli_log_prob, elbo_per_example, evaluate_vae, gau
 from .disentanglement import LinearSoftmax, beta_vae_metric, pair_features
 from .modes import mode_statistics_from_modes, stacked_mnist_modes
 from .swd import sliced_wasserstein_distance
+# the families' evaluators (scratchgan.metrics.evaluators.EVALUATORS) register on import
+from . import knn, semisupervised  # noqa: E402,F401
+from .knn import linear_probe_accuracy, nearest_neighbour_accuracy  # noqa: E402,F401
