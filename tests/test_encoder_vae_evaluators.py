@@ -13,7 +13,7 @@ from scratchgan.data.toy import toy_modes, toy_std
 from scratchgan.metrics.disentanglement import beta_vae_metric, per_latent_kl
 from scratchgan.metrics.evaluators import EVALUATORS, EvalContext
 from scratchgan.metrics.knn import (linear_probe_accuracy, nearest_neighbour_accuracy,
-                                    reference_and_evaluation)
+                                    reconstruction_distances, reference_and_evaluation)
 from scratchgan.metrics.modes import responsibility_mode_count
 from scratchgan.metrics.semisupervised import classification_error
 from scratchgan.models import get_model
@@ -99,6 +99,19 @@ def test_linear_probe_evaluator_on_blobs():
                                                   "x_test": xt, "y_test": yt})
     r = EVALUATORS["linear-probe"](ctx, features="penultimate", epochs=20, batch=10)
     assert r["probe_accuracy"] == 100.0 and r["probe_accuracy_evaluated"] == 20
+
+
+def test_reconstruction_distances_known_cases():
+    x = np.array([[0.0, 0.0], [3.0, 4.0], [6.0, 8.0]])
+    assert reconstruction_distances(x, x) == (0.0, pytest.approx((5 + 5 + 10) / 3))
+    own, other = reconstruction_distances(x, x[::-1])      # reconstructions of the wrong rows
+    assert own == pytest.approx((10 + 0 + 10) / 3) and own > 0
+
+    class Identity(FeatureModel):
+        def reconstruct(self, xb):
+            return xb
+    ctx = EvalContext(model=Identity(), data={"x_test": x})
+    assert EVALUATORS["reconstruction-l2"](ctx)["recon_l2"] == 0.0
 
 
 # -- mode counts ------------------------------------------------------------------------------
@@ -315,3 +328,26 @@ def test_latent_kl_known_values():
     assert np.allclose(r["kl_per_latent"], want, atol=1e-12) and r["active_latents"] == 2
     assert r["kl_total"] == pytest.approx(sum(want))
     assert np.allclose(per_latent_kl(np.zeros((2, 1)), np.zeros((2, 1))), [0.0])
+
+
+def test_m1_min_std_through_the_trainer_resumes_exactly(tmp_path):
+    """The Trainer attaches the data, the M2 phase chooses the dimensions, and a run cut in two
+    (checkpoint, resume) ends where the uncut run ends, with the same dimensions."""
+    from scratchgan.train import Trainer
+    x, y = prototype_data(np.random.default_rng(8), 10, noise=0.2)
+    hp = dict(features="m1", hidden=8, latent_dim=2, m1_hidden=8, m1_latent=4, m1_steps=3,
+              m1_min_std=0.0, n_labels=10, labelled_batch=5)
+
+    def run(out, steps, resume=False):
+        m = get_model("m2")((1, 4, 4), rng=0, **hp)
+        Trainer(m, x, y, batch_size=10, steps=steps, out_dir=out, seed=1, progress=False,
+                resume=resume, epoch_outputs=False, log_every=1).fit()
+        return m
+    whole = run(tmp_path / "a", 6)
+    assert whole.m1_kept is not None and len(whole.m1_kept) >= 1
+    run(tmp_path / "b", 4)
+    cut = run(tmp_path / "b", 6, resume=True)
+    assert cut.m1_kept == whole.m1_kept
+    for k, net in whole.networks().items():
+        for p, q in zip(net.parameters(), cut.networks()[k].parameters()):
+            assert np.array_equal(p.data, q.data), k

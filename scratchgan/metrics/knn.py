@@ -17,7 +17,9 @@ computation stays on their device.
 
 Evaluators (:mod:`scratchgan.metrics.evaluators`): ``knn`` and ``linear-probe``; their
 options pick the features (:func:`model_features`), the reference set and the evaluation set
-(:func:`reference_and_evaluation`).
+(:func:`reference_and_evaluation`). Beside them, ``reconstruction-l2`` asks whether the
+encoder inverts the generator: the mean ||x − G(E(x))|| over test images against the same
+distance to another test image's reconstruction (the BiGAN authors' ``EGr`` and ``EGr_b``).
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ from ..backend import get_array_module, to_numpy
 from .evaluators import EvalContext, evaluator
 
 __all__ = ["nearest_neighbour_accuracy", "linear_probe_accuracy", "model_features",
-           "reference_and_evaluation", "knn_evaluator", "linear_probe_evaluator"]
+           "reference_and_evaluation", "reconstruction_distances", "knn_evaluator",
+           "linear_probe_evaluator", "reconstruction_l2_evaluator"]
 
 
 def nearest_neighbour_accuracy(ref_f, ref_y, eval_f, eval_y, chunk=1000):
@@ -195,3 +198,31 @@ def linear_probe_evaluator(ctx: EvalContext, features="penultimate", reference="
     acc = linear_probe_accuracy(fr, yr, fe, ye, epochs=epochs, lr=lr, batch=batch, seed=seed,
                                 num_classes=getattr(ctx.model, "num_classes", None))
     return {metric: acc, f"{metric}_reference": nr, f"{metric}_evaluated": ne}
+
+
+def reconstruction_distances(x, xr):
+    """``(mean ||x_i − r_i||, mean ||x_i − r_{i-1}||)``: each example against its own
+    reconstruction, and against its neighbour's in the order given (a shuffled baseline)."""
+    a = np.asarray(to_numpy(x), dtype=np.float64).reshape(len(x), -1)
+    r = np.asarray(to_numpy(xr), dtype=np.float64).reshape(len(xr), -1)
+    if a.shape != r.shape or len(a) < 2:
+        raise ValueError(f"reconstruction_distances: expected two arrays of the same shape with "
+                         f"at least 2 rows, got {a.shape} and {r.shape}")
+    return (float(np.sqrt(((a - r) ** 2).sum(1)).mean()),
+            float(np.sqrt(((np.roll(a, 1, 0) - r) ** 2).sum(1)).mean()))
+
+
+@evaluator("reconstruction-l2")
+def reconstruction_l2_evaluator(ctx: EvalContext, n_test=None, batch=1000):
+    """``recon_l2`` (mean ||x − G(E(x))|| over the test images) and ``recon_l2_baseline`` (the
+    distance to the previous test image's reconstruction)."""
+    m = ctx.model
+    if not hasattr(m, "reconstruct"):
+        raise ValueError(f"reconstruction-l2: {type(m).__name__} has no reconstruct(x)")
+    x = ctx.data["x_test"]
+    if n_test is not None:
+        x = x[:int(n_test)]
+    xr = np.concatenate([to_numpy(m.reconstruct(x[i:i + batch]))
+                         for i in range(0, len(x), int(batch))])
+    own, other = reconstruction_distances(x, xr)
+    return {"recon_l2": own, "recon_l2_baseline": other}
