@@ -37,7 +37,7 @@ def load(name):
 def test_every_study_file_of_these_families_is_listed():
     """A new study of the models here is added to NAMES (and so checked)."""
     models = {"bigan", "ali", "cvae", "m2", "betavae"}
-    here = {p.stem for p in STUDIES.glob("*.toml") if load(p.stem)["model"] in models}
+    here = {p.stem for p in STUDIES.glob("*.toml") if load(p.stem).get("model") in models}
     assert here == set(NAMES)
 
 
@@ -57,9 +57,11 @@ def test_study_keys_are_real(name):
         assert isinstance(sch[k], int) and sch[k] > 0, k
     assert sch["short"] <= sch["full"] and sch["full_source"]
     assert bool(s["variant"]) == bool(s["variant_note"])
+    assert s.get("paper") or s.get("paper_note")          # a number, or why there is none
     for p in s.get("paper", []):
         assert p["direction"] in ("higher", "lower") and p["target_by"] in ("paper", "project")
         assert isinstance(p["protocol_matches"], bool) and p["source"] and p["protocol"]
+        assert p["protocol_matches"] or p.get("protocol_note")   # how ours departs, said
         assert math.isfinite(p["value"]) and math.isfinite(p.get("target", p["value"]))
     # the settings build the model (a bad value is refused by the constructor)
     hyper = dict(s.get("set", {}), **{k: s["seeds"][0] for k in seed_hyper})
