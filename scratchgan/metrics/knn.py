@@ -130,13 +130,16 @@ def reference_and_evaluation(ctx: EvalContext, reference="train", n_reference=No
     ``"labelled"`` (the model's labelled subset, ``model.labelled_indices``: M2's label draw).
     ``evaluate_on``: ``"test"`` (the first ``n_evaluate`` test examples) or ``"train_rest"``
     (the training examples after the first ``n_reference``: the BiGAN authors' validation
-    split)."""
+    split). On the stand-in data of a dry run (``ctx.standin``), an ``n_reference`` as large as
+    the set becomes its first 5/6."""
     d = ctx.data
     x, y = d["x_train"], d.get("y_train")
     if y is None:
         raise ValueError(f"the data set {d.get('name')!r} has no training labels to classify")
     if reference == "train":
         n = len(x) if n_reference is None else int(n_reference)
+        if ctx.standin and n >= len(x) and n_reference is not None:
+            n = max(1, len(x) * 5 // 6)      # a dry run's small stand-in set: the same split shape
         if not 0 < n <= len(x):
             raise ValueError(f"n_reference={n_reference}: expected 1..{len(x)} training examples")
         x_ref, y_ref = x[:n], y[:n]
