@@ -87,6 +87,12 @@ def test_knn_evaluator_splits_and_features():
     assert np.array_equal(x_ref, x[[0, 5]]) and np.array_equal(y_ref, y[[0, 5]])
     with pytest.raises(ValueError, match="train_rest"):
         EVALUATORS["knn"](ctx, evaluate_on="train_rest")          # no n_reference: nothing left
+    with pytest.raises(ValueError, match="n_reference=50000"):
+        EVALUATORS["knn"](ctx, n_reference=50000, evaluate_on="train_rest")
+    # a dry run's stand-in set keeps the split's shape: the first 5/6 as neighbours
+    dry = EvalContext(model=FeatureModel(), data=data, standin=True)
+    r = EVALUATORS["knn"](dry, n_reference=50000, evaluate_on="train_rest", metric="d")
+    assert (r["d_reference"], r["d_evaluated"]) == (16, 4)
     with pytest.raises(ValueError, match="gives"):
         EVALUATORS["knn"](ctx, features="hidden")
 
