@@ -38,29 +38,6 @@ job() { gpu=$1; cap=$2; name=$3; shift 3
 wave_d() {  # after the fourth session of 2026-11-30. Every job resumes: while the machine stays
     # warm, `bash benchmarks/pending_gpu_runs.sh d OUT` again continues each run where its cap
     # stopped it (run with CAP=840 from a copy outside the checkout, as above).
-    # issue 14: M1+M2 with M1 pre-trained for 100 epochs (the model's default 60,000 steps; the
-    # runs before had 10, whose features are worse than the pixels for 100 labels:
-    # benchmarks/results/vae_family/m1-features.json; on the CPU, draw 0 with the 100-epoch M1
-    # reached 6.13% after 200 M2 epochs), three label draws, 200 M2 epochs
-    for s in 0:0 1:0 2:1; do
-      job ${s#*:} $CAP "m1m2-m1e100-s${s%:*}" python benchmarks/vae_family_experiments.py m2 \
-          --variant m1m2 --m1-epochs 100 --seeds ${s%:*} --epochs 200 --eval-every 20 \
-          --alpha 0.1 --device cuda $D --no-progress --resume \
-          --out-dir $R/vae_family/m1m2-m1e100-s${s%:*} --work-dir runs/vae-family-m1m2-m1e100-s${s%:*}
-    done
-    # issue 14: M2 at the paper's alpha towards 1,000 epochs (300 epochs: 18.52, 17.56, 31.61%;
-    # the 500-epoch checkpoints went back with the machine, so these start again)
-    for s in 0:1 1:0 2:1; do
-      job ${s#*:} $CAP "m2-alpha0.1-s${s%:*}" python benchmarks/vae_family_experiments.py m2 \
-          --seeds ${s%:*} --epochs 1000 --eval-every 20 --alpha 0.1 --device cuda $D \
-          --no-progress --resume --out-dir $R/vae_family/m2-alpha0.1-1000-s${s%:*} \
-          --work-dir runs/vae-family-m2-1000-s${s%:*}
-    done
-    # issue 14: beta = 16, seed 1 (its 200,000 steps finished in wave c, but the cap stopped the
-    # metric's evaluation and the checkpoint went back with the machine)
-    job 0 $CAP betavae-beta16-s1 python benchmarks/betavae_experiments.py metric --device cuda \
-        --models betavae --seeds 1 --adagrad-initial 0.1 --steps 200000 --beta 16 --resume \
-        --out-dir $R/betavae/beta16-200k-s1
     # issue 16: the MNIST-1K ablation at the official schedule (10M images for the rows
     # without growth, 15M for the growing row), seed 0; about 20-30 min a row on a shared GPU:
     # several waves, each resuming from the checkpoints (carry: [".data", "runs"] between

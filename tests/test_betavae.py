@@ -262,39 +262,6 @@ def test_gpu_matches_cpu_float64(objective):
         np.testing.assert_allclose(to_numpy(b.data), a.data, rtol=1e-8, atol=1e-10)
 
 
-def test_experiment_script_quick_and_resume(tmp_path):
-    """benchmarks/betavae_experiments.py metric --quick: runs, writes its JSON and pictures,
-    and a resumed run continues to the same losses as an uninterrupted one."""
-    import json
-    from conftest import load_benchmark
-    mod = load_benchmark("betavae_experiments")
-    common = ["metric", "--quick", "--seeds", "0", "--models", "betavae"]
-    mod.main(common + ["--steps", "10", "--out-dir", str(tmp_path / "a"),
-                       "--ckpt-dir", str(tmp_path / "ca")])
-    mod.main(common + ["--steps", "5", "--out-dir", str(tmp_path / "b"),
-                       "--ckpt-dir", str(tmp_path / "cb")])
-    mod.main(common + ["--steps", "10", "--resume", "--out-dir", str(tmp_path / "b"),
-                       "--ckpt-dir", str(tmp_path / "cb")])
-    a = json.loads((tmp_path / "a" / "metric-quick.json").read_text())["runs"]["betavae-s0"]
-    b = json.loads((tmp_path / "b" / "metric-quick.json").read_text())["runs"]["betavae-s0"]
-    assert a["steps"] == b["steps"] == 10 and a["final"] == b["final"]
-    assert 0.0 <= a["score"] <= 1.0 and len(a["kl_per_latent"]) == 10
-    assert (tmp_path / "a" / "traverse-betavae-s0-quick.png").is_file()
-    assert a["beta"] == a["hyper"]["beta"] == 4.0
-
-
-def test_experiment_script_beta_variant(tmp_path):
-    """--beta replaces the paper's β = 4 in the model, the JSON and the table."""
-    import json
-    from conftest import load_benchmark
-    mod = load_benchmark("betavae_experiments")
-    mod.main(["metric", "--quick", "--seeds", "0", "--models", "betavae", "--steps", "3",
-              "--beta", "8", "--out-dir", str(tmp_path), "--ckpt-dir", str(tmp_path / "c")])
-    r = json.loads((tmp_path / "metric-quick.json").read_text())["runs"]["betavae-s0"]
-    assert r["beta"] == r["hyper"]["beta"] == 8.0
-    assert "| betavae | 8 |" in (tmp_path / "metric-quick.md").read_text()
-
-
 @pytest.mark.gpu
 def test_gpu_dry_run(tmp_path, capsys):
     """The GPU trainer puts the (lazy) dSprites-like rows on the device and replays graphs."""

@@ -1,13 +1,12 @@
-"""benchmarks/betavae_information.py: the ideal-decoder budget of shape and orientation."""
+"""scratchgan.metrics.information: the ideal-decoder budget of shape and orientation."""
+import json
 import math
 
 import numpy as np
 import pytest
-from conftest import load_benchmark
 
 from scratchgan.data import dsprites as D
-
-info = load_benchmark("betavae_information")
+from scratchgan.metrics import information as info
 
 
 def test_binary_entropy_known_values():
@@ -43,3 +42,11 @@ def test_main_refuses_a_non_json_out(tmp_path):
     with pytest.raises(SystemExit):
         info.main(["--out", str(tmp_path / "x.txt")])
     assert not list(tmp_path.iterdir())
+
+
+def test_main_writes_the_budget(tmp_path, capsys):
+    out = tmp_path / "budget.json"
+    res = info.main(["--out", str(out)])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(res))
+    assert len(res["per_scale"]) == D.FACTOR_SIZES[1]
+    assert "wrote" in capsys.readouterr().out

@@ -458,41 +458,7 @@ def test_gpu_graph_replay_equals_eager(name, shape, hyper):
             assert cp.array_equal(p.data, q.data), (k, n)
 
 
-# ------------------------------------------------------ benchmarks/encoders_experiments.py
-def _experiments():
-    from conftest import load_benchmark
-    return load_benchmark("encoders_experiments")
-
-
-def test_experiments_quick_and_exact_resume(tmp_path, capsys, no_env_data):
-    """modes --quick and bigan-mnist --quick run; a bigan-mnist run cut after one epoch and
-    resumed ends exactly where the uncut run ends; the mode count is ALI's (nearest mean, a
-    mode with no sample dropped)."""
-    ex = _experiments()
-    centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
-    k, counts = ex.count_modes(np.array([[1.0, 1.0], [9.0, 2.0], [4.0, 0.5]]), centres)
-    assert k == 2 and counts.tolist() == [2, 1, 0]
-    assert ex.main(["modes", "--quick", "--out-dir", str(tmp_path / "m")]) == 0
-    res = json.loads((tmp_path / "m" / "modes-quick.json").read_text())
-    assert set(res["summary"]) == {"ali", "gan", "wgan-gp", "wgan"} and res["protocol"]["reduced"]
-    assert (tmp_path / "m" / "modes-quick.png").is_file()
-    h = ex.draw_hyper(0, 3)
-    assert RANGE_OK(h, ex.RANGES) and h == ex.draw_hyper(0, 3) and h != ex.draw_hyper(0, 4)
-    a, b = tmp_path / "a", tmp_path / "b"
-    assert ex.main(["bigan-mnist", "--quick", "--out-dir", str(a)]) == 0
-    assert ex.main(["bigan-mnist", "--quick", "--epochs-this-call", "1", "--out-dir", str(b)]) == 0
-    assert ex.main(["bigan-mnist", "--quick", "--resume", "--out-dir", str(b)]) == 0
-    ra = json.loads((a / "bigan-mnist-quick.json").read_text())
-    rb = json.loads((b / "bigan-mnist-quick.json").read_text())
-    assert ra["history"] == rb["history"] and ra["final"] == rb["final"]
-    assert ra["epochs_done"] == 2 and 0 <= ra["final"]["nn_penultimate"] <= 100
-    assert (a / "bigan-mnist-reconstructions-quick.png").is_file()
-
-
-def RANGE_OK(h, ranges):
-    return all(ranges[k][0] <= h[k] <= ranges[k][1] for k in ranges)
-
-
+# ------------------------------------------------------------------------------ toy data
 def test_bigan_learns_the_ring_and_inverts_it():
     """A short toy run (2,000 steps, seeded): G covers the 8 modes of ring8 and G(E(x)) lands
     in the mode of x for most points (an encoder that ignores x would give 1/8)."""
@@ -513,15 +479,3 @@ def test_bigan_learns_the_ring_and_inverts_it():
 def toy_modes_of(name):
     from scratchgan.data.toy import toy_modes
     return toy_modes(name)
-
-
-def test_modes_refuses_bad_worker_devices_before_touching_runs(tmp_path):
-    import pytest
-    from conftest import load_benchmark
-    mod = load_benchmark("encoders_experiments")
-    kept = tmp_path / "modes-runs-quick.jsonl"
-    kept.write_text("{}\n")
-    with pytest.raises(SystemExit, match="--worker-devices: expected .* got '0,,1'"):
-        mod.main(["modes", "--quick", "--jobs", "2", "--worker-devices", "0,,1",
-                  "--out-dir", str(tmp_path)])
-    assert kept.read_text() == "{}\n"

@@ -69,12 +69,12 @@ def test_toy_modes_evaluator_known_cases():
     ev = get_evaluator("toy-modes")
     c = toy_modes("grid25")
     every = ev(EvalContext(PointsModel(c), {"name": "grid25"}), n_samples=250)
-    assert every == {"modes_nearest": 25, "modes_3sigma": 25, "high_quality_fraction": 1.0,
-                     "num_modes": 25}
+    assert every == {"modes_responsibility": 25, "modes_3sigma": 25,
+                     "within_3sigma_fraction": 1.0, "samples_finite": 1, "num_modes": 25}
     one = ev(EvalContext(PointsModel(c[:1] + 1.0), {"name": "grid25"}), n_samples=100)
-    assert one["modes_nearest"] == 1 and one["modes_3sigma"] == 0      # 1.0 off: 20 sigma
-    assert one["high_quality_fraction"] == 0.0
-    with pytest.raises(ValueError, match="no Gaussian modes"):
+    assert one["modes_responsibility"] == 1 and one["modes_3sigma"] == 0      # 1.0 off: 20 sigma
+    assert one["within_3sigma_fraction"] == 0.0
+    with pytest.raises(ValueError, match="toy mixture with known means"):
         ev(EvalContext(PointsModel(c), {"name": "swissroll"}))
 
 
@@ -103,7 +103,7 @@ def test_toy_studies_train_through_the_trainer_and_count_modes(name):
         assert model.hp["lambda_gp"] == 0.1                 # gan_toy.py's on toy data
     rec = get_evaluator("toy-modes")(EvalContext(model, {"name": "grid25", "x_train": x}),
                                      n_samples=500)
-    assert 1 <= rec["modes_nearest"] <= 25 and 0 <= rec["modes_3sigma"] <= 25
+    assert 1 <= rec["modes_responsibility"] <= 25 and 0 <= rec["modes_3sigma"] <= 25
 
 
 @pytest.mark.parametrize("name", ["wgan-capacity-swissroll-c0.01", "wgan-gp-capacity-swissroll"])

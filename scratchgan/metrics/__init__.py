@@ -26,6 +26,10 @@ from . import translation  # noqa: F401  (registers the image-to-image evaluator
 from . import onenn  # noqa: F401  (registers the 1-NN and reconstruction evaluators)
 from . import critic  # noqa: F401  (registers the critic diagnostics evaluator)
 
+# the families' evaluators (scratchgan.metrics.evaluators.EVALUATORS) register on import
+from . import knn, semisupervised  # noqa: F401
+from .knn import linear_probe_accuracy, nearest_neighbour_accuracy  # noqa: F401
+
 __all__ = ["DEFAULT_SIGMAS", "evaluate_parzen", "logmeanexp", "logsumexp",
            "parzen_log_likelihood", "parzen_log_prob_multi", "parzen_log_prob",
            "parzen_select_sigma", "feature_statistics", "frechet_distance",
@@ -35,4 +39,5 @@ __all__ = ["DEFAULT_SIGMAS", "evaluate_parzen", "logmeanexp", "logsumexp",
            "gaussian_log_prob", "iw_log_likelihood_per_example", "LinearSoftmax",
            "beta_vae_metric", "pair_features", "mode_statistics_from_modes",
            "stacked_mnist_modes", "sliced_wasserstein_distance",
-           "EVALUATORS", "EvalContext", "evaluator", "get_evaluator", "generate_samples"]
+           "EVALUATORS", "EvalContext", "evaluator", "get_evaluator", "generate_samples",
+           "linear_probe_accuracy", "nearest_neighbour_accuracy"]

@@ -23,12 +23,23 @@ Nothing here knows about a model or a data set: ``encode(images) -> (n, d)`` arr
 CuPy) and ``images(classes) -> images`` (classes: int array (n, K) of factor indices) are
 callables, so the same code scores a β-VAE on dSprites-like images, or a known-case
 "encoder" in the tests.
+
+Evaluators: ``beta-vae-metric`` (the score above, in %, on the dSprites-like set of
+:mod:`scratchgan.data.dsprites`, images rendered on the model's device; metric seed = the
+run's seed) and ``latent-kl`` (the KL of q(z|x) to the prior per latent, averaged over
+training images, and how many latents carry more than ``active_nats``: which latents the model
+uses).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..backend import to_numpy
+from ..data import dsprites as D
+from .evaluators import EvalContext, evaluator
+
+__all__ = ["PAPER", "pair_features", "LinearSoftmax", "beta_vae_metric",
+           "per_latent_kl", "beta_vae_metric_evaluator", "latent_kl_evaluator"]
 
 __all__ = ["PAPER", "pair_features", "LinearSoftmax", "beta_vae_metric"]
 
@@ -161,3 +172,54 @@ def beta_vae_metric(encode, images, factor_sizes, seed=0, L=PAPER["L"],
             "L": int(L), "n_train": int(n_train), "n_eval": int(n_eval),
             "num_factors": len(factor_sizes), "chance": 1.0 / len(factor_sizes),
             "seed": int(seed)}
+
+
+def per_latent_kl(mu, log_std):
+    """Mean over rows of KL(N(mu, e^{2 log_std}) || N(0, 1)) per latent (host float64, (d,))."""
+    mu = np.asarray(to_numpy(mu), dtype=np.float64)
+    ls = np.asarray(to_numpy(log_std), dtype=np.float64)
+    return (0.5 * (np.exp(2 * ls) + mu ** 2 - 1 - 2 * ls)).mean(axis=0)
+
+
+@evaluator("beta-vae-metric")
+def beta_vae_metric_evaluator(ctx: EvalContext, L=PAPER["L"], n_train=PAPER["n_train"],
+                              n_eval=PAPER["n_eval"], batch_points=64):
+    """``disentanglement_metric`` (evaluation accuracy, %) and ``disentanglement_metric_train``
+    of the model's posterior means (``model.encode``) on the dSprites-like set. A dry run
+    (``ctx.standin``) scores at most L = 4, 100 training and 50 evaluation points."""
+    if ctx.data.get("name") != "dsprites":
+        raise ValueError(f"beta-vae-metric: scores models of the dSprites-like set (dataset "
+                         f"'dsprites'), got {ctx.data.get('name')!r}")
+    m = ctx.model
+    xp = m.xp
+    if ctx.standin:              # a dry run: its figures are never recorded, keep it quick
+        L, n_train, n_eval = min(int(L), 4), min(int(n_train), 100), min(int(n_eval), 50)
+
+    def images(classes):
+        return D.render_classes(classes, xp=xp).astype(np.float32)[:, None]
+
+    r = beta_vae_metric(m.encode, images, D.FACTOR_SIZES, seed=ctx.seed, L=int(L),
+                        n_train=int(n_train), n_eval=int(n_eval),
+                        batch_points=int(batch_points))
+    return {"disentanglement_metric": 100.0 * r["eval_accuracy"],
+            "disentanglement_metric_train": 100.0 * r["train_accuracy"],
+            "chance": 100.0 * r["chance"]}
+
+
+@evaluator("latent-kl")
+def latent_kl_evaluator(ctx: EvalContext, n_images=1024, active_nats=0.1):
+    """``kl_per_latent`` (nats, from ``model.posterior(x) -> (mu, log_std)`` on ``n_images``
+    training images drawn by ``ctx.rng(29)``), ``kl_total`` and ``active_latents`` (latents
+    above ``active_nats``)."""
+    m = ctx.model
+    if not hasattr(m, "posterior"):
+        raise ValueError(f"latent-kl: {type(m).__name__} has no posterior(x)")
+    x = ctx.data["x_train"]
+    n = min(int(n_images), len(x))
+    if n < 1:
+        raise ValueError(f"latent-kl: needs n_images >= 1 and training images, got {n_images} "
+                         f"and {len(x)}")
+    idx = np.sort(ctx.rng(29).choice(len(x), n, replace=False))
+    kl = per_latent_kl(*m.posterior(np.asarray(x[idx], dtype=np.float32)))
+    return {"kl_per_latent": [float(v) for v in kl], "kl_total": float(kl.sum()),
+            "active_latents": int((kl > float(active_nats)).sum())}

@@ -12,6 +12,18 @@ samples:
   histogram (0 log 0 = 0). It is 0 for a perfectly uniform histogram and ``log 1000 ≈ 6.91``
   when every sample falls in one mode. (The number of samples matters: 26,000 samples was the
   size of Metz et al.'s test; with fewer samples even a uniform generator misses modes.)
+
+Toy mixtures (ALI's 25 Gaussians: :func:`responsibility_mode_count` and the ``toy-modes``
+evaluator) are counted two ways, since they disagree on diffuse generators:
+
+* **the paper's count** (Dumoulin et al. 2017, ``paper/adversarially_learned_inference.tex``):
+  each sample is assigned to the mixture component of largest responsibility (equal weights
+  and equal isotropic covariances: the nearest mean); a mode is dropped when no sample is
+  assigned to it. A generator spreading its samples over the plane fills every cell;
+* **the strict count** (PacGAN, ``dis_thre=3``): a mode counts when at least ``min_count``
+  samples lie within 3 standard deviations of its mean
+  (:func:`scratchgan.metrics.toy.mode_statistics`), reported with the fraction of all samples
+  within 3σ of some mean.
 """
 from __future__ import annotations
 
@@ -20,16 +32,15 @@ import math
 import numpy as np
 
 from ..backend import to_numpy
+from ..data.toy import TOY_DATASETS, toy_modes, toy_std
 from .evaluators import EvalContext, evaluator
 from .lenet_scores import mnist_classifier
 from .sampling import generate_samples
+from .toy import mode_statistics, modes_covered
 
 __all__ = ["NUM_MODES", "KL_ONE_MODE", "mode_histogram", "mode_statistics_from_modes",
            "modes_of_digits", "classify_channels", "stacked_mnist_modes",
-           "evaluate_stacked_mnist_modes"]
-
-__all__ = ["NUM_MODES", "mode_histogram", "mode_statistics_from_modes", "modes_of_digits",
-           "classify_channels", "stacked_mnist_modes", "KL_ONE_MODE"]
+           "evaluate_stacked_mnist_modes", "responsibility_mode_count", "toy_modes_evaluator"]
 
 NUM_MODES = 1000
 
@@ -119,3 +130,49 @@ def evaluate_stacked_mnist_modes(ctx: EvalContext, n_samples=10000, confident=0.
     data_range = getattr(ctx.model, "data_range", None) or (-1.0, 1.0)
     return stacked_mnist_modes(samples, mnist_classifier(ctx), data_range=tuple(data_range),
                                confident=float(confident))
+
+
+# -- toy mixtures ---------------------------------------------------------------------------
+def responsibility_mode_count(samples, centres):
+    """The ALI paper's count: every sample assigned to its nearest centre (the component of
+    largest responsibility of an equal-weight mixture with equal isotropic covariances).
+    Returns ``(modes with at least one sample, counts per centre)``; the assignment is
+    :func:`scratchgan.metrics.toy.modes_covered`'s."""
+    c = np.asarray(centres, dtype=np.float64)
+    if c.ndim != 2 or not len(c):
+        raise ValueError(f"responsibility_mode_count: expected centres (K, d) with K >= 1, got "
+                         f"{c.shape}")
+    return modes_covered(samples, c)
+
+
+@evaluator("toy-modes")
+def toy_modes_evaluator(ctx: EvalContext, n_samples=10_000, threshold=3.0, min_count=1,
+                        suffix=""):
+    """Mode counts of ``n_samples`` generated points on the study's toy mixture (its means and
+    standard deviation from :mod:`scratchgan.data.toy`; noise from ``ctx.rng(7)``):
+    ``modes_responsibility`` (the paper's count), ``modes_3sigma`` (modes with at least
+    ``min_count`` samples within ``threshold`` standard deviations), ``within_3sigma_fraction``
+    and ``samples_finite`` (0 when the generator gave NaN or inf: both counts are then 0).
+    ``suffix`` is appended to every key (two protocols in one study: ``"_2500"``)."""
+    name = ctx.data.get("name")
+    if name not in TOY_DATASETS or name in ("swissroll",):
+        raise ValueError(f"toy-modes: needs a toy mixture with known means "
+                         f"({', '.join(t for t in TOY_DATASETS if t != 'swissroll')}), got "
+                         f"{name!r}")
+    if int(n_samples) < 1:
+        raise ValueError(f"toy-modes: n_samples must be >= 1, got {n_samples}")
+    m = ctx.model
+    g = np.asarray(to_numpy(m.generate(m.sample_noise(int(n_samples), rng=ctx.rng(7)))),
+                   dtype=np.float64).reshape(int(n_samples), -1)
+    centres = toy_modes(name)
+    if not np.all(np.isfinite(g)):
+        out = {"modes_responsibility": 0, "modes_3sigma": 0, "within_3sigma_fraction": 0.0,
+               "samples_finite": 0, "num_modes": len(centres)}
+    else:
+        covered, _ = responsibility_mode_count(g, centres)
+        strict = mode_statistics(g, centres, toy_std(name), threshold=threshold,
+                                 min_count=int(min_count))
+        out = {"modes_responsibility": covered, "modes_3sigma": strict["modes_covered"],
+               "within_3sigma_fraction": strict["high_quality_fraction"], "samples_finite": 1,
+               "num_modes": len(centres)}
+    return {k + suffix: v for k, v in out.items()}

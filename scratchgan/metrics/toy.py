@@ -14,7 +14,7 @@ Centres and std are arguments (``scratchgan.data.toy.toy_modes(name)`` and
 ALI's count (Dumoulin et al. 2017) is the looser one: each sample goes to its most responsible
 component (equal weights and equal isotropic covariances make that the nearest mean, whatever
 the std) and a mode is dropped only when no sample is assigned to it (:func:`modes_covered`).
-The ``toy-modes`` evaluator reports both.
+The ``toy-modes`` evaluator (:mod:`scratchgan.metrics.modes`) reports both.
 """
 from __future__ import annotations
 
@@ -23,11 +23,8 @@ import math
 import numpy as np
 
 from ..backend import to_numpy
-from ..data.toy import toy_modes, toy_std
-from .evaluators import EvalContext, evaluator
-from .sampling import generate_samples
 
-__all__ = ["mode_statistics", "assign_modes", "modes_covered", "evaluate_toy_modes"]
+__all__ = ["mode_statistics", "assign_modes", "modes_covered"]
 
 __all__ = ["mode_statistics"]
 
@@ -83,23 +80,3 @@ def modes_covered(samples, centres):
     """ALI's count: (components with at least one sample assigned, counts per component)."""
     counts = np.bincount(assign_modes(samples, centres), minlength=len(centres))
     return int((counts > 0).sum()), counts
-
-
-@evaluator("toy-modes")
-def evaluate_toy_modes(ctx: EvalContext, n_samples=2000):
-    """Mode coverage of ``n_samples`` samples on the study's toy mixture (``ring8``,
-    ``grid25``): ``modes_nearest`` (ALI's count), ``modes_3sigma`` (the strict count of
-    :func:`mode_statistics`), ``high_quality_fraction`` (samples within 3σ of their mode) and
-    ``num_modes``."""
-    name = str(ctx.data.get("name", ""))
-    try:
-        centres, std = toy_modes(name), toy_std(name)
-    except (KeyError, ValueError) as e:
-        raise ValueError(f"toy-modes: {name!r} is not a toy mixture with modes ({e})") from None
-    n = int(n_samples)
-    if n < 1:
-        raise ValueError(f"toy-modes: n_samples must be >= 1, got {n_samples}")
-    g = generate_samples(ctx.model, n, ctx.rng(71)).reshape(n, -1)
-    st = mode_statistics(g, centres, std)
-    return {"modes_nearest": modes_covered(g, centres)[0], "modes_3sigma": st["modes_covered"],
-            "high_quality_fraction": st["high_quality_fraction"], "num_modes": st["num_modes"]}

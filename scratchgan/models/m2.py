@@ -32,6 +32,12 @@ over the batch repeated 10 times (row c*M + i holds example i with class c).
 -> 500 -> 500 -> 784 (softplus, Bernoulli), trained first for ``m1_steps`` steps on the
 unlabelled data; M2 then models z1 ~ q(z1|x) (a fresh sample each step; the posterior mean at
 test time) with a Gaussian p(z1|y, z2) = N(mu, diag e^lv). M1 is frozen in the second phase.
+``m1_min_std`` (the authors' ``run_2layer_ssl.py``: 0.1) keeps only the M1 latent dimensions
+whose posterior means vary over the training set, std(mu1) > m1_min_std: when the M2 phase
+starts (:meth:`M2.apply_schedule`), the standard deviation of mu1 over the training set the
+trainer attached is computed once and the other dimensions are masked to 0 in the features
+and left out of the Gaussian likelihood (the same model as M2 on the kept dimensions alone;
+the kept dimensions are part of the checkpoint). None keeps every dimension.
 """
 from __future__ import annotations
 
@@ -40,6 +46,7 @@ import math
 import numpy as np
 
 from .. import nn
+from ..backend import to_numpy
 from ..nn.module import no_grad
 from ..ops import loss as L
 from ..ops.activation import sigmoid, softplus
@@ -83,6 +90,7 @@ class M2(GenerativeModel):
         "hidden": 500, "latent_dim": 50, "lr": 3e-4, "alpha": 0.1,
         "features": "pixels",          # "pixels" (M2) | "m1" (M1+M2)
         "m1_hidden": 500, "m1_latent": 50, "m1_steps": 60000,
+        "m1_min_std": None,            # keep M1 dims with std(mu1) above it (authors: 0.1)
         "init_std": 1e-3,              # N(0, std^2) weights, log-variance heads at 0 (None: U(+-1/sqrt(fan_in)))
     }
 
@@ -123,9 +131,21 @@ class M2(GenerativeModel):
             for lin, start in heads:
                 lin.weight.data[start:] = 0.0
                 lin.bias.data[start:] = 0.0
+        ms = hp["m1_min_std"]
+        if ms is not None and (isinstance(ms, bool) or not isinstance(ms, (int, float)) or
+                               not (math.isfinite(ms) and ms >= 0)):
+            raise ValueError(f"M2: m1_min_std (keep M1 latent dimensions whose posterior means "
+                             f"have a larger std; the authors' 0.1) must be None or a finite "
+                             f"number >= 0, got {ms!r}")
+        if ms is not None and hp["features"] != "m1":
+            raise ValueError("M2: m1_min_std selects M1 latent dimensions; it needs "
+                             "features='m1' (M1+M2)")
+        self.m1_mask = None                  # device (m1_latent,) 0/1 once the dims are chosen
+        self.m1_kept = None                  # the kept dimensions (host list)
         self.x_lab = self.y_lab = None
         self.labelled_indices = None
         self.n_unlabelled = None
+        self._x_train = None
 
     def build_optimizers(self):
         lr = self.hp["lr"]
@@ -153,6 +173,7 @@ class M2(GenerativeModel):
         if y is None:
             raise ValueError("M2: the training set needs labels to choose its labelled subset")
         idx = select_labelled(y, int(self.hp["n_labels"]), int(self.hp["label_seed"]))
+        self._x_train = x                    # for the M1 dimension selection (m1_min_std)
         self.set_labelled(np.asarray(x)[idx], np.asarray(y)[idx], len(x), indices=idx)
         return idx
 
@@ -168,7 +189,8 @@ class M2(GenerativeModel):
         self.labelled_indices = None if indices is None else [int(i) for i in indices]
 
     def extra_state(self):
-        return {"labelled_indices": self.labelled_indices, "n_unlabelled": self.n_unlabelled}
+        return {"labelled_indices": self.labelled_indices, "n_unlabelled": self.n_unlabelled,
+                "m1_kept": self.m1_kept}
 
     def load_extra_state(self, state):
         idx = state.get("labelled_indices")
@@ -176,6 +198,52 @@ class M2(GenerativeModel):
                 list(self.labelled_indices):
             raise ValueError("M2.load_state_dict: the checkpoint was trained with another "
                              "labelled subset (label_seed or data differ)")
+        kept = state.get("m1_kept")
+        if kept is not None:
+            self._set_m1_kept([int(j) for j in kept])
+
+    # -- M1 latent dimensions kept for M2 (m1_min_std) ------------------------------------
+    def _set_m1_kept(self, kept):
+        mask = np.zeros(int(self.hp["m1_latent"]))
+        mask[kept] = 1.0
+        if self.m1_mask is None:
+            self.m1_mask = self.to_model(mask)
+        else:                                # in place: a captured CUDA graph holds the array
+            self.m1_mask[...] = self.to_model(mask)
+        self.m1_kept = list(kept)
+
+    def m1_posterior_std(self, x, batch=1000):
+        """Per-dimension std of M1's posterior means mu1 over the images ``x`` (host, float64)."""
+        k = self.hp["m1_latent"]
+        mus = [to_numpy(self._eval_forward(self.m1_encoder, self.to_model(
+            x[i:i + batch]).reshape(len(x[i:i + batch]), -1))[:, :k]).astype(np.float64)
+            for i in range(0, len(x), batch)]
+        return np.concatenate(mus).std(axis=0)
+
+    def select_m1_dims(self, x):
+        """Keep the M1 dimensions with std(mu1) over ``x`` above ``m1_min_std``; returns them."""
+        std = self.m1_posterior_std(x)
+        thr = float(self.hp["m1_min_std"])
+        kept = [int(j) for j in np.flatnonzero(std > thr)]
+        if not kept:
+            raise ValueError(f"M2: no M1 latent dimension has std(mu1) above m1_min_std={thr} "
+                             f"(largest {std.max():.3g}); M1 encodes nothing yet")
+        self._set_m1_kept(kept)
+        return kept
+
+    def apply_schedule(self):
+        """At the first M2-phase step of M1+M2 with ``m1_min_std``: choose the M1 dimensions
+        (host work, once; the StepRunner calls this before a graph launch)."""
+        if (self.hp["m1_min_std"] is not None and self.m1_kept is None
+                and not self.in_m1_phase()):
+            if self._x_train is None:
+                raise ValueError("M2: m1_min_std needs the training set to choose M1's "
+                                 "dimensions: call attach_data(x_train, y_train) "
+                                 "(scratchgan.train.Trainer does)")
+            self.select_m1_dims(self._x_train)
+
+    def host_logs(self):
+        return {"m1_dims_kept": len(self.m1_kept)} if self.m1_kept is not None else {}
 
     def in_m1_phase(self):
         return self.hp["features"] == "m1" and self.step < int(self.hp["m1_steps"])
@@ -193,8 +261,10 @@ class M2(GenerativeModel):
         k = self.hp["m1_latent"]
         h = self._eval_forward(self.m1_encoder, xf)
         if eps is None:
-            return self.xp.ascontiguousarray(h[:, :k])
-        return h[:, :k] + self.xp.exp(0.5 * h[:, k:]) * eps
+            f = self.xp.ascontiguousarray(h[:, :k])
+        else:
+            f = h[:, :k] + self.xp.exp(0.5 * h[:, k:]) * eps
+        return f if self.m1_mask is None else f * self.m1_mask
 
     # -- per-row terms with gradients --------------------------------------------------------
     def _recon_rows(self, out, f):
@@ -206,9 +276,16 @@ class M2(GenerativeModel):
         d = self.feat_dim
         mu, lv = out[:, :d], out[:, d:]
         r, iv = f - mu, xp.exp(-out[:, d:])
-        rows = 0.5 * (_LOG_2PI + lv + r * r * iv).sum(axis=1)
-        return rows, lambda w: xp.concatenate([-(r * iv) * w[:, None],
-                                               0.5 * (1.0 - r * r * iv) * w[:, None]], axis=1)
+        terms = _LOG_2PI + lv + r * r * iv
+        if self.m1_mask is None:
+            rows = 0.5 * terms.sum(axis=1)
+            return rows, lambda w: xp.concatenate([-(r * iv) * w[:, None],
+                                                   0.5 * (1.0 - r * r * iv) * w[:, None]], axis=1)
+        mk = self.m1_mask                    # only the kept dimensions are modelled
+        rows = 0.5 * (terms * mk).sum(axis=1)
+        return rows, lambda w: xp.concatenate([-(r * iv) * mk * w[:, None],
+                                               0.5 * (1.0 - r * r * iv) * mk * w[:, None]],
+                                              axis=1)
 
     def _bound_rows(self, f, y1h, eps):
         """Encoder and decoder forwards for rows (f, one-hot y): per-row l(x, y) and a backward
@@ -306,6 +383,7 @@ class M2(GenerativeModel):
         from the held subset (self.random), noise for both passes, one Adam step on J^alpha."""
         x = self._check_x(x)
         m = x.shape[0]
+        self.apply_schedule()
         if self.in_m1_phase():
             eps = self.draw_normal((m, self.hp["m1_latent"]))
             self.opt_m1.zero_grad()
@@ -352,7 +430,10 @@ class M2(GenerativeModel):
             y1h = self.one_hot(labels)
             out = self._eval_forward(self.decoder, self.xp.concatenate([self.to_model(z), y1h], 1))
             if self.hp["features"] == "m1":
-                out = self._eval_forward(self.m1_decoder, out[:, :self.feat_dim])
+                z1 = out[:, :self.feat_dim]
+                if self.m1_mask is not None:     # dropped dimensions at the prior's mean
+                    z1 = z1 * self.m1_mask
+                out = self._eval_forward(self.m1_decoder, z1)
             return sigmoid(out).reshape((-1,) + self.data_shape)
 
     def generate(self, noise):

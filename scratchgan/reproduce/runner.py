@@ -23,6 +23,7 @@ import numpy as np
 from .. import manual_seed
 from ..checkpoint import load_latest_info, previous_path
 from ..data.datasets import dataset_info, load_dataset
+from ..data.toy import TOY_DATASETS
 from ..data.idx import DataNotFoundError
 from ..data.standin import load_or_standin, standin_images
 from ..metrics.evaluators import EvalContext, get_evaluator
@@ -154,7 +155,9 @@ def load_study_data(study: Study, data_range, data_dir=None, dry_run=False, seed
         xtr, ytr, note = _load_dry(name, data_range, data_dir, "train", DRY_RUN["train"])
         xte, yte, _ = _load_dry(name, data_range, data_dir, "test", DRY_RUN["test"])
     else:
-        xtr, ytr = load_dataset(name, data_range, data_dir=data_dir, split="train")
+        # a toy mixture is drawn, not read: data.limit is its number of training points
+        toy_n = study.data.get("limit") if name in TOY_DATASETS else None
+        xtr, ytr = load_dataset(name, data_range, data_dir=data_dir, split="train", limit=toy_n)
         xte, yte = load_dataset(name, data_range, data_dir=data_dir, split="test")
         note = None
     data = {"name": name, "x_train": xtr, "y_train": ytr, "x_test": xte, "y_test": yte,
@@ -177,7 +180,7 @@ def _build_model(study: Study, schedule, shape, num_classes, device, seed):
     cls = get_model(study.model)
     hyper = {k: v for k, v in cls.defaults.items() if k not in ("batch_size", "epochs", "steps",
                                                                "dataset")}
-    chosen = study.hyper_for(schedule)
+    chosen = study.hyper_for(schedule, seed)
     bad = sorted(k for k in chosen if k not in hyper)
     if bad:
         raise StudyError(f"{study.path}: [set] {bad[0]} is not a hyperparameter of "
@@ -262,7 +265,7 @@ def run_seed(study: Study, seed: int, opts: RunOptions) -> Dict[str, Any]:
     total, every, batch = _plan(study, opts)
     limit_bytes = int(opts.checkpoint_limit_mib * MIB)
     identity = {"study": study.name, "seed": int(seed), "model": study.model,
-                "set": study.hyper_for(opts.schedule), "dataset": study.dataset, "data": study.data,
+                "set": study.hyper_for(opts.schedule, seed), "dataset": study.dataset, "data": study.data,
                 "batch": batch, "dry_run": bool(opts.dry_run)}
     state = None
     if _existing_run(run_dir):

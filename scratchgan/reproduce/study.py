@@ -22,7 +22,7 @@ STUDIES_DIR = pathlib.Path(__file__).resolve().parents[1] / "studies"
 
 _TOP = {"name": str, "title": str, "citation": str, "model": str, "variant": str,
         "variant_note": str, "dataset": str, "seeds": list, "set": dict, "schedule": dict,
-        "evaluations": list, "paper": list, "paper_note": str, "data": dict}
+        "evaluations": list, "paper": list, "paper_note": str, "data": dict, "seed_hyper": list}
 _REQUIRED = ("name", "title", "citation", "model", "dataset", "schedule", "evaluations")
 _SCHEDULE = {"batch": int, "full": int, "full_source": str, "short": int, "eval_every": int,
              "short_set": dict, "short_note": str, "full_is_authors": bool}
@@ -57,6 +57,7 @@ class Study:
     hyper: Dict[str, Any] = field(default_factory=dict)
     data: Dict[str, Any] = field(default_factory=dict)
     paper_note: str = ""
+    seed_hyper: List[str] = field(default_factory=list)
     path: Optional[pathlib.Path] = None
 
     @property
@@ -68,11 +69,14 @@ class Study:
     def updates(self, schedule: str) -> int:
         return int(self.schedule[schedule])
 
-    def hyper_for(self, schedule: str) -> Dict[str, Any]:
-        """``[set]``, with ``schedule.short_set`` over it for a short run."""
+    def hyper_for(self, schedule: str, seed: Optional[int] = None) -> Dict[str, Any]:
+        """``[set]``, with ``schedule.short_set`` over it for a short run, and every name of
+        ``seed_hyper`` set to ``seed`` (one draw per seed, e.g. M2's labelled subset)."""
         out = dict(self.hyper)
         if schedule == "short":
             out.update(self.schedule.get("short_set", {}))
+        if seed is not None:
+            out.update({k: int(seed) for k in self.seed_hyper})
         return out
 
     def variant_for(self, schedule: str):
@@ -165,6 +169,13 @@ def load_study(name, studies_dir=None, registry=None, evaluators=None) -> Study:
                 raise StudyError(f"{where}: [{table}] {', '.join(unknown)} "
                                  f"{'is not a hyperparameter' if len(unknown) == 1 else 'are not hyperparameters'} "
                                  f"of {raw['model']}; valid: {', '.join(sorted(defaults))}")
+    seed_hyper = raw.get("seed_hyper", [])
+    for k in seed_hyper:
+        if not isinstance(k, str) or (isinstance(defaults, dict) and k not in defaults):
+            raise StudyError(f"{where}: seed_hyper names {k!r}, which is not a hyperparameter "
+                             f"of {raw['model']}")
+        if k in raw.get("set", {}):
+            raise StudyError(f"{where}: {k!r} is in both seed_hyper and [set]; the seed sets it")
     seeds = raw.get("seeds", [0])
     if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
                             for s in seeds):
@@ -265,4 +276,5 @@ def load_study(name, studies_dir=None, registry=None, evaluators=None) -> Study:
                  evaluations=evals, paper=papers, variant=raw.get("variant", ""),
                  variant_note=raw.get("variant_note", ""), seeds=list(seeds),
                  hyper=dict(raw.get("set", {})), data=dict(data),
-                 paper_note=raw.get("paper_note", ""), path=path)
+                 paper_note=raw.get("paper_note", ""),
+                 seed_hyper=list(raw.get("seed_hyper", [])), path=path)

@@ -20,27 +20,26 @@ The β-VAE pays β times the KL for what it encodes; transmitting a 3-valued fac
 needs at least log 3 = 1.10 nats of KL (the mutual information). So a model that encodes
 position and scale and stops there is not at the objective's optimum whenever
 gain(shape) > β log 3, and the failure to encode shape is then the optimiser's, not the
-objective's. The script prints these numbers for every scale at a few positions (position
-only shifts the picture, up to the rasteriser's sub-pixel rounding).
+objective's. :func:`information_budget` gives these numbers for every scale at a few
+positions (position only shifts the picture, up to the rasteriser's sub-pixel rounding);
+run as a module it prints them (and writes them as JSON with ``--out``):
 
-    python benchmarks/betavae_information.py [--out benchmarks/results/betavae/information.json]
+    python -m scratchgan.metrics.information [--out benchmarks/results/betavae/information.json]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import pathlib
 import sys
 
 import numpy as np
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-for _p in (ROOT, ROOT / "benchmarks"):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
+from ..data import dsprites as D
 
-from bench_common import write_json  # noqa: E402
-from scratchgan.data import dsprites as D  # noqa: E402
+__all__ = ["POSITIONS", "binary_entropy", "image_entropy", "budget", "information_budget",
+           "main"]
 
 POSITIONS = ((15, 15), (16, 16), (4, 27), (27, 4), (9, 20))
 
@@ -76,12 +75,9 @@ def budget(scale, px, py):
     return float(h0), float(h1), float(ht), float(img.sum(axis=2).mean()), hi, nd
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", type=pathlib.Path, default=None, help="JSON file to write")
-    args = p.parse_args(argv)
-    if args.out is not None and args.out.suffix != ".json":
-        p.error(f"--out must name a .json file, got {args.out}")
+def information_budget():
+    """The budget per scale (averaged over ``POSITIONS``) and over all scales, with
+    β log 3 and β H(picture) for β in 1, 4, 8, 16 (nats per image)."""
     rows = []
     for sc in range(D.FACTOR_SIZES[1]):
         vals = np.array([budget(sc, px, py) for px, py in POSITIONS])
@@ -99,6 +95,17 @@ def main(argv=None):
            "mean_over_scales": mean, "log3": math.log(3.0),
            "beta_log3": {str(b): b * math.log(3.0) for b in (1, 4, 8, 16)},
            "beta_picture_entropy": {str(b): b * mean["picture_entropy"] for b in (1, 4, 8, 16)}}
+    return res
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", type=pathlib.Path, default=None, help="JSON file to write")
+    args = p.parse_args(argv)
+    if args.out is not None and args.out.suffix != ".json":
+        p.error(f"--out must name a .json file, got {args.out}")
+    res = information_budget()
+    rows, mean = res["per_scale"], res["mean_over_scales"]
     print("scale  pixels   H0     H1     H_theta  gain(shape)  gain(orient|shape)  gain(orient)"
           "  H(picture)  distinct")
     for r in rows:
@@ -114,10 +121,11 @@ def main(argv=None):
     print("beta * H(picture) (least weighted KL for exact shape and orientation): " +
           ", ".join(f"beta {b}: {v:.2f}" for b, v in res["beta_picture_entropy"].items()))
     if args.out is not None:
-        write_json(args.out, res)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(res, indent=1) + "\n")
         print(f"wrote {args.out}")
     return res
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(0 if main() else 1)
