@@ -217,6 +217,8 @@ def evaluate_swd(ctx: EvalContext, n_images=4096, reference_seed=7, swd_seed=0,
         raise ValueError("swd: the study's data has no x_train to compare with")
     data_range = tuple(getattr(ctx.model, "data_range", None) or (0.0, 1.0))
     n = int(n_images)
+    if ctx.standin:                 # a dry run's few stand-in images: as many as two sets allow
+        n = max(1, min(n, len(x) // 2))
     ref, real = disjoint_subsets(np.asarray(to_numpy(x)), n, reference_seed)
     ref, real = pad_to(ref, size, data_range[0]), pad_to(real, size, data_range[0])
     fake = pad_to(generate_samples(ctx.model, n, ctx.rng(37)), size, data_range[0])

@@ -221,6 +221,8 @@ def run(args, parser, argv: List[str]) -> int:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
     seeds = _seeds(parser, args.seeds) if args.seeds else list(study.seeds)
+    if args.dry_run and not args.seeds:
+        seeds = seeds[:1]                    # a dry run checks the path: one seed unless asked
     if args.time_limit is not None and args.time_limit <= 0:
         parser.error(f"--time-limit must be a positive number of seconds, got {args.time_limit}")
     if args.checkpoint_limit_mib <= 0:

@@ -10,6 +10,7 @@ ends with bit-identical parameters and the same evaluation record.
 """
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import pathlib
@@ -34,11 +35,15 @@ from .study import Study, StudyError
 
 __all__ = ["CheckpointTooLarge", "DRY_RUN", "RunOptions", "RunnerError", "StudyTrainer",
            "checkpoint_bytes", "load_study_data", "piece_losses", "run_seed", "standin_like",
-           "STATE_NAME"]
+           "STATE_NAME", "DRY_RUN", "SIZE_OPTIONS", "dry_sizes"]
 
 STATE_NAME = "study-state.json"
 #: a dry run: stand-in data of this size, this many updates, an evaluation every few
-DRY_RUN = {"train": 256, "test": 128, "updates": 2, "eval_every": 1, "max_batch": 16}
+DRY_RUN = {"train": 256, "test": 128, "updates": 2, "eval_every": 1, "max_batch": 16,
+           "eval_size": 64}
+#: the evaluator options that set how much an evaluation computes (samples, test images,
+#: points, training steps); a dry run caps each at DRY_RUN["eval_size"], given or default
+SIZE_OPTIONS = ("n_samples", "n_images", "n_test", "n_points", "n_train", "steps")
 MIB = 1 << 20
 
 
@@ -223,6 +228,21 @@ def piece_losses(metrics_path: pathlib.Path, lo: int, hi: int) -> Dict[str, floa
     return {k: sums[k] / counts[k] for k in sums}
 
 
+def dry_sizes(fn, opts: Dict[str, Any]) -> Dict[str, int]:
+    """The size options of evaluator ``fn`` (:data:`SIZE_OPTIONS`, as given in ``opts`` or by
+    default) capped at ``DRY_RUN["eval_size"]``: a dry run checks that every evaluation runs,
+    not what it measures, so it evaluates a few samples."""
+    cap = DRY_RUN["eval_size"]
+    out = {}
+    for name, param in inspect.signature(fn).parameters.items():
+        if name not in SIZE_OPTIONS:
+            continue
+        value = opts.get(name, param.default)
+        if isinstance(value, int) and not isinstance(value, bool) and value > cap:
+            out[name] = cap
+    return out
+
+
 def evaluate(study: Study, model, data, seed, device, standin, updates, extras):
     ctx = EvalContext(model=model, data=data, seed=seed, device=device, standin=standin,
                       updates=int(updates), extras=extras)
@@ -231,7 +251,10 @@ def evaluate(study: Study, model, data, seed, device, standin, updates, extras):
     for ev in study.evaluations:
         opts = dict(ev["options"])
         record = opts.pop("record", None)
-        out = get_evaluator(ev["name"])(ctx, **opts)
+        fn = get_evaluator(ev["name"])
+        if standin:
+            opts.update(dry_sizes(fn, opts))
+        out = fn(ctx, **opts)
         metrics.update(out)
         recorded += [m for m in (record if record is not None else _record_metrics(out))
                      if m not in recorded]
