@@ -118,6 +118,7 @@ def test_dry_run_defaults_need_no_data(tmp_path, capsys, standin, no_env_data):
 
 
 def test_mnist_dry_run_without_files_uses_standin_data(tmp_path, capsys, standin, no_env_data):
+    (tmp_path / "none").mkdir()           # a data folder without the files
     rc, o, e = run_cli(["train", "gan", "--dataset", "mnist", "--dry-run", "--no-progress",
                         "--data-dir", str(tmp_path / "none"), "--out", str(tmp_path / "run")], capsys)
     assert rc == 0, e
@@ -132,6 +133,7 @@ def test_mnist_training_without_files_is_a_clear_error(tmp_path, capsys, standin
     from scratchgan.data import idx
     monkeypatch.setattr(idx, "_fetch", lambda url, dest, timeout=None: (_ for _ in ()).throw(
         OSError("network disabled in tests")))
+    (tmp_path / "none").mkdir()
     rc, o, e = run_cli(["train", "gan", "--dataset", "mnist", "--steps", "1", "--no-progress",
                         "--data-dir", str(tmp_path / "none"), "--out", str(tmp_path / "run")], capsys)
     assert rc == 1 and "mnist data not found" in e and str(tmp_path / "none" / "mnist") in e
