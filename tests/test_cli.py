@@ -58,7 +58,8 @@ def no_env_data(monkeypatch, tmp_path):
     (["sample", "/nonexistent/run"], r"checkpoint not found"),
     ([], r"required: COMMAND|the following arguments are required"),
 ])
-def test_bad_arguments_exit_2(argv, pattern, capsys, standin):
+def test_bad_arguments_exit_2(argv, pattern, capsys, standin, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)           # a runs/gan-ring8 of the current folder is no matter
     rc, out, err = run_cli(argv, capsys)
     assert rc == 2, (rc, out, err)
     assert "usage:" in err
@@ -66,14 +67,16 @@ def test_bad_arguments_exit_2(argv, pattern, capsys, standin):
     assert re.search(pattern, err, re.S), err
 
 
-def test_missing_cuda_is_a_clear_error(capsys, standin):
+def test_missing_cuda_is_a_clear_error(capsys, standin, tmp_path, monkeypatch):
     if cupy_available():
         pytest.skip("a CUDA GPU is available here")
+    monkeypatch.chdir(tmp_path)
     rc, _, err = run_cli(["train", "gan", "--device", "cuda"], capsys)
     assert rc == 2 and "device 'cuda'" in err and "--device cpu" in err
 
 
-def test_unknown_hyperparameter(capsys, standin):
+def test_unknown_hyperparameter(capsys, standin, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     rc, _, err = run_cli(["train", "gan", "--set", "depth=3"], capsys)
     assert rc == 2 and "no hyperparameter 'depth'" in err and "lr" in err
 

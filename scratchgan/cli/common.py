@@ -23,7 +23,7 @@ from ..runs import load_model, resolve_checkpoint
 __all__ = ["MODEL_NAMES", "LOOP_KEYS", "NONE_DEFAULT_TYPES", "USER_ERROR", "RUN_FAILED",
            "INTERRUPTED", "EPILOG", "PICTURE_SUFFIXES", "HelpFormatter", "positive_int", "nonneg_int",
            "positive_float", "key_value", "parse_hyper", "plain", "check_device",
-           "gpu_install_hint", "check_data_dir", "check_writable_dir", "check_output_file",
+           "source_checkout", "gpu_install_hint", "check_data_dir", "check_writable_dir", "check_output_file",
            "plain_notes", "FloatErrors", "load_checkpoint_model", "checkpoint_file",
            "toy_data_modes"]
 
@@ -78,7 +78,8 @@ class HelpFormatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if ("default" in text or action.default in (None, False, argparse.SUPPRESS)
+        if ("default" in text or any(action.default is v for v in (None, False))
+                or action.default == argparse.SUPPRESS
                 or not action.option_strings or action.nargs == 0):
             return text
         value = " ".join(map(str, action.default)) if isinstance(action.default, (list, tuple)) \
@@ -220,12 +221,20 @@ def plain(v):
 
 
 # ------------------------------------------------------------------ argument errors
+def source_checkout():
+    """The source checkout this package runs from (an editable install), or None (a wheel)."""
+    checkout = pathlib.Path(__file__).resolve().parents[2]
+    if (checkout / "setup.cfg").is_file() and (checkout / "kernels").is_dir():
+        return checkout
+    return None
+
+
 def gpu_install_hint():
     """How to add CuPy to this installation: ``pip install -e '.[gpu]'`` in a source checkout
     (an editable install), else the CuPy package the ``gpu`` extra names (a wheel install)."""
-    checkout = pathlib.Path(__file__).resolve().parents[2]
-    if (checkout / "setup.cfg").is_file() and (checkout / "kernels").is_dir():
-        return "pip install -e '.[gpu]' in the source checkout"
+    checkout = source_checkout()
+    if checkout is not None:
+        return f"pip install -e '.[gpu]' in {checkout}"
     try:
         reqs = importlib.metadata.requires("scratchgan") or []
     except importlib.metadata.PackageNotFoundError:

@@ -504,10 +504,13 @@ def _checkpoint_parser(sub, name, help_text):
     s.add_argument("--device", default="cpu", help="cpu or cuda")
     s.add_argument("--seed", type=nonneg_int, default=0, help="random seed")
     if name == "latent":
-        s.add_argument("--out", help="not taken: latent writes two pictures, into --out-dir")
+        s.add_argument("--out", help="refused: latent writes two pictures, into --out-dir "
+                                     "(default: the run folder)")
     else:
+        names = TOOL_PICTURES[name]
+        default = names[0] + (f" ({names[1]} with --arithmetic)" if len(names) > 1 else "")
         s.add_argument("--out", help=f"output picture ({', '.join(PICTURE_SUFFIXES)}; default: "
-                                     f"{' or '.join(TOOL_PICTURES[name])} in the run folder)")
+                                     f"{default} in the run folder)")
     return s
 
 
@@ -543,7 +546,8 @@ def register_interpolate(sub):
     s.add_argument("--dataset", help="data set of the real examples (default: the training one)")
     s.add_argument("--data-dir", help="an existing folder holding mnist/ and fashion-mnist/ "
                                       "(default: the run's, else the usual search)")
-    s.add_argument("--split", choices=("train", "test"), default="test")
+    s.add_argument("--split", choices=("train", "test"), default="test",
+                   help="which split of the data set")
     s.set_defaults(func=cmd_interpolate)
     return s
 
@@ -557,7 +561,8 @@ def register_reconstruct(sub):
     s.add_argument("--dataset", help="data set to reconstruct (default: the training one)")
     s.add_argument("--data-dir", help="an existing folder holding mnist/ and fashion-mnist/ "
                                       "(default: the run's, else the usual search)")
-    s.add_argument("--split", choices=("train", "test"), default="test")
+    s.add_argument("--split", choices=("train", "test"), default="test",
+                   help="which split of the data set")
     s.set_defaults(func=cmd_reconstruct)
     return s
 
@@ -582,7 +587,8 @@ def register_latent(sub):
     s.add_argument("--dataset", help="data set to encode (default: the training one)")
     s.add_argument("--data-dir", help="an existing folder holding mnist/ and fashion-mnist/ "
                                       "(default: the run's, else the usual search)")
-    s.add_argument("--split", choices=("train", "test"), default="test")
+    s.add_argument("--split", choices=("train", "test"), default="test",
+                   help="which split of the data set")
     s.add_argument("--n", type=positive_int, default=5000, help="examples to encode")
     s.add_argument("--grid", type=positive_int, default=20, help="manifold grid size")
     s.add_argument("--out-dir", help="output folder (default: the run folder)")
@@ -600,7 +606,8 @@ def register_translate(sub):
     s.add_argument("--dataset", help="data set (default: the training one)")
     s.add_argument("--data-dir", help="an existing folder holding mnist/ and fashion-mnist/ "
                                       "(default: the run's, else the usual search)")
-    s.add_argument("--split", choices=("train", "test"), default="test")
+    s.add_argument("--split", choices=("train", "test"), default="test",
+                   help="which split of the data set")
     s.add_argument("--n", type=positive_int, default=20, help="images to translate")
     s.add_argument("--direction", choices=("AB", "BA"), default="AB",
                    help="cyclegan: A -> B (default) or B -> A")
