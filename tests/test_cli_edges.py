@@ -197,6 +197,9 @@ def test_set_values_enter_the_rule(tmp_path, capsys, monkeypatch):
     assert compat.dataset_problem(reg["cyclegan"], "edges2fashion") is not None
     assert compat.dataset_problem(reg["cyclegan"], "edges2fashion", {"a_channels": 1}) is None
     assert compat.dataset_problem(reg["m2"], "ring8", {"n_labels": 96}) is None
+    monkeypatch.chdir(tmp_path)
+    rc, o, e = run_cli(["train", "cyclegan", "--dataset", "edges2fashion", "--dry-run"], capsys)
+    assert rc == 2 and "with --set a_channels=1" in one_line_error(e)
 
 
 def test_every_pair_the_cli_accepts_is_one_the_rule_accepts(tmp_path, capsys, no_env_data,

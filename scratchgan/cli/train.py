@@ -86,8 +86,14 @@ def _check_pair(parser, name, cls, dataset, hyper):
     usable = usable_datasets(cls, hyper)
     if not usable:
         parser.error(f"cannot build {name} for {dataset}: {problem}")
+    hint = ""
+    a = dataset_info(dataset).get("a_channels")        # an image-to-image set's A channels
+    if a is not None and "a_channels" in (getattr(cls, "defaults", None) or {}) and \
+            "a_channels" not in hyper and \
+            dataset_problem(cls, dataset, {**hyper, "a_channels": a}) is None:
+        hint = f" (or train on {dataset} with --set a_channels={a})"
     parser.error(f"{name} cannot train on {dataset}: {problem}; data sets that work for {name}"
-                 f"{' with these --set values' if hyper else ''}: {', '.join(usable)}")
+                 f"{' with these --set values' if hyper else ''}: {', '.join(usable)}{hint}")
 
 
 def _resume_settings(parser, args, defaults, hyper, option_of, saved, out):
