@@ -28,17 +28,26 @@ import numpy as np
 from .checkpoint import CheckpointError, load_latest, load_latest_info, previous_path
 from .models import REGISTRY
 
-__all__ = ["CHECKPOINT_NAME", "RUN_FILES", "RUN_MARKERS", "DRY_RUN", "RunFolderError",
+__all__ = ["CHECKPOINT_NAME", "TOOL_PICTURES", "RUN_FILES", "RUN_MARKERS", "DRY_RUN",
+           "RunFolderError", "has_checkpoint",
            "run_files", "is_run_folder", "clear_run", "default_run_folder", "check_new_run",
            "open_resume", "resolve_checkpoint", "load_model"]
 
 CHECKPOINT_NAME = "last.ckpt.npz"
+#: the pictures each checkpoint tool writes into the run folder when no --out is given (the
+#: tools take their default names from here)
+TOOL_PICTURES = {
+    "sample": ("sample.png",),
+    "interpolate": ("interpolation.png", "arithmetic.png", "arithmetic_reference.png"),
+    "reconstruct": ("reconstructions.png",),
+    "traverse": ("traverse.png",),
+    "latent": ("latent_scatter.png", "manifold.png"),
+    "translate": ("translate.png",),
+}
 #: what a run folder holds (besides samples/): ``clear_run`` deletes these
 RUN_FILES = (CHECKPOINT_NAME, "last.ckpt.prev.npz", "config.json", "metrics.jsonl",
-             "resumes.jsonl", "samples.png", "loss_curves.png",
-             # written next to the checkpoint by the checkpoint tools
-             "sample.png", "interpolation.png", "arithmetic.png", "arithmetic_reference.png",
-             "traverse.png", "latent_scatter.png", "manifold.png")
+             "resumes.jsonl", "samples.png", "loss_curves.png") + \
+    tuple(name for names in TOOL_PICTURES.values() for name in names)
 #: any of these marks a folder as holding a run
 RUN_MARKERS = (CHECKPOINT_NAME, "last.ckpt.prev.npz", "config.json", "metrics.jsonl")
 #: what a dry run trains: steps, at most this many examples, batches of at most max_batch
@@ -62,6 +71,12 @@ def run_files(out_dir):
     found += sorted(f for f in d.iterdir() if f.is_file() and f.name.endswith(".tmp") and
                     f.name.startswith((CHECKPOINT_NAME + ".", "last.ckpt.prev.npz.")))
     return found
+
+
+def has_checkpoint(out_dir):
+    """Whether ``out_dir`` holds a checkpoint (``last.ckpt.npz`` or the one it replaced)."""
+    ckpt = pathlib.Path(out_dir) / CHECKPOINT_NAME
+    return ckpt.exists() or previous_path(ckpt).exists()
 
 
 def is_run_folder(out_dir):
@@ -107,6 +122,10 @@ def check_new_run(out_dir, *, overwrite=False, dry_run=False):
     if overwrite or (dry_run and _saved_config(out_dir).get("dry_run")):
         return True
     names = ", ".join(f.name for f in run_files(out_dir)[:4])
+    if not has_checkpoint(out_dir):
+        raise RunFolderError(f"{out_dir} holds a run that wrote no checkpoint ({names}), so "
+                             f"there is nothing to resume; start it over with --overwrite "
+                             f"(deletes that run's files first), or give another --out")
     raise RunFolderError(f"{out_dir} already holds a run ({names}); continue it with --resume, "
                          f"or start it over with --overwrite (deletes that run's files first), "
                          f"or give another --out")
@@ -120,9 +139,13 @@ def open_resume(out_dir):
     configuration."""
     out_dir = pathlib.Path(out_dir)
     ckpt = out_dir / CHECKPOINT_NAME
-    if not ckpt.exists() and not previous_path(ckpt).exists():
-        raise RunFolderError(f"resume: no checkpoint in {out_dir} (expected {ckpt}; give the "
-                             "run folder with --out)")
+    if not has_checkpoint(out_dir):
+        if is_run_folder(out_dir):
+            raise RunFolderError(f"resume: the run in {out_dir} wrote no checkpoint (expected "
+                                 f"{ckpt}), so it cannot be continued; start it over with "
+                                 f"--overwrite instead of --resume, or give another --out")
+        raise RunFolderError(f"resume: no checkpoint in {out_dir} (expected {ckpt}); give the "
+                             "run folder with --out, or leave --resume out to start a new run")
     try:
         state, used, why = load_latest_info(ckpt)
     except (FileNotFoundError, CheckpointError) as e:

@@ -58,7 +58,8 @@ def no_env_data(monkeypatch, tmp_path):
     (["sample", "/nonexistent/run"], r"checkpoint not found"),
     ([], r"required: COMMAND|the following arguments are required"),
 ])
-def test_bad_arguments_exit_2(argv, pattern, capsys, standin):
+def test_bad_arguments_exit_2(argv, pattern, capsys, standin, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)           # a runs/gan-ring8 of the current folder is no matter
     rc, out, err = run_cli(argv, capsys)
     assert rc == 2, (rc, out, err)
     assert "usage:" in err
@@ -66,14 +67,16 @@ def test_bad_arguments_exit_2(argv, pattern, capsys, standin):
     assert re.search(pattern, err, re.S), err
 
 
-def test_missing_cuda_is_a_clear_error(capsys, standin):
+def test_missing_cuda_is_a_clear_error(capsys, standin, tmp_path, monkeypatch):
     if cupy_available():
         pytest.skip("a CUDA GPU is available here")
+    monkeypatch.chdir(tmp_path)
     rc, _, err = run_cli(["train", "gan", "--device", "cuda"], capsys)
     assert rc == 2 and "device 'cuda'" in err and "--device cpu" in err
 
 
-def test_unknown_hyperparameter(capsys, standin):
+def test_unknown_hyperparameter(capsys, standin, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     rc, _, err = run_cli(["train", "gan", "--set", "depth=3"], capsys)
     assert rc == 2 and "no hyperparameter 'depth'" in err and "lr" in err
 
@@ -118,6 +121,7 @@ def test_dry_run_defaults_need_no_data(tmp_path, capsys, standin, no_env_data):
 
 
 def test_mnist_dry_run_without_files_uses_standin_data(tmp_path, capsys, standin, no_env_data):
+    (tmp_path / "none").mkdir()           # a data folder without the files
     rc, o, e = run_cli(["train", "gan", "--dataset", "mnist", "--dry-run", "--no-progress",
                         "--data-dir", str(tmp_path / "none"), "--out", str(tmp_path / "run")], capsys)
     assert rc == 0, e
@@ -132,6 +136,7 @@ def test_mnist_training_without_files_is_a_clear_error(tmp_path, capsys, standin
     from scratchgan.data import idx
     monkeypatch.setattr(idx, "_fetch", lambda url, dest, timeout=None: (_ for _ in ()).throw(
         OSError("network disabled in tests")))
+    (tmp_path / "none").mkdir()
     rc, o, e = run_cli(["train", "gan", "--dataset", "mnist", "--steps", "1", "--no-progress",
                         "--data-dir", str(tmp_path / "none"), "--out", str(tmp_path / "run")], capsys)
     assert rc == 1 and "mnist data not found" in e and str(tmp_path / "none" / "mnist") in e

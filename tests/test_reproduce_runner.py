@@ -114,12 +114,12 @@ def test_study_errors_name_the_file_and_key(tmp_path, edit, message):
 
 def test_unknown_study_and_bad_set_key(tmp_path, capsys):
     d = toy_study(tmp_path)
-    assert main(["missing", "--studies-dir", str(d), "--dry-run"]) == 1
+    assert main(["missing", "--studies-dir", str(d), "--dry-run"]) == 2
     assert "unknown study 'missing'" in capsys.readouterr().err
     d = toy_study(tmp_path, text=TOY_STUDY.replace("toy_units = 8", "toy_unitz = 8"))
     out = tmp_path / "out"
     assert main(["toy", "--studies-dir", str(d), "--out", str(out), "--ledger",
-                 str(tmp_path / "l.jsonl"), "--no-progress"]) == 1
+                 str(tmp_path / "l.jsonl"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "[set] toy_unitz is not a hyperparameter of gan" in err and "toy.toml" in err
     assert not (tmp_path / "l.jsonl").exists()
@@ -205,10 +205,10 @@ def test_existing_run_needs_resume_and_resume_needs_a_run(tmp_path, capsys):
     d = toy_study(tmp_path)
     common = ["toy", "--studies-dir", str(d), "--out", str(tmp_path / "o"), "--ledger",
               str(tmp_path / "l.jsonl"), "--no-progress", "--schedule", "short"]
-    assert main(common + ["--resume"]) == 1
+    assert main(common + ["--resume"]) == 2
     assert "--resume: no run in" in capsys.readouterr().err
     assert main(common) == 0
-    assert main(common) == 1
+    assert main(common) == 2
     assert "already holds a run; continue it with --resume" in capsys.readouterr().err
     rows = read_ledger(tmp_path / "l.jsonl")
     assert {r["updates"] for r in rows} == {6} and {r["authors_updates"] for r in rows} == {12}
@@ -224,7 +224,7 @@ def test_checkpoint_over_the_limit_is_refused_before_anything_is_written(tmp_pat
     out = tmp_path / "o"
     assert main(["toy", "--studies-dir", str(d), "--out", str(out), "--ledger",
                  str(tmp_path / "l.jsonl"), "--no-progress", "--checkpoint-limit-mib",
-                 "0.0001"]) == 1
+                 "0.0001"]) == 2
     err = capsys.readouterr().err
     assert "MiB, over the 0.0001 MiB limit; pass --checkpoint-limit-mib" in err
     assert not out.exists()

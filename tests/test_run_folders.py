@@ -147,7 +147,7 @@ def test_resume_with_the_same_settings_and_nothing_left_to_do(tmp_path, capsys, 
     rc, o, e = train(capsys, out, "--resume", "--lr", "0.01")        # same values: fine, but
     assert rc == 2 and "at step 4 already" in e and "--steps" in e   # the run is complete
     rc, o, e = train(capsys, tmp_path / "none", "--resume")
-    assert rc == 1 and "no checkpoint in" in e
+    assert rc == 2 and "no checkpoint in" in e
 
 
 def test_resume_says_why_the_previous_checkpoint_was_used(tmp_path, capsys, standin,

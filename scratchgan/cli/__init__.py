@@ -38,18 +38,24 @@ run's folder. Ctrl-C finishes the step, writes a checkpoint, prints the
 command that resumes and exits with status 130 (a second Ctrl-C aborts at once).
 
 CHECKPOINT is a ``last.ckpt.npz`` file or a run folder holding one.
-Bad arguments exit with status 2 and a message listing the valid choices;
-a run that fails (missing data, a non-finite loss) exits with status 1.
+A user error exits with status 2 (``common.USER_ERROR``) and a one-line message naming what
+was wrong and what was expected, before anything is written: a bad argument value, a model
+and data set that cannot work together (``compat``), a run folder that cannot be used, a
+file that is no checkpoint, a missing ``--data-dir``, an output folder that cannot be
+written, a CUDA device that is not there. A run that fails once started (data that cannot
+be found or downloaded, a non-finite loss) exits with status 1; Ctrl-C with 130.
+``scratchgan --version`` prints the version; every ``--help`` shows the defaults.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
+from .. import __version__
 from ..models import REGISTRY
 from ..runs import DRY_RUN
 from . import reproduce, tools, train
-from .common import MODEL_NAMES, parse_hyper
+from .common import EPILOG, MODEL_NAMES, HelpFormatter, parse_hyper
 
 __all__ = ["COMMANDS", "MODEL_NAMES", "DRY_RUN", "parse_hyper", "registry", "build_parser",
            "main"]
@@ -78,7 +84,9 @@ def registry():
 def build_parser():
     p = argparse.ArgumentParser(
         prog="scratchgan",
-        description="Train and inspect GANs, VAEs and AAEs written from scratch in NumPy/CuPy.")
+        description="Train and inspect GANs, VAEs and AAEs written from scratch in NumPy/CuPy.",
+        formatter_class=HelpFormatter, epilog=EPILOG)
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for register in COMMANDS:

@@ -6,6 +6,8 @@ The options and their handling live in :mod:`scratchgan.reproduce.command`, whic
 """
 from __future__ import annotations
 
+import argparse
+
 from ..reproduce import command
 
 __all__ = ["register"]
@@ -20,7 +22,8 @@ def _run(args, parser, registry):
 
 def register(sub):
     p = sub.add_parser("reproduce", help="reproduce a paper's study and record it in the ledger",
-                       description=command.DESCRIPTION)
+                       description=command.DESCRIPTION, epilog=command.EPILOG,
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     command.add_arguments(p)
     p.set_defaults(func=_run)
     return p

@@ -3,6 +3,7 @@ and ``translate``. Each reads a run folder (or its ``last.ckpt.npz``) through
 :func:`scratchgan.runs.load_model` and writes a picture, by default into the run folder."""
 from __future__ import annotations
 
+import os
 import pathlib
 import sys
 
@@ -13,9 +14,12 @@ from ..backend import get_array_module, to_device, to_numpy
 from ..data.datasets import DATASETS, load_dataset
 from ..data.idx import DataNotFoundError, IDXError
 from ..data.standin import load_or_standin
+from ..runs import TOOL_PICTURES
 from ..viz import _figure, _save, interleave_rows
-from .common import (check_device, checkpoint_file, load_checkpoint_model, nonneg_int,
-                     positive_int, toy_data_modes)
+from .common import (EPILOG, PICTURE_SUFFIXES, RUN_FAILED, HelpFormatter, check_data_dir, check_device,
+                     check_output_file, check_writable_dir, checkpoint_file,
+                     load_checkpoint_model, nonneg_int, plain_notes, positive_int,
+                     toy_data_modes)
 
 __all__ = ["encode_decode", "model_cat", "cmd_sample", "cmd_interpolate", "cmd_reconstruct",
            "cmd_traverse", "cmd_latent", "cmd_translate", "register_sample",
@@ -55,6 +59,38 @@ def _generate(model, noise):
     return to_numpy(model.generate(noise))
 
 
+def _picture_out(parser, args, ckpt, name):
+    """Where a tool writes its picture: ``--out`` (checked: a picture suffix, a folder that
+    can be written to), else ``name`` (one of ``TOOL_PICTURES``) in the run folder (checked
+    to be writable); both before the model is loaded."""
+    if args.out:
+        return check_output_file(parser, args.out)
+    if not os.access(ckpt.parent, os.W_OK | os.X_OK):
+        parser.error(f"the run folder {ckpt.parent} is not writable; give --out FILE.png to "
+                     f"write the picture elsewhere")
+    return ckpt.parent / name
+
+
+def _extra_out(parser, path, option):
+    """A second output file (``--save-npz``, ``--save-npy``): its folder must be writable."""
+    if path:
+        check_writable_dir(parser, pathlib.Path(path).parent, f"{option} {path}: its folder")
+
+
+def _data_dir(parser, args, config):
+    """The data folder: ``--data-dir`` when given (it must exist), else the one the run was
+    trained with (``config.json``'s ``data_dir``), else None (the usual search)."""
+    return check_data_dir(parser, args.data_dir) or config.get("data_dir")
+
+
+def _takes_labels(model):
+    """Whether the model's noise carries a class (``labels``, or InfoGAN's code ``cat``) that
+    ``sample_noise(labels=...)`` sets."""
+    noise = model.sample_noise(2, rng=np.random.default_rng(0),
+                               labels=np.zeros(2, dtype=np.int64))
+    return any(k in noise for k in ("labels", "cat"))
+
+
 def _sample_noise(model, n, rng, label=None):
     if label is not None:
         return model.sample_noise(n, rng=rng, labels=np.full(n, label, dtype=np.int64))
@@ -64,12 +100,20 @@ def _sample_noise(model, n, rng, label=None):
 def cmd_sample(args, parser, registry):
     device = check_device(parser, args.device)
     ckpt = checkpoint_file(parser, args.checkpoint)
+    out = _picture_out(parser, args, ckpt, TOOL_PICTURES["sample"][0])
+    _extra_out(parser, args.save_npz, "--save-npz")
     model, config = load_checkpoint_model(parser, ckpt, device, registry)
-    if args.label is not None and not (0 <= args.label < int(config.get("num_classes", 10))):
-        parser.error(f"--label must lie in [0, {config.get('num_classes', 10)}), got {args.label}")
+    if args.label is not None:
+        if not _takes_labels(model):
+            parser.error(f"--label: the {config.get('model')} model of this run draws no class "
+                         f"labels (it is not conditional); leave --label out")
+        k = int(getattr(model, "hp", {}).get("cat_dim") or config.get("num_classes", 10)) \
+            if "cat" in model.sample_noise(1, rng=np.random.default_rng(0)) else \
+            int(config.get("num_classes", 10))
+        if not 0 <= args.label < k:
+            parser.error(f"--label must lie in [0, {k}), got {args.label}")
     noise = _sample_noise(model, args.n, np.random.default_rng(args.seed), args.label)
     s = _generate(model, noise)
-    out = pathlib.Path(args.out or ckpt.parent / "sample.png")
     data = None
     ds = config.get("dataset")
     if s.ndim == 2 and ds in DATASETS:
@@ -96,20 +140,20 @@ def _parse_group(parser, text, n):
 def cmd_interpolate(args, parser, registry):
     device = check_device(parser, args.device)
     ckpt = checkpoint_file(parser, args.checkpoint)
+    names = TOOL_PICTURES["interpolate"]
+    out = _picture_out(parser, args, ckpt, names[1] if args.arithmetic else names[0])
+    if args.between_real and args.arithmetic:
+        parser.error("--between-real and --arithmetic are two different pictures; give one")
     model, config = load_checkpoint_model(parser, ckpt, device, registry)
     rng = np.random.default_rng(args.seed)
     dr = config.get("data_range")
-    out = pathlib.Path(args.out or ckpt.parent / ("arithmetic.png" if args.arithmetic
-                                                   else "interpolation.png"))
     if len(model.data_shape) != 3:
         parser.error("interpolate needs an image model (samples of shape (C, H, W))")
-    if args.between_real and args.arithmetic:
-        parser.error("--between-real and --arithmetic are two different pictures; give one")
     if args.arithmetic:
         # DCGAN Sec. 6.3: average the z of each group, then z_A - z_B + z_C
         ref = model.sample_noise(args.n, rng=rng)
         ref_img = _generate(model, ref)
-        ref_path = out.with_name(out.stem + "_reference.png")
+        ref_path = out.with_name(out.stem + "_reference" + out.suffix)
         viz.save_grid(ref_img, ref_path, nrow=int(np.ceil(np.sqrt(args.n))), data_range=dr)
         groups = [_parse_group(parser, g, args.n) for g in args.arithmetic]
         means = []
@@ -155,9 +199,10 @@ def _real_examples(parser, model, config, args, n):
     if ds not in DATASETS:
         parser.error(f"unknown dataset {ds!r}; valid choices are {', '.join(DATASETS)}")
     try:
-        x, y, _ = load_or_standin(ds, tuple(config.get("data_range") or (0.0, 1.0)),
-                                  data_dir=args.data_dir, split=args.split, download=False,
-                                  standin=bool(config.get("standin")))
+        with plain_notes(f"scratchgan {args.command}"):
+            x, y, _ = load_or_standin(ds, tuple(config.get("data_range") or (0.0, 1.0)),
+                                      data_dir=_data_dir(parser, args, config), split=args.split,
+                                      download=False, standin=bool(config.get("standin")))
     except (DataNotFoundError, IDXError, ValueError) as e:
         return None, None, str(e)
     if tuple(x.shape[1:]) != tuple(model.data_shape):
@@ -206,14 +251,15 @@ def cmd_reconstruct(args, parser, registry):
     models, ``--nrow`` per row), or a scatter joining each 2-D point to its reconstruction."""
     device = check_device(parser, args.device)
     ckpt = checkpoint_file(parser, args.checkpoint)
+    out = _picture_out(parser, args, ckpt, TOOL_PICTURES["reconstruct"][0])
+    check_data_dir(parser, args.data_dir)
     model, config = load_checkpoint_model(parser, ckpt, device, registry)
     _need_encoder(parser, model, config, "reconstruct")
     x, labels, err = _real_examples(parser, model, config, args, args.n)
     if x is None:
         print(f"scratchgan reconstruct: error: {err}", file=sys.stderr)
-        return 1
+        return RUN_FAILED
     _, xr = encode_decode(model, x, labels)
-    out = pathlib.Path(args.out or ckpt.parent / "reconstructions.png")
     err_l2 = float(np.sqrt(((x.reshape(len(x), -1) - xr.reshape(len(x), -1)) ** 2).sum(1)).mean())
     if len(model.data_shape) == 3:
         k = args.nrow or min(args.n, 10)
@@ -258,7 +304,7 @@ def _interpolate_between_real(args, parser, model, config, ckpt, rng, out):
     x, labels, err = _real_examples(parser, model, config, args, 2 * args.rows)
     if x is None:
         print(f"scratchgan interpolate: error: {err}", file=sys.stderr)
-        return 1
+        return RUN_FAILED
     z, _ = encode_decode(model, x, labels)
     za, zb = {"z": z[:args.rows]}, {"z": z[args.rows:]}
     keep = None if labels is None else labels[:args.rows]   # conditional: the first one's class
@@ -283,10 +329,10 @@ def cmd_traverse(args, parser, registry):
     categories, each continuous code over ``--range`` in ``--frames`` steps)."""
     device = check_device(parser, args.device)
     ckpt = checkpoint_file(parser, args.checkpoint)
+    out = _picture_out(parser, args, ckpt, TOOL_PICTURES["traverse"][0])
     model, config = load_checkpoint_model(parser, ckpt, device, registry)
     if hasattr(model, "traverse_rows"):      # betavae: one row per latent, the rest at 0
         rows = model.traverse_rows(values=np.linspace(args.range[0], args.range[1], args.frames))
-        out = pathlib.Path(args.out or ckpt.parent / "traverse.png")
         viz.save_rows(rows, out, data_range=config.get("data_range"))
         print(f"wrote {out}: one row per latent ({len(rows)} rows x {args.frames})")
         return 0
@@ -310,7 +356,6 @@ def cmd_traverse(args, parser, registry):
     rows = [r if len(r) == width else
             np.concatenate([r, np.full((width - len(r),) + r.shape[1:], fill, dtype=r.dtype)])
             for r in rows]
-    out = pathlib.Path(args.out or ckpt.parent / "traverse.png")
     viz.save_rows(rows, out, data_range=config.get("data_range"))
     print(f"wrote {out}: blocks from top: {', '.join(order)}")
     return 0
@@ -319,27 +364,39 @@ def cmd_traverse(args, parser, registry):
 def cmd_latent(args, parser, registry):
     device = check_device(parser, args.device)
     ckpt = checkpoint_file(parser, args.checkpoint)
+    names = TOOL_PICTURES["latent"]
+    if args.out:
+        parser.error(f"--out {args.out}: latent writes two pictures ({', '.join(names)}); give "
+                     f"the folder for them with --out-dir")
+    out_dir = pathlib.Path(args.out_dir or ckpt.parent)
+    check_writable_dir(parser, out_dir, "--out-dir" if args.out_dir else "the run folder")
+    check_data_dir(parser, args.data_dir)
     model, config = load_checkpoint_model(parser, ckpt, device, registry)
     _need_encoder(parser, model, config, "latent")
     ds = args.dataset or config.get("dataset")
     if ds not in DATASETS:
         parser.error(f"unknown dataset {ds!r}; valid choices are {', '.join(DATASETS)}")
     try:
-        x, y = load_dataset(ds, tuple(config.get("data_range") or (0.0, 1.0)),
-                            data_dir=args.data_dir, split=args.split, limit=args.n)
-    except (DataNotFoundError, ValueError) as e:
+        # a run trained on stand-in images (a dry run without the files) is shown stand-in
+        # images again; nothing is downloaded
+        with plain_notes("scratchgan latent"):
+            x, y, _ = load_or_standin(ds, tuple(config.get("data_range") or (0.0, 1.0)),
+                                      data_dir=_data_dir(parser, args, config),
+                                      split=args.split, limit=args.n,
+                                      download=not config.get("standin"),
+                                      standin=bool(config.get("standin")))
+    except (DataNotFoundError, IDXError, ValueError) as e:
         print(f"scratchgan latent: error: {e}", file=sys.stderr)
-        return 1
+        return RUN_FAILED
     if tuple(x.shape[1:]) != tuple(model.data_shape):
         parser.error(f"dataset {ds} has examples of shape {x.shape[1:]}, the model expects "
                      f"{tuple(model.data_shape)}")
-    out_dir = pathlib.Path(args.out_dir or ckpt.parent)
     zs = []
     for i in range(0, len(x), 500):
         xb = x[i:i + 500].astype(model.dtype)
         zs.append(to_numpy(model.encode(to_device(xb, device) if device != "cpu" else xb)))
     z = np.concatenate(zs)
-    p1 = viz.latent_scatter(z, y, out_dir / "latent_scatter.png",
+    p1 = viz.latent_scatter(z, y, out_dir / names[0],
                             title=f"{config.get('model')} codes of {ds} ({args.split})")
     print(f"wrote {p1}")
     if z.shape[1] == 2 and len(model.data_shape) == 3:
@@ -358,7 +415,7 @@ def cmd_latent(args, parser, registry):
             noise["z"] = to_device(zz, device) if device != "cpu" else zz
             return _generate(model, noise)
 
-        p2 = viz.manifold_grid(decode, out_dir / "manifold.png", values=values,
+        p2 = viz.manifold_grid(decode, out_dir / names[1], values=values,
                                data_range=config.get("data_range") or (0.0, 1.0))
         print(f"wrote {p2}")
     else:
@@ -381,6 +438,9 @@ def cmd_translate(args, parser, registry):
     with rows of up to 10 inputs, their translations and, for paired sets, the targets."""
     device = check_device(parser, args.device)
     ckpt = checkpoint_file(parser, args.checkpoint)
+    out = _picture_out(parser, args, ckpt, TOOL_PICTURES["translate"][0])
+    _extra_out(parser, args.save_npy, "--save-npy")
+    check_data_dir(parser, args.data_dir)
     model, config = load_checkpoint_model(parser, ckpt, device, registry)
     if not callable(getattr(model, "translate", None)):
         parser.error(f"translate needs an image-to-image model (pix2pix, cyclegan); the run is "
@@ -407,11 +467,13 @@ def cmd_translate(args, parser, registry):
     else:
         ds = args.dataset or config.get("dataset")
         try:
-            x, _, _ = load_or_standin(ds, (lo, hi), data_dir=args.data_dir, split=args.split,
-                                      download=False, standin=bool(config.get("standin")))
+            with plain_notes("scratchgan translate"):
+                x, _, _ = load_or_standin(ds, (lo, hi), data_dir=_data_dir(parser, args, config),
+                                          split=args.split, download=False,
+                                          standin=bool(config.get("standin")))
         except (DataNotFoundError, IDXError, ValueError) as e:
             print(f"scratchgan translate: error: {e}", file=sys.stderr)
-            return 1
+            return RUN_FAILED
         if tuple(x.shape[1:]) != tuple(model.data_shape):
             parser.error(f"dataset {ds} has examples of shape {x.shape[1:]}, the model expects "
                          f"{tuple(model.data_shape)}")
@@ -425,7 +487,6 @@ def cmd_translate(args, parser, registry):
     out_imgs = to_numpy(model.translate(a, **kw))
     rows = [a, out_imgs] + ([target] if target is not None else [])
     grid = to_numpy(interleave_rows([np.asarray(r, dtype=np.float64) for r in rows]))
-    out = pathlib.Path(args.out or ckpt.parent / "translate.png")
     viz.save_grid(grid, out, nrow=min(10, len(a)), data_range=(lo, hi))
     if args.save_npy:
         np.save(args.save_npy, (to_numpy(out_imgs) - lo) / (hi - lo))
@@ -437,11 +498,19 @@ def cmd_translate(args, parser, registry):
 # ---------------------------------------------------------------------------- options
 def _checkpoint_parser(sub, name, help_text):
     """A checkpoint tool's subparser with the options they all take."""
-    s = sub.add_parser(name, help=help_text, description=help_text)
+    s = sub.add_parser(name, help=help_text, description=help_text,
+                       formatter_class=HelpFormatter, epilog=EPILOG)
     s.add_argument("checkpoint", help="a last.ckpt.npz file or a run folder")
-    s.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    s.add_argument("--seed", type=nonneg_int, default=0)
-    s.add_argument("--out", help="output PNG (default: inside the run folder)")
+    s.add_argument("--device", default="cpu", help="cpu or cuda")
+    s.add_argument("--seed", type=nonneg_int, default=0, help="random seed")
+    if name == "latent":
+        s.add_argument("--out", help="refused: latent writes two pictures, into --out-dir "
+                                     "(default: the run folder)")
+    else:
+        names = TOOL_PICTURES[name]
+        default = names[0] + (f" ({names[1]} with --arithmetic)" if len(names) > 1 else "")
+        s.add_argument("--out", help=f"output picture ({', '.join(PICTURE_SUFFIXES)}; default: "
+                                     f"{default} in the run folder)")
     return s
 
 
@@ -449,9 +518,11 @@ def register_sample(sub):
     """Add the ``sample`` subcommand to the subparsers ``sub``."""
     s = _checkpoint_parser(sub, "sample", "draw samples from a checkpoint into a grid PNG")
     s.add_argument("--n", type=positive_int, default=100, help="number of samples")
-    s.add_argument("--nrow", type=positive_int, help="images per row")
-    s.add_argument("--label", type=nonneg_int, help="class label for conditional models")
-    s.add_argument("--save-npz", metavar="PATH", help="also save the raw samples")
+    s.add_argument("--nrow", type=positive_int, help="images per row (default: about the square root of --n)")
+    s.add_argument("--label", type=nonneg_int, help="class label, for models that draw one "
+                   "(default: the model's own draw)")
+    s.add_argument("--save-npz", metavar="PATH", help="also save the raw samples (.npz; default: not "
+                   "saved)")
     s.set_defaults(func=cmd_sample)
     return s
 
@@ -465,15 +536,18 @@ def register_interpolate(sub):
     s.add_argument("--slerp", action="store_true", help="spherical instead of linear")
     s.add_argument("--arithmetic", nargs=3, metavar=("A", "B", "C"),
                    help="z_A - z_B + z_C on a reference grid; each of A, B, C is an index or "
-                        "indices joined by + (averaged), e.g. 3+8 5 12")
+                        "indices joined by + (averaged), e.g. 3+8 5 12 (default: strips, not "
+                        "arithmetic)")
     s.add_argument("--n", type=positive_int, default=64, help="reference grid size (arithmetic)")
     s.add_argument("--between-real", action="store_true",
                    help="models with an encoder: interpolate between the codes E(x) of two "
                         "real examples (drawn with --seed from --split of the run's data set), "
                         "shown at the two ends of each strip")
     s.add_argument("--dataset", help="data set of the real examples (default: the training one)")
-    s.add_argument("--data-dir", help="folder holding mnist/ and fashion-mnist/")
-    s.add_argument("--split", choices=("train", "test"), default="test")
+    s.add_argument("--data-dir", help="an existing folder holding mnist/ and fashion-mnist/ "
+                                      "(default: the run's, else the usual search)")
+    s.add_argument("--split", choices=("train", "test"), default="test",
+                   help="which split of the data set")
     s.set_defaults(func=cmd_interpolate)
     return s
 
@@ -483,10 +557,12 @@ def register_reconstruct(sub):
     s = _checkpoint_parser(sub, "reconstruct", "models with an encoder: x -> E -> G for real "
                            "examples (originals above their reconstructions)")
     s.add_argument("--n", type=positive_int, default=20, help="number of real examples")
-    s.add_argument("--nrow", type=positive_int, help="images per row (default min(n, 10))")
+    s.add_argument("--nrow", type=positive_int, help="images per row (default: min(n, 10))")
     s.add_argument("--dataset", help="data set to reconstruct (default: the training one)")
-    s.add_argument("--data-dir", help="folder holding mnist/ and fashion-mnist/")
-    s.add_argument("--split", choices=("train", "test"), default="test")
+    s.add_argument("--data-dir", help="an existing folder holding mnist/ and fashion-mnist/ "
+                                      "(default: the run's, else the usual search)")
+    s.add_argument("--split", choices=("train", "test"), default="test",
+                   help="which split of the data set")
     s.set_defaults(func=cmd_reconstruct)
     return s
 
@@ -509,8 +585,10 @@ def register_latent(sub):
     s = _checkpoint_parser(sub, "latent",
                            "VAE/AAE: latent scatter coloured by label, 2-D manifold")
     s.add_argument("--dataset", help="data set to encode (default: the training one)")
-    s.add_argument("--data-dir", help="folder holding mnist/ and fashion-mnist/")
-    s.add_argument("--split", choices=("train", "test"), default="test")
+    s.add_argument("--data-dir", help="an existing folder holding mnist/ and fashion-mnist/ "
+                                      "(default: the run's, else the usual search)")
+    s.add_argument("--split", choices=("train", "test"), default="test",
+                   help="which split of the data set")
     s.add_argument("--n", type=positive_int, default=5000, help="examples to encode")
     s.add_argument("--grid", type=positive_int, default=20, help="manifold grid size")
     s.add_argument("--out-dir", help="output folder (default: the run folder)")
@@ -526,11 +604,14 @@ def register_translate(sub):
                    help="images to translate, (N, C, H, W) or (N, H, W) in [0, 1] (default: "
                         "the run's data set)")
     s.add_argument("--dataset", help="data set (default: the training one)")
-    s.add_argument("--data-dir", help="folder holding mnist/ and fashion-mnist/")
-    s.add_argument("--split", choices=("train", "test"), default="test")
+    s.add_argument("--data-dir", help="an existing folder holding mnist/ and fashion-mnist/ "
+                                      "(default: the run's, else the usual search)")
+    s.add_argument("--split", choices=("train", "test"), default="test",
+                   help="which split of the data set")
     s.add_argument("--n", type=positive_int, default=20, help="images to translate")
     s.add_argument("--direction", choices=("AB", "BA"), default="AB",
                    help="cyclegan: A -> B (default) or B -> A")
-    s.add_argument("--save-npy", metavar="PATH", help="also save the outputs (in [0, 1])")
+    s.add_argument("--save-npy", metavar="PATH", help="also save the outputs (in [0, 1]; "
+                   "default: not saved)")
     s.set_defaults(func=cmd_translate)
     return s

@@ -17,10 +17,13 @@ from ..distributed import convert_sync_batchnorm, env_info, init_from_env
 from ..distributed.launch import launch
 from ..rng import manual_seed
 from ..runs import (DRY_RUN, RunFolderError, check_new_run, clear_run, default_run_folder,
-                    open_resume)
+                    has_checkpoint, open_resume)
 from ..train import NonFiniteLossError, Trainer, TrainingInterrupted
-from .common import (LOOP_KEYS, MODEL_NAMES, check_device, key_value, nonneg_int, parse_hyper,
-                     plain, positive_float, positive_int, toy_data_modes)
+from .common import (EPILOG, INTERRUPTED, LOOP_KEYS, MODEL_NAMES, RUN_FAILED, FloatErrors,
+                     HelpFormatter, check_data_dir, check_device, check_writable_dir, key_value,
+                     nonneg_int, parse_hyper, plain, plain_notes, positive_float, positive_int,
+                     toy_data_modes)
+from .compat import dataset_problem, usable_datasets
 
 __all__ = ["RESUME_CHANGEABLE", "TRAIN_DEFAULTS", "register", "run"]
 
@@ -63,10 +66,34 @@ def _given_hyper(parser, args, cls, defaults):
             [k for k in defaults if k.startswith("lr_") or k.endswith("_lr")]
         if not lr_keys:
             parser.error(f"--lr: model {args.model!r} has no learning-rate hyperparameter")
+        both = [option_of[k] for k in lr_keys if k in option_of]
+        if both:
+            parser.error(f"--lr {args.lr:g} and {' and '.join(both)} both set the learning rate; "
+                         f"give it once")
         for k in lr_keys:
             hyper[k] = args.lr
             option_of[k] = f"--lr {args.lr:g}"
     return hyper, option_of
+
+
+def _check_pair(parser, name, cls, dataset, hyper):
+    """Refuse a model and data set that cannot work together (:mod:`.compat`), naming the
+    data sets that work for the model; a model that cannot be built with these
+    hyperparameters for any data set is refused for them."""
+    problem = dataset_problem(cls, dataset, hyper)
+    if problem is None:
+        return
+    usable = usable_datasets(cls, hyper)
+    if not usable:
+        parser.error(f"cannot build {name} for {dataset}: {problem}")
+    hint = ""
+    a = dataset_info(dataset).get("a_channels")        # an image-to-image set's A channels
+    if a is not None and "a_channels" in (getattr(cls, "defaults", None) or {}) and \
+            "a_channels" not in hyper and \
+            dataset_problem(cls, dataset, {**hyper, "a_channels": a}) is None:
+        hint = f" (or train on {dataset} with --set a_channels={a})"
+    parser.error(f"{name} cannot train on {dataset}: {problem}; data sets that work for {name}"
+                 f"{' with these --set values' if hyper else ''}: {', '.join(usable)}{hint}")
 
 
 def _resume_settings(parser, args, defaults, hyper, option_of, saved, out):
@@ -121,18 +148,27 @@ def run(args, parser, registry):
     dataset = args.dataset or cls.default_dataset or defaults.get("dataset")
     if dataset not in DATASETS:
         parser.error(f"unknown dataset {dataset!r}; valid choices are {', '.join(DATASETS)}")
+    # every argument is checked before the run folder is looked at, and before anything is
+    # read or written
     hyper, option_of = _given_hyper(parser, args, cls, defaults)
+    if args.device is not None:
+        check_device(parser, args.device)
+    data_dir = check_data_dir(parser, args.data_dir)
+    if not args.resume:
+        _check_pair(parser, args.model, cls, dataset, hyper)
     out = pathlib.Path(args.out) if args.out else default_run_folder(args.model, dataset,
                                                                      args.dry_run)
+    check_writable_dir(parser, out, "--out" if args.out else "the run folder")
     saved, resume_state, changed, clear = None, None, {}, False
     if args.resume:
         try:
             resume_state = open_resume(out)
         except RunFolderError as e:
-            print(f"scratchgan train: error: {e}", file=sys.stderr)
-            return 1
+            parser.error(str(e))
         saved = dict(resume_state[0]["config"])
         _resume_settings(parser, args, defaults, hyper, option_of, saved, out)
+        # the run's data folder, unless another is given
+        data_dir = data_dir or saved.get("data_dir")
         dataset, limit = saved["dataset"], saved.get("limit")
         batch_size, seed, dtype = int(saved["batch_size"]), int(saved["seed"]), saved["dtype"]
         hyper = dict(saved.get("hyper") or {})
@@ -147,8 +183,8 @@ def run(args, parser, registry):
             opts[k] = given if given is not None else saved.get(k, TRAIN_DEFAULTS.get(k))
         changed = {k: [saved.get(k, TRAIN_DEFAULTS.get(k)), v] for k, v in opts.items()
                    if saved.get(k, TRAIN_DEFAULTS.get(k)) != v}
-        if args.data_dir:
-            changed["data_dir"] = [None, args.data_dir]
+        if args.data_dir and data_dir != saved.get("data_dir"):
+            changed["data_dir"] = [saved.get("data_dir"), data_dir]
         device = check_device(parser, opts["device"] or "cpu")
         sample_every, checkpoint_every = opts["sample_every"], opts["checkpoint_every"]
         log_every = int(opts["log_every"] or TRAIN_DEFAULTS["log_every"])
@@ -182,12 +218,13 @@ def run(args, parser, registry):
     data_range = cls.data_range or (0.0, 1.0)
     try:
         # a dry run never downloads: without the files it trains on stand-in images
-        x, y, standin_note = load_or_standin(dataset, data_range, data_dir=args.data_dir,
-                                             split="train", limit=limit,
-                                             download=not dry_run, standin=dry_run)
+        with plain_notes("scratchgan train"):
+            x, y, standin_note = load_or_standin(dataset, data_range, data_dir=data_dir,
+                                                 split="train", limit=limit,
+                                                 download=not dry_run, standin=dry_run)
     except (DataNotFoundError, IDXError) as e:
         print(f"scratchgan train: error: {e}", file=sys.stderr)
-        return 1
+        return RUN_FAILED
     if standin_note:
         print(f"dry run: {standin_note}", file=sys.stderr)
     info = dataset_info(dataset)
@@ -211,13 +248,13 @@ def run(args, parser, registry):
     run = {"device": device, "steps": steps, "epochs": epochs, "sample_every": sample_every,
            "checkpoint_every": checkpoint_every, "log_every": log_every, "step_mode": step_mode}
     if saved is not None:
-        config = dict(saved, **run)
+        config = dict(saved, **run, data_dir=data_dir)
     else:
         config = {"model": args.model, "dataset": dataset, "data_shape": list(x.shape[1:]),
                   "num_classes": info["num_classes"], "hyper": hyper, "dtype": dtype,
                   "seed": seed, "batch_size": batch_size, "limit": limit,
                   "data_range": list(data_range), "dry_run": dry_run,
-                  "standin": standin_note is not None, **run}
+                  "standin": standin_note is not None, "data_dir": data_dir, **run}
     if comm is not None:
         config["gpus"] = int(comm.world_size)
         config["sync_bn"] = bool(args.sync_bn)
@@ -252,20 +289,39 @@ def run(args, parser, registry):
     sys.stdout.flush()
     if device == "cuda" and step_mode != "eager":
         logging.basicConfig(level=logging.WARNING, format="scratchgan: %(message)s")
+    cmd = f"scratchgan train {args.model} --resume --out {shlex.quote(str(out))}"
+    float_errors = FloatErrors()
     try:
-        summary = trainer.fit()
-    except TrainingInterrupted as e:
-        cmd = f"scratchgan train {args.model} --resume --out {shlex.quote(str(out))}"
-        print(f"\n{e}\nresume with: {cmd}", file=sys.stderr)
-        return 130
+        with float_errors:
+            summary = trainer.fit()
+    except KeyboardInterrupt as e:
+        # the first Ctrl-C ends the run with a checkpoint (TrainingInterrupted); a second one
+        # (during the last step, the checkpoint or the final pictures) aborts what is left
+        first = e if isinstance(e, TrainingInterrupted) else \
+            e.__context__ if isinstance(e.__context__, TrainingInterrupted) else None
+        if first is not None:
+            print(f"\n{first}", file=sys.stderr)
+        else:
+            print("\ninterrupted", file=sys.stderr)
+        if has_checkpoint(out):
+            print(f"resume with: {cmd}", file=sys.stderr)
+        else:
+            print(f"no checkpoint was written; start over with: scratchgan train {args.model} "
+                  f"--overwrite --out {shlex.quote(str(out))}", file=sys.stderr)
+        return INTERRUPTED
     except NonFiniteLossError as e:
-        print(f"scratchgan train: error: {e}", file=sys.stderr)
-        return 1
+        extra = float_errors.summary()
+        print(f"scratchgan train: error: {e}" + (f" (NumPy floating-point errors before it: "
+                                                 f"{extra})" if extra else ""), file=sys.stderr)
+        return RUN_FAILED
     except (FileNotFoundError, ValueError) as e:
         if isinstance(e, ValueError) and not str(e).startswith("resume"):
             raise
         print(f"scratchgan train: error: {e}", file=sys.stderr)
-        return 1
+        return RUN_FAILED
+    if float_errors.counts:
+        print(f"scratchgan train: note: NumPy reported floating-point errors during training: "
+              f"{float_errors.summary()}; the losses stayed finite", file=sys.stderr)
     losses = " ".join(f"{k}={v:.4g}" for k, v in summary["losses"].items()
                       if isinstance(v, float))
     print(f"done: {summary['step']} steps in {summary['time']:.1f}s; {losses}")
@@ -278,21 +334,35 @@ def register(sub):
     """Add the ``train`` subcommand to the subparsers ``sub``."""
     t = sub.add_parser("train", help="train a model (defaults: the paper's settings)",
                        description="Train MODEL. Defaults come from the model class (paper "
-                                   "hyperparameters and default data set).")
+                                   "hyperparameters and default data set).",
+                       formatter_class=HelpFormatter, epilog=EPILOG)
     t.add_argument("model", choices=MODEL_NAMES, help="which model: %(choices)s")
     t.add_argument("--dataset", choices=DATASETS, metavar="NAME",
-                   help="data set: %(choices)s (default: the model's)")
+                   help="data set: %(choices)s (default: the model's; a data set the model "
+                        "cannot train on is refused, naming those it can)")
     g = t.add_mutually_exclusive_group()
-    g.add_argument("--epochs", type=positive_int, help="passes over the training data")
-    g.add_argument("--steps", type=positive_int, help="total train_step calls")
-    t.add_argument("--batch-size", type=positive_int, help="examples per minibatch")
-    t.add_argument("--lr", type=positive_float, help="learning rate (all of the model's)")
+    g.add_argument("--epochs", type=positive_int,
+                   help="passes over the training data (default: the model's, unless --steps)")
+    g.add_argument("--steps", type=positive_int,
+                   help=f"total train_step calls (default: the model's epochs; "
+                        f"{DRY_RUN['steps']} with --dry-run)")
+    t.add_argument("--batch-size", type=positive_int,
+                   help="examples per minibatch (default: the model's)")
+    t.add_argument("--lr", type=positive_float,
+                   help="learning rate, all of the model's (default: the model's; not together "
+                        "with --set lr=...)")
     t.add_argument("--device", help="cpu or cuda (default cpu; with --resume the run's)")
-    t.add_argument("--dtype", choices=("float32", "float64"), help="default float32")
+    t.add_argument("--dtype", choices=("float32", "float64"),
+                   help="default float32; with --resume the run's")
     t.add_argument("--seed", type=nonneg_int, help="random seed (default 0)")
-    t.add_argument("--out", help="output folder (default runs/MODEL-DATASET)")
-    t.add_argument("--data-dir", help="folder holding mnist/ and fashion-mnist/ IDX files")
-    t.add_argument("--limit", type=positive_int, help="use only the first N training examples")
+    t.add_argument("--out", help="output folder (default runs/MODEL-DATASET, "
+                                 "runs/MODEL-DATASET-dry-run with --dry-run)")
+    t.add_argument("--data-dir", help="an existing folder holding mnist/ and fashion-mnist/ IDX "
+                                      "files (default: $SCRATCHGAN_DATA, then "
+                                      "~/.cache/scratchgan; with --resume the run's)")
+    t.add_argument("--limit", type=positive_int,
+                   help=f"use only the first N training examples (default: all; "
+                        f"{DRY_RUN['limit']} with --dry-run)")
     r = t.add_mutually_exclusive_group()
     r.add_argument("--resume", action="store_true",
                    help="continue the run in OUT from OUT/last.ckpt.npz with the run's own "
@@ -302,11 +372,14 @@ def register(sub):
                         "deleted first")
     t.add_argument("--dry-run", action="store_true",
                    help=f"{DRY_RUN['steps']} steps on {DRY_RUN['limit']} examples (for CI)")
-    t.add_argument("--sample-every", type=positive_int, help="also save samples every S steps")
+    t.add_argument("--sample-every", type=positive_int,
+                   help="also save samples every S steps (default: at epoch ends only)")
     t.add_argument("--checkpoint-every", type=positive_int,
-                   help="also checkpoint every S steps (always at epoch ends and the end)")
+                   help="also checkpoint every S steps (default: at epoch ends and the end "
+                        "only)")
     t.add_argument("--set", action="append", type=key_value, metavar="KEY=VALUE",
-                   help="override a model hyperparameter (repeatable), e.g. --set k=2")
+                   help="override a model hyperparameter (repeatable), e.g. --set k=2 "
+                        "(default: the model's defaults)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--step-mode", choices=("auto", "eager", "graph"),
                    help="GPU steps: auto = replay each step from a captured CUDA graph where the "

@@ -122,6 +122,9 @@ class GenerativeModel:
     #: the type of a hyperparameter whose default is None, for ``--set KEY=VALUE``
     hyper_types: dict = {}
     conditional = False
+    #: the data forms the model trains on (``scratchgan.cli.compat``): "image", "toy",
+    #: "image-pair", "translation-paired", "translation-unpaired"
+    data_kinds = ("image", "toy")
 
     def __init__(self, data_shape, *, num_classes=10, device="cpu", dtype=np.float32, rng=None,
                  **hyper):

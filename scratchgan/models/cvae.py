@@ -140,6 +140,7 @@ class CVAE(GenerativeModel):
     data_range = (0.0, 1.0)
     default_dataset = "mnist"
     conditional = False
+    data_kinds = ("image", "image-pair", "translation-paired")
     defaults = {
         "batch_size": 128, "epochs": 20, "dataset": "mnist",
         "mode": "cvae",               # "cvae" | "baseline" (the baseline network alone)

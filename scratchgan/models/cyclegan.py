@@ -163,6 +163,7 @@ class CycleGAN(SecondHalfLinearDecay, GenerativeModel):
     name = "cyclegan"
     data_range = (-1.0, 1.0)
     default_dataset = "mnist2restyled"
+    data_kinds = ("translation-unpaired", "translation-paired")
     conditional = False
     defaults = {
         "batch_size": 16, "epochs": 5, "dataset": "mnist2restyled",

@@ -102,6 +102,9 @@ class M2(GenerativeModel):
         if int(hp["labelled_batch"]) < 1 or int(hp["n_labels"]) < self.num_classes:
             raise ValueError(f"M2: labelled_batch must be >= 1 and n_labels >= num_classes "
                              f"({self.num_classes}), got {hp['labelled_batch']}, {hp['n_labels']}")
+        if int(hp["n_labels"]) % self.num_classes:
+            raise ValueError(f"M2: n_labels ({hp['n_labels']}) must be a multiple of the number "
+                             f"of classes ({self.num_classes}): n_labels / K labelled per class")
         a = hp["alpha"]
         if isinstance(a, bool) or not isinstance(a, (int, float)) or not (math.isfinite(a)
                                                                           and a >= 0):

@@ -64,6 +64,7 @@ OBJECTIVES = ("l1+cgan", "l1", "cgan")
 class Pix2Pix(SecondHalfLinearDecay, GenerativeModel):
     name = "pix2pix"
     data_range = (-1.0, 1.0)
+    data_kinds = ("translation-paired",)
     default_dataset = "edges2fashion"
     conditional = False
     defaults = {

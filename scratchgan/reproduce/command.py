@@ -30,18 +30,28 @@ from .report import DEFAULT_LEDGER, DEFAULT_RESULTS, write_report
 from .runner import RunnerError, RunOptions, run_seed
 from .study import StudyError, list_studies, load_study
 
-__all__ = ["EXIT_STOPPED", "build_parser", "ledger_rows", "main"]
+__all__ = ["EXIT_FAILED", "EXIT_STOPPED", "EXIT_USER_ERROR", "DESCRIPTION", "EPILOG", "add_arguments",
+           "build_parser", "ledger_rows", "main", "run"]
 
 EXIT_STOPPED = 3
+#: a study, option, run folder or ledger that cannot be used (before anything is written)
+EXIT_USER_ERROR = 2
+#: a run that failed once started (an error while training or writing)
+EXIT_FAILED = 1
 PROG = "scratchgan reproduce"
 
 
+EPILOG = ("exit status: 0 done; 2 a user error (an unknown study, a bad key in a study file, "
+          "a run folder that needs --resume or has no run to resume, a checkpoint over the "
+          "size limit), reported before anything is written; 1 a run that failed once "
+          "started; 3 stopped by --time-limit with a checkpoint (the resume command is "
+          "printed)")
 DESCRIPTION = ("Reproduce a paper's table row group (a study in scratchgan/studies/) and "
                "record the results in the ledger.")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION,
+    p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_arguments(p)
     return p
@@ -190,8 +200,9 @@ def _spawn_seeds(argv, seeds, args) -> int:
         print(f"seed {s}: {shlex.join(cmd)}", flush=True)
         procs.append(subprocess.Popen(cmd))
     codes = [p.wait() for p in procs]
-    if any(c == 1 or c == 2 for c in codes):
-        return 1
+    for bad in (EXIT_USER_ERROR, EXIT_FAILED):
+        if bad in codes:
+            return bad
     return EXIT_STOPPED if EXIT_STOPPED in codes else max(codes)
 
 
@@ -219,7 +230,7 @@ def run(args, parser, argv: List[str]) -> int:
         study = load_study(args.study, args.studies_dir)
     except (StudyError, LedgerError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 1
+        return EXIT_USER_ERROR
     seeds = _seeds(parser, args.seeds) if args.seeds else list(study.seeds)
     if args.dry_run and not args.seeds:
         seeds = seeds[:1]                    # a dry run checks the path: one seed unless asked
@@ -268,9 +279,12 @@ def run(args, parser, argv: List[str]) -> int:
             n = append_rows(ledger, ledger_rows(study, seed, state, args.device, command,
                                                 _commit(), date))
             print(f"{study.name} seed {seed}: {n} rows appended to {ledger}")
-    except (StudyError, RunnerError, LedgerError, OSError) as e:
+    except (StudyError, RunnerError, LedgerError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 1
+        return EXIT_USER_ERROR
+    except OSError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return EXIT_FAILED
     finally:
         if tmp is not None:
             tmp.cleanup()
