@@ -49,13 +49,19 @@ def _as_images(images, image_shape=None):
 
 
 def make_grid(images, nrow=None, padding=2, data_range=(0.0, 1.0), pad_value=1.0, image_shape=None):
-    """Tile images into one (H', W') or (H', W', 3) array in [0, 1]; ``nrow`` images per row."""
+    """Tile images into one (H', W') or (H', W', 3) array in [0, 1]; ``nrow`` images per row.
+
+    Images with 1 or 3 channels are grey or RGB; any other number of channels (the two of
+    mnist-quadrants' [revealed, hidden] pairs) shows each channel in grey, side by side."""
     a = _as_images(images, image_shape)
     lo, hi = (float(v) for v in data_range)
     a = np.clip((a - lo) / (hi - lo), 0.0, 1.0)
     n, c, h, w = a.shape
-    if c not in (1, 3):
-        raise ValueError(f"make_grid: images need 1 or 3 channels, got {c}")
+    if c == 0:
+        raise ValueError(f"make_grid: images need at least one channel, got shape {a.shape}")
+    if c not in (1, 3):                 # channels side by side, one grey tile each
+        a = a.transpose(0, 2, 1, 3).reshape(n, 1, h, c * w)
+        n, c, h, w = a.shape
     ncol = nrow or max(1, int(math.ceil(math.sqrt(n))))
     nrows = max(1, int(math.ceil(n / ncol)))
     H = nrows * h + (nrows + 1) * padding
