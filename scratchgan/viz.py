@@ -13,6 +13,10 @@ import numpy as np
 
 from .backend import to_numpy
 
+__all__ = ["make_grid", "save_grid", "read_metrics", "plot_loss_curves", "scatter_2d",
+           "histogram_1d", "latent_scatter", "manifold_grid", "save_rows", "save_samples",
+           "to_channels", "interleave_rows"]
+
 
 def _figure(figsize):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -126,16 +130,23 @@ def read_metrics(path):
     return rows
 
 
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def plot_loss_curves(metrics, path, keys=None, smooth=None, title=None):
-    """One panel per logged quantity against the step, from a metrics.jsonl path or list of dicts."""
+    """One panel per logged quantity against the step, from a metrics.jsonl path or list of
+    dicts. ``lr`` gets a panel when a schedule changes it during the run (a constant rate
+    would only repeat the configuration)."""
     rows = read_metrics(metrics) if isinstance(metrics, (str, pathlib.Path)) else list(metrics)
-    skip = {"step", "epoch", "time", "lr"}
+    skip = {"step", "epoch", "time"}
+    if len({r["lr"] for r in rows if _is_number(r.get("lr"))}) < 2:
+        skip.add("lr")
     if keys is None:
         keys = []
         for r in rows:
             for k, v in r.items():
-                if k not in skip and k not in keys and isinstance(v, (int, float)) \
-                        and not isinstance(v, bool):
+                if k not in skip and k not in keys and _is_number(v):
                     keys.append(k)
     keys = list(keys) or ["(no metrics)"]
     ncols = min(3, len(keys))
@@ -163,21 +174,25 @@ def plot_loss_curves(metrics, path, keys=None, smooth=None, title=None):
 
 
 def scatter_2d(samples, path, data=None, modes=None, title=None, lim=None, labels=None):
-    """Generated 2-D points over the data (grey) and mode centres (red crosses)."""
+    """Generated 2-D points over the data (grey) and mode centres (thin red crosses drawn
+    beneath the points, so the data and samples at a mode stay visible)."""
     s = to_numpy(samples).reshape(len(samples), -1)
     fig = _figure((5, 5))
     ax = fig.add_subplot(1, 1, 1)
-    if data is not None:
-        d = np.asarray(to_numpy(data)).reshape(len(data), -1)
-        ax.scatter(d[:, 0], d[:, 1], s=3, c="0.7", alpha=0.5, label="data", linewidths=0)
-    if labels is not None:
-        ax.scatter(s[:, 0], s[:, 1], s=4, c=np.asarray(labels), cmap="tab10", label="samples",
-                   linewidths=0)
-    else:
-        ax.scatter(s[:, 0], s[:, 1], s=4, c="tab:blue", alpha=0.7, label="samples", linewidths=0)
     if modes is not None:
         m = np.asarray(modes)
-        ax.scatter(m[:, 0], m[:, 1], marker="x", c="red", s=30, label="modes")
+        ax.scatter(m[:, 0], m[:, 1], marker="x", c="red", s=40, linewidths=0.7, label="modes",
+                   zorder=1)
+    if data is not None:
+        d = np.asarray(to_numpy(data)).reshape(len(data), -1)
+        ax.scatter(d[:, 0], d[:, 1], s=3, c="0.55", alpha=0.6, label="data", linewidths=0,
+                   zorder=2)
+    if labels is not None:
+        ax.scatter(s[:, 0], s[:, 1], s=4, c=np.asarray(labels), cmap="tab10", label="samples",
+                   linewidths=0, zorder=3)
+    else:
+        ax.scatter(s[:, 0], s[:, 1], s=4, c="tab:blue", alpha=0.7, label="samples", linewidths=0,
+                   zorder=3)
     if lim is None and data is not None:
         d = np.asarray(to_numpy(data)).reshape(len(data), -1)
         span = np.abs(d[:, :2]).max() * 1.3
