@@ -253,7 +253,12 @@ def load_checkpoint(path) -> dict:
         structure = structure if isinstance(structure, dict) else {}
         raise NotACheckpointError(f"{path}: unknown checkpoint format "
                                   f"{structure.get('format')!r}, expected {FORMAT!r}")
-    return _decode(structure["state"], arrays)
+    try:        # a damaged member name leaves a reference to an array the file lacks
+        return _decode(structure["state"], arrays)
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: unreadable checkpoint (a reference in its structure "
+                              f"does not resolve: {type(e).__name__}: {e}); it is truncated or "
+                              "corrupted") from e
 
 
 def load_latest_info(path) -> tuple:
