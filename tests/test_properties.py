@@ -12,8 +12,6 @@
 """
 from __future__ import annotations
 
-import gzip
-import io
 import math
 
 import numpy as np
