@@ -210,3 +210,18 @@ def test_unreadable_export(tmp_path):
     bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}      ")
     with pytest.raises(interop.ExportError, match="unreadable safetensors file"):
         interop.import_back(bad)
+
+
+def test_model_without_a_torch_builder_still_exports_and_imports_back(tmp_path):
+    """pggan's progressive networks have no PyTorch builder: the export is complete all the
+    same (import_back is identical) and load_into_torch names the layer it cannot build."""
+    cls = get_model("pggan")
+    model = cls((1, 32, 32), rng=0)
+    config = {"model": "pggan", "data_shape": [1, 32, 32], "num_classes": 10, "hyper": {},
+              "dtype": "float32"}
+    run = tmp_path / "run"
+    save_checkpoint(run / "last.ckpt.npz", {"config": config, "model": model.state_dict()})
+    path = interop.export_run(run)
+    assert_same(interop.import_back(path), load_checkpoint(run / "last.ckpt.npz"))
+    with pytest.raises(interop.ExportError, match=r"^G: layer type \w+ has no PyTorch builder"):
+        interop.load_into_torch(path)
