@@ -201,10 +201,10 @@ def save_checkpoint(path, state: dict, keep_previous: bool = False) -> pathlib.P
             os.close(fd2)
             os.unlink(tmp_prev)
             try:
-                os.link(path, tmp_prev)
-            except OSError:  # no hard links on this file system: copy
-                shutil.copyfile(path, tmp_prev)
-            try:
+                try:
+                    os.link(path, tmp_prev)
+                except OSError:  # no hard links on this file system: copy
+                    shutil.copyfile(path, tmp_prev)
                 os.replace(tmp_prev, prev)
             finally:
                 if os.path.exists(tmp_prev):

@@ -67,3 +67,26 @@ def test_checkpoint_mode_follows_umask_like_other_run_files(tmp_path, umask):
     assert other.stat().st_mode & 0o777 == want
     assert path.stat().st_mode & 0o777 == want
     assert ck.previous_path(path).stat().st_mode & 0o777 == want
+
+
+def test_failed_copy_of_the_previous_checkpoint_leaves_no_temporary(tmp_path, monkeypatch):
+    """Without hard links the replaced checkpoint is copied to .prev.npz; a copy that fails
+    part-way is cleaned up too."""
+    import shutil
+    path = tmp_path / "last.ckpt.npz"
+    ck.save_checkpoint(path, _state(1), keep_previous=True)
+
+    def no_link(src, dst):
+        raise OSError(errno.EPERM, "no hard links here")
+
+    def copy_half(src, dst):
+        with open(dst, "wb") as f:
+            f.write(b"PK\x03\x04")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(os, "link", no_link)
+    monkeypatch.setattr(shutil, "copyfile", copy_half)
+    with pytest.raises(ck.CheckpointWriteError, match="left as it was"):
+        ck.save_checkpoint(path, _state(2), keep_previous=True)
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt.npz"]
+    assert ck.load_checkpoint(path)["step"] == 1
