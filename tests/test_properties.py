@@ -12,7 +12,10 @@
 """
 from __future__ import annotations
 
+import atexit
 import math
+import shutil
+import tempfile
 
 import numpy as np
 import pytest
@@ -20,6 +23,7 @@ import pytest
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+from hypothesis.configuration import set_hypothesis_home_dir  # noqa: E402
 
 from scratchgan import nn  # noqa: E402
 from scratchgan.checkpoint import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
@@ -28,7 +32,12 @@ from scratchgan.data.idx import IDXError, parse_idx, read_idx, write_idx  # noqa
 from scratchgan.models import REGISTRY  # noqa: E402
 from scratchgan.models.base import LOOP_KEYS  # noqa: E402
 
-SMALL = settings(max_examples=40, deadline=None,
+# Hypothesis keeps its example database and caches in ./.hypothesis (the cwd) unless told
+# otherwise: a temporary folder instead, and no example database.
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="scratchgan-hypothesis-")
+atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, True)
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+SMALL = settings(max_examples=40, deadline=None, database=None,
                  suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -143,7 +152,7 @@ def test_checkpoint_truncation_is_a_checkpoint_error(folder, data):
     assert str(path) in str(info.value)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(SMALL, max_examples=80)
 @given(data=st.data())
 def test_checkpoint_byte_flip_is_a_checkpoint_error_or_the_same_state(folder, data):
     raw, ref = _checkpoint_bytes(folder)
@@ -312,7 +321,7 @@ def test_default_written_as_text_parses_back(name, key, value):
     assert type(got) is type(value) or value is None
 
 
-@settings(max_examples=150, deadline=None)
+@settings(SMALL, max_examples=150)
 @given(entry=st.sampled_from(DEFAULTS), text=st.text(max_size=12))
 def test_any_text_parses_to_the_default_type_or_names_the_key(entry, text):
     name, key, default = entry
@@ -335,7 +344,7 @@ def test_any_text_parses_to_the_default_type_or_names_the_key(entry, text):
         assert got == text
 
 
-@settings(max_examples=30, deadline=None)
+@settings(SMALL, max_examples=30)
 @given(model=st.sampled_from(sorted(REGISTRY)),
        key=st.from_regex(r"[a-z][a-z_]{0,10}", fullmatch=True))
 def test_unknown_hyperparameter_is_refused_by_name(model, key):
