@@ -18,14 +18,22 @@ Pixels are quantised to uint8 like the originals, so
 ``standin: True``). Labels are balanced: every block of ten rows holds each class
 once. Every per-example quantity comes from its own seeded stream, so the first
 ``n`` stand-in examples are the same whatever the total asked for (like ``limit``).
+
+The generated sets built from MNIST or Fashion-MNIST (``stacked-mnist``, ``mnist32``,
+``fashion-mnist32``, ``mnist-quadrants``) get stand-ins too: :func:`standin_generated`
+builds them from stand-in source images with the set's own ``build``, so a dry run of
+any model on them needs no files.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .batches import scale_images
-from .datasets import dataset_info
+from .datasets import GENERATED, dataset_info, generated_spec
 from .idx import DATASET_NAMES, DataNotFoundError, search_dirs
+
+__all__ = ["STANDIN_DATASETS", "standin_mnist", "standin_images", "standin_generated",
+           "standin_source", "load_or_standin"]
 
 STANDIN_DATASETS = DATASET_NAMES
 _SPLIT_IDS = {"train": 0, "test": 1}
@@ -217,7 +225,6 @@ def standin_source(name):
     fashion-mnist, the source of a generated set built from one), or None."""
     if name in STANDIN_DATASETS:
         return name
-    from .datasets import GENERATED, generated_spec
     if name in GENERATED:
         return getattr(generated_spec(name), "standin_source", None)
     return None
@@ -226,7 +233,6 @@ def standin_source(name):
 def standin_generated(name, n=256, seed=0, data_range=(0.0, 1.0), split="train"):
     """A generated set built from stand-in source images: ``(x, y, info)`` like
     :func:`standin_images`, x as the real set's ``load`` shapes it (``n`` examples)."""
-    from .datasets import dataset_info, generated_spec
     source = standin_source(name)
     if source is None or name in STANDIN_DATASETS:
         raise ValueError(f"no stand-in for the generated set {name!r}; generated sets with "
@@ -244,5 +250,4 @@ def standin_generated(name, n=256, seed=0, data_range=(0.0, 1.0), split="train")
 
 
 def _generated_with_standins():
-    from .datasets import GENERATED
     return [k for k in GENERATED if standin_source(k) not in (None, k)]
