@@ -8,7 +8,12 @@
    repository's ``kernels/`` directly, so an edited kernel is picked up without reinstalling.
    An sdist carries ``kernels/`` through ``MANIFEST.in``.
 
-2. Keep the source tree clean. ``build`` (and with it ``bdist_wheel``, whose staging folder
+2. A package-index description. The README's images and links point into the repository
+   (``docs/images/...``, ``benchmarks/...``), paths a package index cannot resolve, so the
+   long description is the README with relative images dropped and relative links reduced
+   to their text (:func:`package_description`); absolute links and anchors stay.
+
+3. Keep the source tree clean. ``build`` (and with it ``bdist_wheel``, whose staging folder
    lives under the build folder) works in a fresh temporary folder, removed when the build
    process exits, instead of ``./build``; ``egg_info`` writes ``scratchgan.egg-info`` into
    that folder too. So ``pip install .`` and ``pip wheel .`` leave no ``build/`` or
@@ -21,6 +26,7 @@ from __future__ import annotations
 import atexit
 import os
 import pathlib
+import re
 import shutil
 import tempfile
 
@@ -97,4 +103,28 @@ class build_py(_build_py):
         return outputs + [str(dst) for _, dst in self._kernel_outputs()]
 
 
-setup(cmdclass={"build": build, "build_py": build_py, "egg_info": egg_info})
+_IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+_LINK = re.compile(r"(?<!!)\[([^\]]+)\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+_ABSOLUTE = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|#)")   # https:, mailto:, #anchor
+
+
+def package_description(text: str) -> str:
+    """The README for a package index: relative images removed (with a line that held only
+    the image), relative links replaced by their text; absolute ones kept."""
+    def image(m):
+        return m.group(0) if _ABSOLUTE.match(m.group(2)) else ""
+
+    def link(m):
+        return m.group(0) if _ABSOLUTE.match(m.group(2)) else m.group(1)
+
+    out = []
+    for line in text.splitlines(keepends=True):
+        new = _LINK.sub(link, _IMAGE.sub(image, line))
+        if new.strip() or not line.strip():
+            out.append(new)
+    return "".join(out)
+
+
+if __name__ == "__main__":     # also how setuptools' build backend runs this file
+    setup(cmdclass={"build": build, "build_py": build_py, "egg_info": egg_info},
+          long_description=package_description((HERE / "README.md").read_text("utf-8")))

@@ -11,7 +11,11 @@ and float64 values are exact in float64). Nothing is pickled; loading uses
 
 Atomicity: the file is written to a temporary file in the same folder, flushed
 and fsynced, and moved over the target with ``os.replace``. A crash at any point
-leaves either the old checkpoint or the new one, never a torn file. With
+leaves either the old checkpoint or the new one, never a torn file. A write that
+fails (disk full, permission lost) removes its temporary file, leaves the previous
+checkpoint as it was and raises :class:`CheckpointWriteError`, which says so and
+how to resume. Checkpoints get the mode of any other file the run writes
+(``0o666`` less the umask, usually ``0o644``). With
 ``keep_previous=True`` the checkpoint being replaced is kept as
 ``<name>.prev.npz`` (the last good one before it). A write killed mid-way leaves
 a temporary ``<name>.XXXXXXXX.tmp``; :func:`remove_stale_temporaries` (called by
@@ -23,8 +27,9 @@ import json
 import os
 import pathlib
 import re
+import secrets
 import shutil
-import tempfile
+import string
 
 import numpy as np
 
@@ -44,6 +49,16 @@ class CheckpointError(ValueError):
 
 class NotACheckpointError(CheckpointError):
     """A file that is no scratchgan checkpoint at all (not a torn or corrupted one)."""
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint write that failed part-way (disk full, permission lost): its temporary
+    file was removed and the previous checkpoint, if any, is left as it was."""
+
+
+__all__ = ["FORMAT", "CheckpointError", "NotACheckpointError", "CheckpointWriteError",
+           "encode_state", "decode_state", "previous_path", "remove_stale_temporaries",
+           "save_checkpoint", "load_checkpoint", "load_latest_info", "load_latest"]
 
 
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")   # an .npz is a zip file (empty: end record)
@@ -98,6 +113,35 @@ def _decode(obj, arrays):
     return obj
 
 
+def encode_state(state: dict) -> tuple:
+    """``(structure, arrays)``: the JSON-able structure of ``state`` (arrays replaced by
+    ``{"__array__": "a<k>"}``, as in the file) and the ``{"a<k>": ndarray}`` it refers to."""
+    arrays: dict = {}
+    return _encode(state, arrays, "state"), arrays
+
+
+def decode_state(structure, arrays: dict):
+    """The inverse of :func:`encode_state`: the nested state, arrays taken from ``arrays``."""
+    return _decode(structure, arrays)
+
+
+_TMP_CHARS = string.ascii_letters + string.digits
+
+
+def _create_temporary(path):
+    """``(fd, name)`` of a new ``<name>.XXXXXXXX.tmp`` beside ``path``, created with mode
+    ``0o666`` less the umask (so a checkpoint gets the mode of the run's other files)."""
+    for _ in range(100):
+        tmp = path.with_name(f"{path.name}.{''.join(secrets.choice(_TMP_CHARS) for _ in range(8))}"
+                             ".tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                           0o666), str(tmp)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"save_checkpoint: no free temporary name beside {path}")
+
+
 def _fsync_dir(d):
     try:
         fd = os.open(d, os.O_RDONLY)
@@ -148,29 +192,41 @@ def save_checkpoint(path, state: dict, keep_previous: bool = False) -> pathlib.P
     structure = {"format": FORMAT, "state": _encode(state, arrays, "state")}
     blob = json.dumps(structure).encode("utf-8")
     arrays[_STRUCT_KEY] = np.frombuffer(blob, dtype=np.uint8)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        fd, tmp = _create_temporary(path)
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
         if keep_previous and path.exists():
             prev = previous_path(path)
-            fd2, tmp_prev = tempfile.mkstemp(prefix=prev.name + ".", suffix=".tmp", dir=path.parent)
+            fd2, tmp_prev = _create_temporary(prev)
             os.close(fd2)
             os.unlink(tmp_prev)
             try:
-                os.link(path, tmp_prev)
-            except OSError:  # no hard links on this file system: copy
-                shutil.copyfile(path, tmp_prev)
-            try:
+                try:
+                    os.link(path, tmp_prev)
+                except OSError:  # no hard links on this file system: copy
+                    shutil.copyfile(path, tmp_prev)
                 os.replace(tmp_prev, prev)
             finally:
                 if os.path.exists(tmp_prev):
                     os.unlink(tmp_prev)
         os.replace(tmp, path)
+    except OSError as e:
+        if isinstance(e, CheckpointWriteError):
+            raise
+        kept = (f"the previous checkpoint {path} is left as it was; once the cause is fixed, "
+                f"continue the run from it with 'scratchgan train MODEL --resume --out "
+                f"{path.parent}'") if path.exists() else (
+                f"no previous checkpoint exists at {path}, so the run cannot be resumed yet")
+        err = CheckpointWriteError(f"could not write checkpoint {path} ({type(e).__name__}: "
+                                   f"{e.strerror or e}); the partial file was removed and {kept}")
+        err.errno = e.errno
+        raise err from e
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
     _fsync_dir(path.parent)
     return path
@@ -201,7 +257,12 @@ def load_checkpoint(path) -> dict:
         structure = structure if isinstance(structure, dict) else {}
         raise NotACheckpointError(f"{path}: unknown checkpoint format "
                                   f"{structure.get('format')!r}, expected {FORMAT!r}")
-    return _decode(structure["state"], arrays)
+    try:        # a damaged member name leaves a reference to an array the file lacks
+        return _decode(structure["state"], arrays)
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: unreadable checkpoint (a reference in its structure "
+                              f"does not resolve: {type(e).__name__}: {e}); it is truncated or "
+                              "corrupted") from e
 
 
 def load_latest_info(path) -> tuple:

@@ -53,13 +53,19 @@ def _as_images(images, image_shape=None):
 
 
 def make_grid(images, nrow=None, padding=2, data_range=(0.0, 1.0), pad_value=1.0, image_shape=None):
-    """Tile images into one (H', W') or (H', W', 3) array in [0, 1]; ``nrow`` images per row."""
+    """Tile images into one (H', W') or (H', W', 3) array in [0, 1]; ``nrow`` images per row.
+
+    Images with 1 or 3 channels are grey or RGB; any other number of channels (the two of
+    mnist-quadrants' [revealed, hidden] pairs) shows each channel in grey, side by side."""
     a = _as_images(images, image_shape)
     lo, hi = (float(v) for v in data_range)
     a = np.clip((a - lo) / (hi - lo), 0.0, 1.0)
     n, c, h, w = a.shape
-    if c not in (1, 3):
-        raise ValueError(f"make_grid: images need 1 or 3 channels, got {c}")
+    if c == 0:
+        raise ValueError(f"make_grid: images need at least one channel, got shape {a.shape}")
+    if c not in (1, 3):                 # channels side by side, one grey tile each
+        a = a.transpose(0, 2, 1, 3).reshape(n, 1, h, c * w)
+        n, c, h, w = a.shape
     ncol = nrow or max(1, int(math.ceil(math.sqrt(n))))
     nrows = max(1, int(math.ceil(n / ncol)))
     H = nrows * h + (nrows + 1) * padding
@@ -124,16 +130,23 @@ def read_metrics(path):
     return rows
 
 
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def plot_loss_curves(metrics, path, keys=None, smooth=None, title=None):
-    """One panel per logged quantity against the step, from a metrics.jsonl path or list of dicts."""
+    """One panel per logged quantity against the step, from a metrics.jsonl path or list of
+    dicts. ``lr`` gets a panel when a schedule changes it during the run (a constant rate
+    would only repeat the configuration)."""
     rows = read_metrics(metrics) if isinstance(metrics, (str, pathlib.Path)) else list(metrics)
-    skip = {"step", "epoch", "time", "lr"}
+    skip = {"step", "epoch", "time"}
+    if len({r["lr"] for r in rows if _is_number(r.get("lr"))}) < 2:
+        skip.add("lr")
     if keys is None:
         keys = []
         for r in rows:
             for k, v in r.items():
-                if k not in skip and k not in keys and isinstance(v, (int, float)) \
-                        and not isinstance(v, bool):
+                if k not in skip and k not in keys and _is_number(v):
                     keys.append(k)
     keys = list(keys) or ["(no metrics)"]
     ncols = min(3, len(keys))
@@ -161,21 +174,25 @@ def plot_loss_curves(metrics, path, keys=None, smooth=None, title=None):
 
 
 def scatter_2d(samples, path, data=None, modes=None, title=None, lim=None, labels=None):
-    """Generated 2-D points over the data (grey) and mode centres (red crosses)."""
+    """Generated 2-D points over the data (grey) and mode centres (thin red crosses drawn
+    beneath the points, so the data and samples at a mode stay visible)."""
     s = to_numpy(samples).reshape(len(samples), -1)
     fig = _figure((5, 5))
     ax = fig.add_subplot(1, 1, 1)
-    if data is not None:
-        d = np.asarray(to_numpy(data)).reshape(len(data), -1)
-        ax.scatter(d[:, 0], d[:, 1], s=3, c="0.7", alpha=0.5, label="data", linewidths=0)
-    if labels is not None:
-        ax.scatter(s[:, 0], s[:, 1], s=4, c=np.asarray(labels), cmap="tab10", label="samples",
-                   linewidths=0)
-    else:
-        ax.scatter(s[:, 0], s[:, 1], s=4, c="tab:blue", alpha=0.7, label="samples", linewidths=0)
     if modes is not None:
         m = np.asarray(modes)
-        ax.scatter(m[:, 0], m[:, 1], marker="x", c="red", s=30, label="modes")
+        ax.scatter(m[:, 0], m[:, 1], marker="x", c="red", s=40, linewidths=0.7, label="modes",
+                   zorder=1)
+    if data is not None:
+        d = np.asarray(to_numpy(data)).reshape(len(data), -1)
+        ax.scatter(d[:, 0], d[:, 1], s=3, c="0.55", alpha=0.6, label="data", linewidths=0,
+                   zorder=2)
+    if labels is not None:
+        ax.scatter(s[:, 0], s[:, 1], s=4, c=np.asarray(labels), cmap="tab10", label="samples",
+                   linewidths=0, zorder=3)
+    else:
+        ax.scatter(s[:, 0], s[:, 1], s=4, c="tab:blue", alpha=0.7, label="samples", linewidths=0,
+                   zorder=3)
     if lim is None and data is not None:
         d = np.asarray(to_numpy(data)).reshape(len(data), -1)
         span = np.abs(d[:, :2]).max() * 1.3

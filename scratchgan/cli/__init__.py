@@ -14,6 +14,7 @@ Subcommands::
     scratchgan traverse CHECKPOINT [--rows R] [--frames T] [--range LO HI] [--out PNG]
     scratchgan latent CHECKPOINT [--dataset D] [--n N] [--grid G] [--out-dir DIR]
     scratchgan translate CHECKPOINT [--input FILE.npy | --split test] [--n N] [--direction AB]
+    scratchgan export CHECKPOINT [--format safetensors|torch] [--out FILE]
     scratchgan reproduce STUDY [--seeds 0,1,2] [--device cuda] [--resume] [--time-limit S]
                                [--schedule full|short] [--dry-run]
     scratchgan reproduce --list | --report
@@ -54,7 +55,7 @@ import sys
 from .. import __version__
 from ..models import REGISTRY
 from ..runs import DRY_RUN
-from . import reproduce, tools, train
+from . import export, reproduce, tools, train
 from .common import EPILOG, MODEL_NAMES, HelpFormatter, parse_hyper
 
 __all__ = ["COMMANDS", "MODEL_NAMES", "DRY_RUN", "parse_hyper", "registry", "build_parser",
@@ -71,6 +72,7 @@ COMMANDS = (
     tools.register_traverse,
     tools.register_latent,
     tools.register_translate,
+    export.register,
     reproduce.register,
 )
 

@@ -146,7 +146,7 @@ def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
         raise IDXError(f"{name}: truncated IDX header ({len(raw)} bytes, need {header})")
     dims = struct.unpack(">" + "I" * ndim, raw[4:header])
     dtype = _IDX_DTYPES[code]
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize      # exact: an int64 product can wrap to 0
     got = len(raw) - header
     if got != expected:
         raise IDXError(f"{name}: size mismatch: the header says shape {dims} of {dtype.name} "

@@ -99,7 +99,10 @@ def n_revealed_of(index):
 class QuadrantSpec:
     """The generated set ``mnist-quadrants``: ``(x, y)`` with x float32 (N, 2, 28, 28), channel 0
     the revealed part and channel 1 the part to predict (-1 on masked pixels), and y the
-    digit labels; example i reveals ``n_revealed_of(i)`` quadrants."""
+    digit labels; example i reveals ``n_revealed_of(i)`` quadrants. ``build`` makes it from
+    given source digits (the stand-ins of a dry run without the files)."""
+
+    standin_source = "mnist"
 
     def info(self):
         return {"shape": (2, SIZE, SIZE), "num_classes": 10, "kind": "image-pair"}
@@ -112,6 +115,11 @@ class QuadrantSpec:
         from .batches import scale_images
         from .idx import load_mnist
         images, labels = load_mnist(split, dataset="mnist", data_dir=data_dir, download=download)
+        return self.build(images, labels, split, data_range, limit, seed)
+
+    def build(self, images, labels, split="train", data_range=(0.0, 1.0), limit=None, seed=None):
+        """The set from uint8 (N, 28, 28) source digits and their labels."""
+        from .batches import scale_images
         if limit is not None:
             images, labels = images[:limit], labels[:limit]
         img = scale_images(images, (0.0, 1.0))

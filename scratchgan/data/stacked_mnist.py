@@ -55,7 +55,10 @@ def _check_split(split):
 
 
 class StackedMNIST:
-    """The generated-set interface (``info``, ``load``) of ``stacked-mnist``."""
+    """The generated-set interface (``info``, ``load``) of ``stacked-mnist``; ``build`` makes
+    it from given source images (the stand-in digits of a dry run without the files)."""
+
+    standin_source = "mnist"
 
     def info(self):
         return {"shape": (3, SIZE, SIZE), "num_classes": 1000, "kind": "image",
@@ -66,6 +69,11 @@ class StackedMNIST:
              download=True):
         _check_split(split)
         images, labels = load_mnist(split, dataset="mnist", data_dir=data_dir, download=download)
+        return self.build(images, labels, split, data_range, limit, seed)
+
+    def build(self, images, labels, split="train", data_range=(0.0, 1.0), limit=None, seed=None):
+        """The set from uint8 (N, 28, 28) source digits and their labels."""
+        _check_split(split)
         n = STACKED_SIZES[split] if limit is None else int(limit)
         idx = stacked_indices(len(images), n, _SEEDS[split] if seed is None else seed)
         x, y = stack_digits(images, labels, idx)
@@ -73,10 +81,12 @@ class StackedMNIST:
 
 
 class Padded32:
-    """The generated-set interface of an IDX set padded to 32×32 (1 channel)."""
+    """The generated-set interface of an IDX set padded to 32×32 (1 channel); ``build`` pads
+    given source images (the stand-ins of a dry run without the files)."""
 
     def __init__(self, dataset):
         self.dataset = dataset
+        self.standin_source = dataset
 
     def info(self):
         return {"shape": (1, SIZE, SIZE), "num_classes": 10, "kind": "image",
@@ -87,6 +97,11 @@ class Padded32:
         _check_split(split)
         images, labels = load_mnist(split, dataset=self.dataset, data_dir=data_dir,
                                     download=download)
+        return self.build(images, labels, split, data_range, limit, seed)
+
+    def build(self, images, labels, split="train", data_range=(0.0, 1.0), limit=None, seed=None):
+        """The set from uint8 (N, 28, 28) source images and their labels."""
+        _check_split(split)
         if limit is not None:
             images, labels = images[:int(limit)], labels[:int(limit)]
         x = scale_images(pad32(images), data_range)[:, None]
