@@ -36,7 +36,8 @@ def test_fans_pytorch_convention():
 
 
 def test_fans_match_torch():
-    torch = pytest.importorskip("torch")
+    from conftest import require_torch
+    torch = require_torch()
     fan = getattr(torch.nn.init, "_calculate_fan_in_and_fan_out", None)
     if fan is None:
         pytest.skip("this torch has no _calculate_fan_in_and_fan_out")
