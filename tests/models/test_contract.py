@@ -10,7 +10,8 @@ editing this file):
 * one ``train_step`` on that run's configuration (read back from the ``config.json`` the dry
   run wrote, so the configuration here is the command line's own) gives finite losses and
   finite parameters, and changes the parameters;
-* resume is bit-exact: a step, a checkpoint written to a file and loaded into a freshly built
+* the same seed builds the same model (weights, optimizer state, generators), and
+  resume is bit-exact: a step, a checkpoint written to a file and loaded into a freshly built
   model (other initial weights), then the same next step, equals the run that went on without
   stopping: every parameter, buffer, optimizer state entry, generator and the losses;
 * (gpu) from the same state a step on the GPU equals the step on the CPU, in float64, within
@@ -186,6 +187,8 @@ class Resume:
         x, y = run.data()
         seed = int(cfg["seed"])
         self.first = attach(build(cfg, seed), x, y)
+        self.initial = self.first.state_dict()
+        self.again = attach(build(cfg, seed), x, y).state_dict()
         self.before = parameters(self.first)
         self.logs1 = host_logs(self.first.train_step(*step_data(self.first, cfg, x, y, 0)))
         self.after1 = parameters(self.first)
@@ -259,6 +262,12 @@ def test_a_step_is_finite(name, resume):
     moved = [k for k in r.before if not np.array_equal(r.before[k], r.after1[k])]
     assert moved, "a step changed no parameter"
     assert r.first.step == 2
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_the_same_seed_builds_the_same_model(name, resume):
+    r = resume(name)
+    assert_identical(r.again, r.initial)
 
 
 @pytest.mark.parametrize("name", MODELS)
