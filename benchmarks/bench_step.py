@@ -6,7 +6,7 @@ A case is (model, device, precision). For each case this builds the model with
 WGAN's critic iterations, as the Trainer passes them) drawn with NumPy from a fixed
 seed, several batches rotated and moved to the device before timing, and times
 the model's real ``train_step`` next to the PyTorch twin from
-``tests/torch_twins.py`` (``make_twin(model, device=...)``; the same algorithm,
+``scratchgan.testing`` (``make_twin(model, device=...)``; the same algorithm,
 eager mode, ``torch.backends.cudnn.benchmark = True``).
 
 Cases (``--models``; batch: ``--batch-policy issue`` gives 128 to all and 100 to
@@ -113,7 +113,6 @@ import traceback
 import zlib
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-TESTS = REPO / "tests"
 
 # name: (registry name, data shape, constructor hyperparameters, kind)
 CASES = {
@@ -277,7 +276,7 @@ def _short(e):
 
 # ----------------------------------------------------------------------------- optional parts
 class Env:
-    """What imports on this machine: torch, CuPy, scratchgan.runtime, tests/torch_twins."""
+    """What imports on this machine: torch, CuPy, scratchgan.runtime, scratchgan.testing."""
 
     def __init__(self, want_cuda, want_cpu, threads, no_torch):
         self.avail = {}
@@ -316,12 +315,8 @@ class Env:
                                      "note": "scratchgan.runtime does not import: ours timed "
                                              "eager only"}
         if self.torch is not None:
-            if str(TESTS) not in sys.path:
-                sys.path.append(str(TESTS))
             try:
-                import torch_twins
-                if not hasattr(torch_twins, "make_twin"):
-                    raise AttributeError("tests/torch_twins.py has no make_twin")
+                from scratchgan.testing import twins as torch_twins
                 self.twins = torch_twins
                 self.avail["torch_twins"] = {"available": True,
                                              "path": str(getattr(torch_twins, "__file__", ""))}
@@ -1287,7 +1282,7 @@ def main(args):
     if not env.avail["runtime"]["available"]:
         doc["warnings"].append("scratchgan.runtime does not import: ours timed eager only")
     if not env.avail.get("torch_twins", {}).get("available"):
-        doc["warnings"].append("tests/torch_twins.py unavailable: no PyTorch rows ("
+        doc["warnings"].append("scratchgan.testing (the PyTorch twins) unavailable: no PyTorch rows ("
                                + str(env.avail.get("torch_twins", {}).get("error")) + ")")
     for w in doc["warnings"]:
         print("warning:", w, flush=True)

@@ -127,7 +127,8 @@ def test_bad_inputs(name):
 
 
 def test_matches_torch(rng):
-    torch = pytest.importorskip("torch")
+    from conftest import require_torch
+    torch = require_torch()
     refs = {"ReLU": torch.nn.ReLU(), "LeakyReLU": torch.nn.LeakyReLU(0.2), "Tanh": torch.nn.Tanh(),
             "Sigmoid": torch.nn.Sigmoid(), "Softplus": torch.nn.Softplus()}
     x = away_from_zero(rng, (3, 4, 2)) * 3

@@ -215,7 +215,8 @@ def test_init_bounds_and_dtype(rng):
 # ----------------------------------------------------------------------------- PyTorch reference
 @pytest.mark.parametrize("case", CONV_CASES)
 def test_conv2d_matches_torch(case, rng):
-    torch = pytest.importorskip("torch")
+    from conftest import require_torch
+    torch = require_torch()
     F = torch.nn.functional
     x, w, b, s, p, d = conv_inputs(case, rng)
     tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
@@ -230,7 +231,8 @@ def test_conv2d_matches_torch(case, rng):
 
 @pytest.mark.parametrize("case", CONVT_CASES)
 def test_conv_transpose2d_matches_torch(case, rng):
-    torch = pytest.importorskip("torch")
+    from conftest import require_torch
+    torch = require_torch()
     F = torch.nn.functional
     x, w, b, s, p, op, d = convt_inputs(case, rng)
     tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
@@ -244,7 +246,8 @@ def test_conv_transpose2d_matches_torch(case, rng):
 
 
 def test_layers_match_torch_modules(rng):
-    torch = pytest.importorskip("torch")
+    from conftest import require_torch
+    torch = require_torch()
     for ours, theirs, shape in [
             (Conv2d(3, 4, 3, 2, 1, rng=rng), torch.nn.Conv2d(3, 4, 3, 2, 1), (2, 3, 7, 6)),
             (ConvTranspose2d(3, 4, 4, 2, 1, 1, rng=rng), torch.nn.ConvTranspose2d(3, 4, 4, 2, 1, 1),

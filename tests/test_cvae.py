@@ -99,7 +99,7 @@ def torch_twin_step(model, batch, eps):
     BCE-with-logits, torch.distributions' KL, torch.optim.Adam."""
     import torch as T
     import torch.nn.functional as F
-    from torch_twins import convert_network
+    from scratchgan.testing import convert_network
     dt = T.float64
     nets = {k: convert_network(v, None, "cpu", dt) for k, v in model.networks().items()}
     hp = model.hp
@@ -136,7 +136,7 @@ def torch_twin_step(model, batch, eps):
 @pytest.mark.parametrize("gen_input", ["x_yhat_z", "z"])
 def test_step_matches_torch_twin(gen_input):
     require_torch()
-    from torch_twins import record_draws
+    from scratchgan.testing import record_draws
     m = get_model("cvae")((1, 8, 8), rng=2, dtype=np.float64, hidden=7, latent_dim=3,
                           n_revealed=1, gen_input=gen_input, lr=1e-2)
     batch = whole(6, 8, seed=3)

@@ -1,8 +1,8 @@
 """Data-parallel training on the CPU with a thread communicator (CI has no GPU): the
 collectives, the sharding, the equivalence of a W-rank step (per-rank batch B) with the
 1-process step (batch W·B), the synchronised BatchNorm, rank 0 as the only writer, the
-checkpoint's single-process resume, the launcher's failure handling. The NCCL path runs on
-two GPUs in benchmarks/bench_distributed.py (and the gpu test at the end)."""
+checkpoint's single-process resume, the launcher's failure handling. The gpu test at the end
+runs the same equivalence cases over NCCL on two GPUs."""
 import json
 import subprocess
 import sys
@@ -251,23 +251,70 @@ def test_cli_gpus_errors(capsys):
         assert e.value.code == 2 and msg in capsys.readouterr().err
 
 
+# one rank of the NCCL equivalence check: the CPU cases above on the GPU, each rank writing
+# the worst relative difference of any state entry from the one-process run
+NCCL_RANK = """
+import json, sys
+import cupy as cp
+import numpy as np
+from scratchgan.distributed import convert_sync_batchnorm, data_parallel, init_from_env
+from scratchgan.distributed.replay import DrawRecorder, replay_slices
+from scratchgan.models import get_model
+
+cases, out = json.loads(sys.argv[1]), sys.argv[2]
+comm = init_from_env("cuda")
+worst = {}
+for case, (name, shape, hyper, rr, B) in cases.items():
+    shape = tuple(shape)
+    build = lambda: get_model(name)(shape, rng=5, device="cuda", dtype=np.float64, **hyper)
+    ref = build()
+    rec = DrawRecorder(ref)
+    g = np.random.default_rng(9)
+    n = B * ref.batches_per_step()
+    batches = [g.normal(size=(n,) + shape) if rr is None else g.uniform(*rr, (n,) + shape)
+               for _ in range(3)]
+    for x in batches:
+        ref.train_step(cp.asarray(x))
+    m = build()
+    if case.endswith("sync_bn"):
+        for net in m.networks().values():
+            convert_sync_batchnorm(net, comm)
+    data_parallel(m, comm)
+    replay_slices(m, rec.calls, comm.rank, comm.world_size)
+    k = m.batches_per_step()
+    for x in batches:
+        mine = np.concatenate([np.split(p, comm.world_size)[comm.rank] for p in np.split(x, k)])
+        m.train_step(cp.asarray(mine))
+    w = 0.0
+    for net_name, net in m.networks().items():
+        want = ref.networks()[net_name].state_dict()
+        for key, v in net.state_dict().items():
+            d = float(np.linalg.norm(v - want[key]) / max(np.linalg.norm(want[key]), 1e-30))
+            w = max(w, d)
+    worst[case] = w
+with open(f"{out}/rank{comm.rank}.json", "w") as f:
+    json.dump(worst, f)
+"""
+
+
 @pytest.mark.gpu
 def test_gpu_two_rank_equivalence_over_nccl(tmp_path):
-    """On a machine with 2 GPUs: the NCCL path of the equivalence benchmark (FP32)."""
+    """On a machine with 2 GPUs: the equivalence cases above over NCCL (float64, the same bound
+    as on the CPU), each rank a process started by the launcher."""
     import cupy as cp
     if cp.cuda.runtime.getDeviceCount() < 2:
         pytest.skip("needs 2 GPUs")
-    import pathlib
-    bench = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "bench_distributed.py"
+    prog = tmp_path / "rank.py"
+    prog.write_text(NCCL_RANK)
     r = subprocess.run([sys.executable, "-m", "scratchgan.distributed.launch", "--nproc", "2",
-                        "--", sys.executable, str(bench), "equivalence", "--out", str(tmp_path)],
+                        "--", sys.executable, str(prog), json.dumps(CASES), str(tmp_path)],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
-    res = json.loads((tmp_path / "distributed-equivalence.json").read_text())
-    for case, v in res["cases"].items():
-        # float64 holds the same bound as the CPU twins; float32 is reported, not bounded
-        # (two half-batch sums and an all-reduce add in another order than one full sum)
-        assert v["float64"]["worst_relative_parameter_difference"] < 1e-9, (case, v)
+    for rank in range(2):
+        worst = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert sorted(worst) == sorted(CASES)
+        for case, w in worst.items():
+            assert w < 1e-9, (rank, case, w)
 
 
 def test_replay_slices_hands_out_each_ranks_rows_and_refuses_a_diverging_draw():

@@ -92,7 +92,8 @@ def test_bad_inputs():
 
 
 def test_matches_torch(rng):
-    torch = pytest.importorskip("torch")
+    from conftest import require_torch
+    torch = require_torch()
     layer = make(6, 4)
     ref = torch.nn.Linear(6, 4).double()
     with torch.no_grad():

@@ -108,7 +108,7 @@ def torch_twin_step(model, x_u, draws):
     categorical entropy, an explicit loop over the classes, torch.optim.Adam."""
     import torch as T
     import torch.nn.functional as F
-    from torch_twins import convert_network
+    from scratchgan.testing import convert_network
     dt = T.float64
     nets = {k: convert_network(v, None, "cpu", dt) for k, v in model.networks().items()}
     hp, K, k = model.hp, model.num_classes, model.hp["latent_dim"]
@@ -168,7 +168,7 @@ def torch_twin_step(model, x_u, draws):
 @pytest.mark.parametrize("features", ["pixels", "m1"])
 def test_step_matches_torch_twin(features):
     require_torch()
-    from torch_twins import record_draws
+    from scratchgan.testing import record_draws
     hp = dict(TINY, lr=1e-2, **(dict(M1, m1_steps=0) if features == "m1" else {}))
     m, x, y = attached(redraw=False, **hp)
     before = copy.deepcopy(m.state_dict())

@@ -204,7 +204,7 @@ def test_mode_statistics_perfect_and_collapsed(rng):
 
 @pytest.mark.parametrize("name", ["ring8", "grid25"])
 def test_mode_statistics_on_the_builtin_toy_sets(name):
-    toy = pytest.importorskip("scratchgan.data.toy")
+    from scratchgan.data import toy
     x = toy.sample_toy(name, 5000, np.random.default_rng(0))
     centres = toy.toy_modes(name)
     r = mode_statistics(x, centres, toy.toy_std(name))
@@ -327,8 +327,7 @@ def test_lenet_shapes_and_gradient_flow(rng):
 @pytest.fixture(scope="module")
 def mnist_eval(data_dir):
     from scratchgan.metrics.classifier import load_classifier, load_mnist_arrays, weights_available
-    if not weights_available():
-        pytest.skip("classifier weights not trained yet: run python -m scratchgan.metrics.classifier train")
+    assert weights_available(), "the LeNet weights ship with the package"
     xte, yte = load_mnist_arrays("test", data_dir)
     clf = load_classifier()
     feats, logp = clf.features_and_log_probs(xte)
@@ -387,8 +386,7 @@ def test_gpu_metrics_match_cpu(rng):
 @pytest.mark.gpu
 def test_gpu_classifier_matches_cpu(rng):
     from scratchgan.metrics.classifier import load_classifier, weights_available
-    if not weights_available():
-        pytest.skip("classifier weights not trained yet")
+    assert weights_available(), "the LeNet weights ship with the package"
     x = rng.random((64, 1, 28, 28)).astype(np.float32)
     f_cpu, lp_cpu = load_classifier().features_and_log_probs(x)
     f_gpu, lp_gpu = load_classifier(device="cuda").features_and_log_probs(x)

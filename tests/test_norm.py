@@ -182,7 +182,8 @@ def test_bad_inputs():
 
 @pytest.mark.parametrize("cls,shape", [("BatchNorm1d", (5, 3)), ("BatchNorm2d", (3, 2, 4, 5))])
 def test_matches_torch(cls, shape, rng):
-    torch = pytest.importorskip("torch")
+    from conftest import require_torch
+    torch = require_torch()
     ours = make(BatchNorm1d if cls == "BatchNorm1d" else BatchNorm2d, shape[1])
     ref = getattr(torch.nn, cls)(shape[1]).double()
     with torch.no_grad():

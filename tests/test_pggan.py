@@ -215,8 +215,24 @@ def test_ema_tracks_generator():
 
 
 def test_critic_refuses_batchnorm_path():
-    assert issubclass(PGGAN, object) and ProgressiveCritic is not None
+    """No baseline critic holds a BatchNorm (the mnist1k baseline G does), and a critic path
+    with one is refused by name when the penalty's input gradient is taken, not trained."""
+    from scratchgan import nn
+    from scratchgan.nn.double import SecondOrderError
+    from scratchgan.nn.module import Sequential
     assert get_model("pggan") is PGGAN
+    for variant in ("paper", "mnist1k"):
+        m = make(variant=variant, equalized=False)
+        assert isinstance(m.D, ProgressiveCritic)
+        assert not any("BatchNorm" in type(x).__name__ for x in m.D.modules()), variant
+    m = make()
+    m.D.fromrgb4 = Sequential(*m.D.fromrgb4, nn.BatchNorm2d(m.D.fromrgb4[0].weight.shape[0]).astype(m.dtype))
+    m.D._paths.clear()
+    assert any("BatchNorm" in type(x).__name__ for x in m.D.path().modules())
+    before = [p.data.copy() for p in m.D.parameters()]
+    with pytest.raises(SecondOrderError, match="batch normalization couples the samples"):
+        m.train_step(data(m, 4 * m.hp["n_critic"]))
+    assert all(np.array_equal(p.data, b) for p, b in zip(m.D.parameters(), before))
 
 
 # ----------------------------------------------------------------------------- GPU

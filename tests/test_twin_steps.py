@@ -1,7 +1,7 @@
 """End-to-end check of every model's ``train_step`` against its PyTorch twin (float64, CPU).
 
 From identical weights, data and random draws (the model's draws are recorded and replayed
-into the twin, ``tests/torch_twins.py``), three training steps of the scratchgan model and of
+into the twin, ``scratchgan.testing``), three training steps of the scratchgan model and of
 its torch.autograd + torch.optim twin must leave every parameter and BatchNorm buffer equal
 to 1e-10 relative (||twin - ours|| / ||ours|| per tensor), and every logged loss equal too.
 The networks keep each paper's structure at small widths and batches of 16. Two checks show
@@ -35,7 +35,7 @@ from conftest import require_torch
 torch = require_torch()
 
 from scratchgan.models import get_model  # noqa: E402
-from torch_twins import compare_parameters, make_twin, record_draws  # noqa: E402
+from scratchgan.testing import compare_parameters, make_twin, record_draws  # noqa: E402
 
 TOL = 1e-10
 NOISE_TOL = 1e-7

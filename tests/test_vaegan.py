@@ -299,7 +299,7 @@ def _torch_step(torch, m, x, y, draws):
 ])
 def test_whole_step_against_pytorch_twin(variant, extra):
     torch = require_torch()
-    from torch_twins import record_draws
+    from scratchgan.testing import record_draws
     def build():
         return get_model("vaegan")((1, 6, 6), rng=4, dtype=np.float64, variant=variant,
                                    enc_hidden=10, dec_hidden=12, d_hidden=9, latent_dim=3,

@@ -37,7 +37,7 @@ unit disc (``RADIUS = 0.17`` canvas units at scale 1):
   farthest point, the tip, on the unit circle (about 21 pixels across at scale 1).
 
 Every shape's area centroid is its centre, so an image's pixel centroid tracks
-``(pos_x, pos_y)`` and its pixel count ``scale^2`` (tests/test_dsprites.py checks both). The
+``(pos_x, pos_y)`` and its pixel count ``scale^2`` (tests/data/test_dsprites.py checks both). The
 largest extent (the square's corner, 1.06 * 0.17 = 0.18) stays inside the canvas from
 every centre, so no sprite is clipped. The cosines and sines come from a float64 table on
 the host: rendering is pure multiply-add, deterministic, and the same code runs on CuPy

@@ -330,7 +330,7 @@ def _convert(mod, box):
         return TReshape(mod.shape)
     if cls == "Concat":
         return TConcat(mod.dim)
-    raise NotImplementedError(f"torch_twins: no torch twin for layer {cls}")
+    raise NotImplementedError(f"scratchgan.testing: no torch twin for layer {cls}")
 
 
 def _torch_state_names(net):
@@ -345,7 +345,7 @@ def convert_network(net, box, device, dtype):
     sd = net.state_dict()
     want = _torch_state_names(t)
     if sorted(want) != sorted(sd):
-        raise RuntimeError(f"torch_twins: state names differ for {type(net).__name__}: torch "
+        raise RuntimeError(f"scratchgan.testing: state names differ for {type(net).__name__}: torch "
                            f"{sorted(want)} vs scratchgan {sorted(sd)}")
     with torch.no_grad():
         for n, p in t.named_parameters():
@@ -377,7 +377,7 @@ def convert_optimizer(opt, param_map, device, dtype):
         t = torch.optim.Adagrad(params, lr=sd["lr"], eps=sd["eps"], lr_decay=0,
                                 weight_decay=0, initial_accumulator_value=0)
     else:
-        raise NotImplementedError(f"torch_twins: no torch optimizer for {kind}")
+        raise NotImplementedError(f"scratchgan.testing: no torch optimizer for {kind}")
 
     def arr(key, i):
         return torch.as_tensor(np.asarray(sd[key][i])).to(device=device, dtype=dtype)
@@ -841,7 +841,7 @@ class AAETwin(Twin):
     def __init__(self, model, device="cpu", dtype=None):
         super().__init__(model, device, dtype)
         if self.conditional or self.hp["prior"] != "gaussian":
-            raise NotImplementedError("torch_twins: the AAE twin covers the gaussian prior "
+            raise NotImplementedError("scratchgan.testing: the AAE twin covers the gaussian prior "
                                       "without label_prior")
         self.encoder, self.decoder, self.D = (self.nets["encoder"], self.nets["decoder"],
                                               self.nets["D"])
@@ -884,7 +884,7 @@ def make_twin(model, device="cpu", dtype=None) -> Twin:
     try:
         cls = TWINS[model.name]
     except KeyError:
-        raise NotImplementedError(f"torch_twins: no twin for model {model.name!r}") from None
+        raise NotImplementedError(f"scratchgan.testing: no twin for model {model.name!r}") from None
     return cls(model, device=device, dtype=dtype)
 
 

@@ -342,7 +342,8 @@ def test_bad_inputs_raise_clear_errors(rng):
 
 
 def test_against_torch(rng):
-    torch = pytest.importorskip("torch")
+    from conftest import require_torch
+    torch = require_torch()
     F = torch.nn.functional
     l = _logits(rng, (6, 1))
     t = _probs(rng, (6, 1))

@@ -90,8 +90,7 @@ def test_mode_statistics_known_cases():
 def test_classify_channels_recovers_stacked_labels(data_dir):
     from scratchgan.data.datasets import load_dataset
     from scratchgan.metrics.classifier import weights_available
-    if not weights_available():
-        pytest.skip("LeNet weights not shipped")
+    assert weights_available(), "the LeNet weights ship with the package"
     x, y = load_dataset("stacked-mnist", (-1.0, 1.0), data_dir=data_dir, split="test", limit=300)
     digits = M.classify_channels(x, data_range=(-1.0, 1.0))
     acc = (M.modes_of_digits(digits) == y).mean()

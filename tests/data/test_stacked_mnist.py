@@ -56,3 +56,20 @@ def test_padded_sets(data_dir, name, src):
     assert np.all(x[:, :, :2] == -1.0) and np.array_equal(y, labs[:20])
     with pytest.raises(ValueError, match="split"):
         load_dataset(name, data_dir=data_dir, split="valid")
+
+
+def test_padded_sets_have_stand_ins_for_dry_runs(tmp_path, monkeypatch):
+    """Without files (a dry run), mnist32 and fashion-mnist32 are the stand-in images padded
+    to 32x32, as the real sets are the IDX images padded."""
+    monkeypatch.delenv("SCRATCHGAN_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    from scratchgan.data.standin import load_or_standin, standin_images
+    for name, base in (("mnist32", "mnist"), ("fashion-mnist32", "fashion-mnist")):
+        x, y, note = load_or_standin(name, (-1.0, 1.0), data_dir=str(tmp_path), limit=32,
+                                     download=False, standin=True)
+        assert x.shape == (32, 1, 32, 32) and x.dtype == np.float32 and y.shape == (32,)
+        assert note is not None and f"{base} files not found" in note
+        x28, y28, _ = standin_images(base, 32, data_range=(-1.0, 1.0))
+        np.testing.assert_array_equal(x[:, :, 2:30, 2:30], x28)
+        np.testing.assert_array_equal(y, y28)
+        assert (x[:, :, :2] == -1.0).all() and (x[:, :, :, 30:] == -1.0).all()
