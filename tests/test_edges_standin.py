@@ -57,8 +57,9 @@ def test_standin_generated_refuses_other_sets():
         standin_generated("dsprites")
 
 
-@pytest.mark.parametrize("argv", [["pggan"], ["m2", "--dataset", "mnist-quadrants"]],
-                         ids=["pggan-mnist32", "m2-mnist-quadrants"])
+@pytest.mark.parametrize("argv", [["pggan"], ["cvae", "--dataset", "mnist-quadrants"],
+                                  ["m2", "--dataset", "mnist"]],
+                         ids=["pggan-mnist32", "cvae-mnist-quadrants", "m2-mnist"])
 def test_dry_run_needs_no_files(offline, argv, capsys):
     out = offline / "run"
     rc = cli.main(["train", *argv, "--dry-run", "--no-progress", "--out", str(out)])

@@ -37,7 +37,8 @@ def load(name):
 def test_every_study_file_of_these_families_is_listed():
     """A new study of the models here is added to NAMES (and so checked)."""
     models = {"bigan", "ali", "cvae", "m2", "betavae"}
-    here = {p.stem for p in STUDIES.glob("*.toml") if load(p.stem).get("model") in models}
+    here = {p.stem for p in STUDIES.glob("*.toml") if load(p.stem).get("model") in models
+            and not p.stem.startswith("cvae-quadrants")}   # the image-to-image studies' own
     assert here == set(NAMES)
 
 

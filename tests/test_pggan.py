@@ -218,7 +218,7 @@ def test_critic_refuses_batchnorm_path():
     """No baseline critic holds a BatchNorm (the mnist1k baseline G does), and a critic path
     with one is refused by name when the penalty's input gradient is taken, not trained."""
     from scratchgan import nn
-    from scratchgan.nn.double import SecondOrderError
+    from scratchgan.nn.second_order import SecondOrderError
     from scratchgan.nn.module import Sequential
     assert get_model("pggan") is PGGAN
     for variant in ("paper", "mnist1k"):
