@@ -30,6 +30,7 @@ format, an existing output file, a missing package) is raised before anything is
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import pathlib
@@ -44,7 +45,7 @@ from .runs import load_model
 
 __all__ = ["EXPORT_FORMAT", "FORMATS", "GENERATORS", "ExportError", "export_run", "read_export",
            "load_into_torch", "torch_generate", "import_back", "network_layout",
-           "add_arguments", "main", "run"]
+           "add_arguments", "main", "run", "torch_layers"]
 
 EXPORT_FORMAT = "scratchgan-export-v1"
 FORMATS = {"safetensors": ".safetensors", "torch": ".pt"}
@@ -317,8 +318,12 @@ def _array_refs(obj, out=None):
 
 
 # ----------------------------------------------------------------------------- torch
-def _torch_modules():
-    """The PyTorch layer classes that scratchgan layers map to (torch imported here)."""
+@functools.lru_cache(maxsize=None)
+def torch_layers():
+    """``(torch, classes)``: the PyTorch layer classes that scratchgan layers map to beyond
+    ``torch.nn``'s own (Maxout, Reshape, Softplus, Concat, TwoInputNet), made once; torch is
+    imported here. The PyTorch twins of the tests (:mod:`scratchgan.testing.twins`) use the
+    same classes."""
     torch = _require("torch")
     F = torch.nn.functional
 
@@ -427,7 +432,7 @@ def load_into_torch(file, networks=None) -> dict:
     loaded, in eval mode and the exported dtype. ``networks``: the names to build (default
     all); a network with a layer PyTorch has no builder for raises :class:`ExportError`."""
     manifest, tensors = read_export(file)
-    torch, custom = _torch_modules()
+    torch, custom = torch_layers()
     names = list(manifest["networks"]) if networks is None else list(networks)
     out = {}
     for name in names:

@@ -64,6 +64,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..interop import torch_layers
+
 __all__ = ["make_twin", "Twin", "record_draws", "DrawRecorder", "ReplayDraws", "TorchDraws",
            "compare_parameters", "convert_network", "TWINS", "frozen"]
 
@@ -248,40 +250,9 @@ class TDropout(torch.nn.Module):
         return x * (keep.to(x.dtype) * (1.0 / (1.0 - self.p)))
 
 
-class TReshape(torch.nn.Module):
-    def __init__(self, shape):
-        super().__init__()
-        self.shape = tuple(shape)
-
-    def forward(self, x):
-        return x.reshape((x.shape[0],) + self.shape)
-
-
-class TSoftplus(torch.nn.Module):
-    """``max(x, 0) + log1p(exp(-|x|))`` (no threshold, as scratchgan's)."""
-
-    def forward(self, x):
-        return torch.clamp(x, min=0) + torch.log1p(torch.exp(-x.abs()))
-
-
-class TConcat(torch.nn.Module):
-    def __init__(self, dim):
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, *xs):
-        return torch.cat(xs, dim=self.dim)
-
-
-class TTwoInput(torch.nn.Module):
-    """cgan's TwoInputNet: trunk(concat(x_branch(x), y_branch(y)))."""
-
-    def __init__(self, x_branch, y_branch, trunk, join):
-        super().__init__()
-        self.x_branch, self.y_branch, self.trunk, self.join = x_branch, y_branch, trunk, join
-
-    def forward(self, x, y1h):
-        return self.trunk(self.join(self.x_branch(x), self.y_branch(y1h)))
+#: the layers scratchgan.interop builds PyTorch networks from (one definition for both)
+TReshape, TSoftplus, TConcat, TTwoInput = (torch_layers()[1][k] for k in
+                                           ("Reshape", "Softplus", "Concat", "TwoInputNet"))
 
 
 def _children(mod):
