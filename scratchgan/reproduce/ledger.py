@@ -40,7 +40,7 @@ except ImportError:                                # pragma: no cover - not POSI
     fcntl = None
 
 __all__ = ["FIELDS", "LedgerError", "STATUS_PATTERN", "append_rows", "check_row",
-           "compute_status", "format_number", "read_ledger"]
+           "compute_status", "format_number", "read_ledger", "write_text_atomic"]
 
 #: every key of a ledger row (rows are written with exactly these, in this order)
 FIELDS = ("study", "title", "paper", "model", "variant", "variant_note", "metric",
@@ -163,6 +163,25 @@ def _dump(row) -> str:
     return json.dumps({k: row[k] for k in FIELDS}, ensure_ascii=False)
 
 
+def write_text_atomic(path: pathlib.Path, text: str) -> int:
+    """Write ``text`` to ``path`` through a temporary file in the same folder, synced and then
+    renamed over it: a reader sees the old file or the new one, never a part. Returns the
+    bytes written."""
+    path = pathlib.Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return len(text.encode())
+
+
 def append_rows(path, rows: Iterable[Dict]) -> int:
     """Append ``rows`` to the ledger at ``path`` atomically; each row gets its computed
     status first and is checked. Returns the number of rows written."""
@@ -181,17 +200,7 @@ def append_rows(path, rows: Iterable[Dict]) -> int:
         old = path.read_text() if path.exists() else ""
         if old and not old.endswith("\n"):
             old += "\n"
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(old + "".join(_dump(r) + "\n" for r in rows))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        write_text_atomic(path, old + "".join(_dump(r) + "\n" for r in rows))
     finally:
         os.close(lock)                            # closing releases the lock
     return len(rows)

@@ -14,7 +14,6 @@ import inspect
 import json
 import os
 import pathlib
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
@@ -31,6 +30,7 @@ from ..metrics.evaluators import EvalContext, get_evaluator
 from ..metrics.standard import binarize_images, to_unit_range
 from ..models import get_model
 from ..train import Trainer, TrainingInterrupted
+from .ledger import write_text_atomic
 from .study import Study, StudyError
 
 __all__ = ["CheckpointTooLarge", "DRY_RUN", "RunOptions", "RunnerError", "StudyTrainer",
@@ -106,19 +106,7 @@ def checkpoint_bytes(model) -> int:
 
 
 def _atomic_json(path: pathlib.Path, obj) -> int:
-    text = json.dumps(obj, indent=1, default=str) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return len(text.encode())
+    return write_text_atomic(path, json.dumps(obj, indent=1, default=str) + "\n")
 
 
 def standin_like(name, n, data_range, split="train"):
