@@ -213,6 +213,18 @@ def _weight_from_rows(m, w_shape):
     return np.ascontiguousarray(m.reshape(K, R, S, C).transpose(0, 3, 1, 2))
 
 
+def _weight_grad(a, cols, w_shape):
+    """``a^T @ cols`` ((K, M) @ (M, R*S*C), M the long pixel axis) as a (K, C, R, S) weight.
+
+    OpenBLAS runs the product as ``(cols^T @ a)^T``, the long axis still the reduction
+    but the R*S*C axis first, 2-4x faster than with the K-row transposed operand first
+    (benchmarks/CPU_NOTES.md); the transpose back is weight-sized.
+    """
+    K, C, R, S = w_shape
+    m = cols.T @ a                                               # (R*S*C, K)
+    return np.ascontiguousarray(m.reshape(R, S, C, K).transpose(3, 2, 0, 1))
+
+
 def _im2col(x, R, S, stride, padding, dilation, P, Q):
     """Column matrix ``cols[(n,p,q), (r,s,c)] = xpad[n, c, p*sh + r*dh, q*sw + s*dw]``.
 
@@ -348,7 +360,7 @@ def conv2d_core_backward_filter(x, dy, w_shape, stride, padding, dilation):
     K, C, R, S = w_shape
     P, Q = dy.shape[2:]
     cols = _im2col(x, R, S, stride, padding, dilation, P, Q)
-    return _weight_from_rows(_to_rows(dy).T @ cols, w_shape)
+    return _weight_grad(_to_rows(dy), cols, w_shape)
 
 
 # ----------------------------------------------------------------------------- Conv2d op
@@ -402,7 +414,7 @@ def conv2d_backward(dy, cache, input_grad=True, param_grad=True):
     P, Q = dy.shape[2:]
     dy2 = _to_rows(dy)                                         # (NPQ, K)
     db = dy2.sum(axis=0) if has_bias and param_grad else None
-    dw = _weight_from_rows(dy2.T @ cols, w.shape) if param_grad else None
+    dw = _weight_grad(dy2, cols, w.shape) if param_grad else None
     dx = _col2im(dy2 @ w2, x_shape, R, S, *hyper, P, Q) if input_grad else None
     return dx, dw, db
 
@@ -490,7 +502,7 @@ def conv_transpose2d_backward(dy, cache, input_grad=True, param_grad=True):
         Ci, Co, R, S = w.shape
         Pp, Qp = conv2d_output_size(y_shape[2:], (R, S), *hyper)
         cols = _im2col(dy, R, S, hyper[0], hyper[1], hyper[2], Pp, Qp)   # (N*P'*Q', R*S*Cout)
-        dw = _weight_from_rows(x2.T @ cols, w.shape) if param_grad else None
+        dw = _weight_grad(x2, cols, w.shape) if param_grad else None
         dxe = _from_rows(cols @ w2.T, N, Pp, Qp) if input_grad else None
     if dxe is None:
         return None, dw, db
