@@ -5,6 +5,8 @@ per channel over the M = N * H * W values of that channel.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..backend import get_array_module, is_gpu_array
 
 
@@ -54,6 +56,9 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, momentum=0.1, e
         from ..cuda import norm as _gpu_norm
         return _gpu_norm.batchnorm_forward(x, gamma, beta, running_mean, running_var, momentum, eps,
                                            training, act, slope)
+    if type(x) is np.ndarray and x.dtype.kind == "f":
+        return _cpu_forward(x, gamma, beta, running_mean, running_var, momentum, eps, training,
+                            act, slope)
     xp = get_array_module(x, gamma, beta, running_mean, running_var)
     axes = _reduce_axes(x)
     m = x.size // x.shape[1]
@@ -112,6 +117,8 @@ def batchnorm_backward(dy, cache):
     if is_gpu_array(dy):  # CUDA kernels (kernels/batchnorm.cu)
         from ..cuda import norm as _gpu_norm
         return _gpu_norm.batchnorm_backward(dy, cache)
+    if len(cache) == 9:
+        return _cpu_backward(dy, cache)
     xhat, gamma, inv_std, training, has_beta, beta, act, slope = cache
     axes = _reduce_axes(dy)
     nd = dy.ndim
@@ -130,3 +137,95 @@ def batchnorm_backward(dy, cache):
     else:
         dx = dy * _per_channel(scale, nd)
     return dx, (dgamma if gamma is not None else None), (dbeta if has_beta else None)
+
+
+# ----------------------------------------------------------------------------- CPU fast path
+# NumPy arrays take this path: the same formulas in fewer passes over the (N, C, M) view,
+# each pass writing into a buffer it owns (``out=``), the per-channel sums of products as
+# einsum contractions (no product temporaries), and the activation's mask kept from the
+# forward (a byte per value) instead of recomputing ``h`` in the backward.
+def _channel_dot(a, b):
+    """``sum_{n,m} a[n,c,m] b[n,c,m]`` per channel: one einsum pass to (N, C) partial sums
+    (runs of M values), added over the batch in float64."""
+    return np.einsum("ncm,ncm->nc", a, b).sum(axis=0, dtype=np.float64)
+
+
+def _cpu_forward(x, gamma, beta, running_mean, running_var, momentum, eps, training, act,
+                 slope):
+    N, C = x.shape[:2]
+    x3 = x.reshape(N, C, -1)
+    m = x3.shape[0] * x3.shape[2]
+    dt = x.dtype
+    if training:
+        if m < 2:
+            raise ValueError(f"batchnorm_forward: expected more than 1 value per channel in "
+                             f"training mode, got input shape {tuple(x.shape)}")
+        mean = x3.mean(axis=(0, 2))
+        xhat = np.subtract(x3, mean[:, None])                     # x - mu, then scaled in place
+        var = (_channel_dot(xhat, xhat) / m).astype(dt)
+        if running_mean is not None:
+            running_mean[...] = (1 - momentum) * running_mean + momentum * mean
+        if running_var is not None:
+            running_var[...] = (1 - momentum) * running_var + momentum * var * (m / (m - 1))
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("batchnorm_forward: eval mode needs running_mean and running_var")
+        mean = running_mean.astype(dt, copy=False)
+        var = running_var.astype(dt, copy=False)
+        xhat = np.subtract(x3, mean[:, None])
+    inv_std = (1.0 / np.sqrt(var + eps)).astype(dt, copy=False)
+    xhat *= inv_std[:, None]
+    if gamma is None:
+        y = xhat.copy()
+    else:
+        y = np.multiply(xhat, gamma.reshape(C, 1))
+    if beta is not None:
+        y += beta.reshape(C, 1)
+    mask = None
+    if act in ("relu", "leaky_relu"):
+        mask = y > 0
+        if act == "relu":
+            np.maximum(y, dt.type(0), out=y)
+        elif 0.0 <= slope <= 1.0:
+            np.maximum(y, y * dt.type(slope), out=y)
+        else:
+            np.copyto(y, y * dt.type(slope), where=~mask)
+    cache = (xhat, gamma, inv_std, bool(training), beta is not None, beta, act, float(slope),
+             mask)
+    return y.reshape(x.shape), cache
+
+
+def _cpu_backward(dy, cache):
+    xhat, gamma, inv_std, training, has_beta, beta, act, slope, mask = cache
+    N, C = dy.shape[:2]
+    dy3 = dy.reshape(N, C, -1)
+    dt = xhat.dtype
+    if act in ("relu", "leaky_relu"):
+        if act == "relu":
+            g = np.multiply(dy3, mask)
+        else:
+            g = np.multiply(dy3, dt.type(slope))
+            np.copyto(g, dy3, where=mask)
+        owned = True
+    else:
+        g, owned = dy3, False
+    dbeta = g.sum(axis=(0, 2))
+    dgamma = _channel_dot(g, xhat).astype(dt)
+    scale = inv_std if gamma is None else gamma * inv_std
+    if training:
+        m = g.shape[0] * g.shape[2]
+        # dx = (scale / M) (M g - dbeta - xhat dgamma) = a g - b xhat - c per channel
+        a = scale
+        b = scale * dgamma / dt.type(m)
+        c = scale * dbeta / dt.type(m)
+        dx = np.multiply(xhat, -b[:, None])
+        dx -= c[:, None]
+        if owned:
+            g *= a[:, None]
+            dx += g
+        else:
+            dx += g * a[:, None]
+    else:
+        dx = g * scale[:, None] if not owned else np.multiply(g, scale[:, None], out=g)
+    return (dx.reshape(dy.shape), (dgamma if gamma is not None else None),
+            (dbeta if has_beta else None))
