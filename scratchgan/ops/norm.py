@@ -204,8 +204,11 @@ def _cpu_backward(dy, cache):
         if act == "relu":
             g = np.multiply(dy3, mask)
         else:
-            g = np.multiply(dy3, dt.type(slope))
-            np.copyto(g, dy3, where=mask)
+            # dy (1 where h > 0, else slope): the factor from the mask in two fast passes
+            # (a masked copyto is 4x slower)
+            g = np.multiply(mask, dt.type(1.0 - slope), dtype=dt)
+            g += dt.type(slope)
+            g *= dy3
         owned = True
     else:
         g, owned = dy3, False
