@@ -196,3 +196,41 @@ def test_leaky_relu_forward_cpu(slope, dtype, rng):
     dy = rng.standard_normal(x.shape).astype(dtype)
     assert_close(A.leaky_relu_backward(dy, cache), np.where(x > 0, dy, slope * dy),
                  rtol=1e-6, atol=0)
+
+
+def _channels_last(a):
+    return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize("dy_layout", ["nchw", "channels_last"])
+@pytest.mark.parametrize("act,slope", [(None, 0.0), ("relu", 0.0), ("leaky_relu", 0.2)])
+def test_batchnorm_channels_last_input(dy_layout, act, slope, rng):
+    """The CPU convolutions return channels-last views; BatchNorm reads them as they are
+    and returns the same layout, with the values of the NCHW computation."""
+    x = rng.standard_normal((3, 2, 5, 4)) * 2 + 0.5
+    dy = rng.standard_normal(x.shape)
+    gamma, beta = rng.uniform(0.5, 1.5, 2), rng.uniform(-0.5, 0.5, 2)
+    xc = _channels_last(x)
+    assert not xc.flags.c_contiguous
+    y, cache = B.batchnorm_forward(xc, gamma, beta, None, None, 0.1, 1e-5, True, act, slope)
+    assert y.transpose(0, 2, 3, 1).flags.c_contiguous
+    dx, dg, db = B.batchnorm_backward(dy if dy_layout == "nchw" else _channels_last(dy), cache)
+    ry, rdx, rdg, rdb = _bn_reference(x, gamma, beta, 1e-5, act, slope, dy)
+    assert_close(y, ry, **TIGHT)
+    assert_close(dx, rdx, rtol=1e-9, atol=1e-10)
+    assert_close(dg, rdg, **TIGHT)
+    assert_close(db, rdb, **TIGHT)
+
+
+def test_conv_outputs_are_channels_last_views(rng):
+    x = rng.standard_normal((2, 3, 6, 5))
+    w = rng.standard_normal((4, 3, 3, 3))
+    y, cache = C.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1))
+    assert y.transpose(0, 2, 3, 1).flags.c_contiguous
+    # a channels-last input gives the same result as its NCHW copy
+    y2, _ = C.conv2d_forward(_channels_last(x), w, None, (1, 1), (1, 1), (1, 1))
+    assert_close(y2, y, **TIGHT)
+    dx, dw, _ = C.conv2d_backward(_channels_last(np.ones(y.shape)), cache)
+    rdx, rdw, _ = C.conv2d_backward_naive(np.ones(y.shape), x, w, (1, 1), (1, 1), (1, 1))
+    assert_close(dx, rdx, **TIGHT)
+    assert_close(dw, rdw, **TIGHT)

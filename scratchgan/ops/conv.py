@@ -216,24 +216,27 @@ def _nhwc_padded(x, padding, scratch=False):
 
 
 def _to_rows(t, scratch=False):
-    """(N, K, P, Q) -> C-contiguous (N*P*Q, K): the GEMM layout of dy (NHWC rows)."""
+    """(N, K, P, Q) -> C-contiguous (N*P*Q, K): the GEMM layout of dy (NHWC rows).
+
+    A channels-last array (as this module's CPU outputs are) is reshaped without a copy.
+    """
     N, K, P, Q = t.shape
+    nhwc = t.transpose(0, 2, 3, 1)
+    if nhwc.flags.c_contiguous:
+        return nhwc.reshape(N * P * Q, K)
     out = (_scratch("rows_in", (N, P, Q, K), t.dtype) if scratch
            else np.empty((N, P, Q, K), dtype=t.dtype))
-    np.copyto(out, t.transpose(0, 2, 3, 1))
+    np.copyto(out, nhwc)
     return out.reshape(N * P * Q, K)
 
 
 def _from_rows(m, N, P, Q, bias=None):
-    """(N*P*Q, K) -> C-contiguous (N, K, P, Q), adding the bias in the same pass."""
+    """(N*P*Q, K) GEMM rows -> an (N, K, P, Q) array *viewing* them (channels-last
+    strides, no copy), the bias added in place; ``m`` must be a fresh array."""
     K = m.shape[1]
-    out = np.empty((N, K, P, Q), dtype=m.dtype)
-    src = m.reshape(N, P, Q, K).transpose(0, 3, 1, 2)
-    if bias is None:
-        np.copyto(out, src)
-    else:
-        np.add(src, bias.reshape(1, K, 1, 1), out=out)
-    return out
+    if bias is not None:
+        m += bias.reshape(1, K)
+    return m.reshape(N, P, Q, K).transpose(0, 3, 1, 2)
 
 
 def _weight_rows(w):
@@ -324,37 +327,37 @@ def _col2im(cols, x_shape, R, S, stride, padding, dilation, P, Q, bias=None):
 
     Column entry ((n,p,q), (r,s,c)) is added to ``x[n, c, p*sh + r*dh - ph, q*sw + s*dw - pw]``.
     The loop runs over kernel offsets (r, s) only, grouped by the output phase
-    ``((h + ph) % sh, (v + pw) % sw)`` they hit: each phase is summed in a small
-    contiguous NHWC buffer (one (N, P, Q, C) slab add per offset, overlapping windows
-    accumulate) and written once into the NCHW output, padding cropped and the
-    optional ``bias`` (C,) added on the way. Phases no offset reaches stay zero.
+    ``((h + ph) % sh, (v + pw) % sw)`` they hit: each phase is summed in place in its
+    strided view of one channels-last (N, H, W, C) image (one (N, P, Q, C) slab add per
+    offset, overlapping windows accumulate; runs of C contiguous values), the optional
+    ``bias`` (C,) added at the end; phases no offset reaches are zeroed. Returns the
+    image as an (N, C, H, W) view with channels-last strides (no transposing copy).
     """
     N, C, H, W = x_shape
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
     c6 = cols.reshape(N, P, Q, R, S, C)
-    out = np.empty((N, C, H, W), dtype=cols.dtype)
+    img = np.empty((N, H, W, C), dtype=cols.dtype)
     col_phases = _axis_phases(S, sw, pw, dw, W, Q)
-    for h0, nh, row_taps in _axis_phases(R, sh, ph, dh, H, P):
+    row_phases = _axis_phases(R, sh, ph, dh, H, P)
+    if (sum(n for _, n, _ in row_phases) < H or sum(n for _, n, _ in col_phases) < W):
+        img.fill(0)                      # some rows/columns receive nothing
+    for h0, nh, row_taps in row_phases:
         for w0, nw, col_taps in col_phases:
             taps = [(r, s, br, bc, pr, qc) for r, br, pr in row_taps for s, bc, qc in col_taps]
-            # A tap that covers the whole phase buffer initializes it (no zero fill).
+            buf = img[:, h0::sh, w0::sw]                              # (N, nh, nw, C) view
+            # A tap that covers the whole phase initializes it (no zero fill).
             full = [t for t in taps if _covers(t[2], nh) and _covers(t[3], nw)]
             if full:
                 taps.remove(full[0])
                 r, s, _, _, p_rows, q_cols = full[0]
-                buf = _scratch("phase", (N, nh, nw, C), cols.dtype)
                 np.copyto(buf, c6[:, p_rows, q_cols, r, s])
             else:
-                buf = _scratch("phase", (N, nh, nw, C), cols.dtype)
                 buf.fill(0)
             for r, s, buf_rows, buf_cols, p_rows, q_cols in taps:
                 buf[:, buf_rows, buf_cols] += c6[:, p_rows, q_cols, r, s]
-            dst = out[:, :, h0::sh, w0::sw]
-            if bias is None:
-                np.copyto(dst, buf.transpose(0, 3, 1, 2))
-            else:
-                np.add(buf.transpose(0, 3, 1, 2), bias.reshape(1, C, 1, 1), out=dst)
-    return out
+    if bias is not None:
+        img += bias.reshape(1, 1, 1, C)
+    return img.transpose(0, 3, 1, 2)
 
 
 def _gpu_conv():
@@ -371,7 +374,7 @@ def conv2d_core_forward(x, w, stride, padding, dilation):
     K, C, R, S = w.shape
     P, Q = _out_hw(x.shape, w.shape, stride, padding, dilation)
     cols = _im2col(x, R, S, stride, padding, dilation, P, Q, scratch=True)
-    return _from_rows(_gemm(cols, _weight_rows(w).T, "gemm_out"), N, P, Q)
+    return _from_rows(cols @ _weight_rows(w).T, N, P, Q)
 
 
 def conv2d_core_backward_data(dy, w, x_shape, stride, padding, dilation):
@@ -427,7 +430,7 @@ def conv2d_forward(x, w, b, stride, padding, dilation):
     P, Q = _out_hw(x.shape, w.shape, *hyper)
     cols = _im2col(x, R, S, stride, padding, dilation, P, Q)
     w2 = _weight_rows(w)
-    y = _from_rows(_gemm(cols, w2.T, "gemm_out"), N, P, Q, bias=b)
+    y = _from_rows(cols @ w2.T, N, P, Q, bias=b)
     return y, (x.shape, w, w2, cols, b is not None, hyper)
 
 
@@ -549,7 +552,7 @@ def conv_transpose2d_backward(dy, cache, input_grad=True, param_grad=True):
         cols = _im2col(dy, R, S, hyper[0], hyper[1], hyper[2], Pp, Qp,
                        scratch=True)                           # (N*P'*Q', R*S*Cout)
         dw = _weight_grad(x2, cols, w.shape) if param_grad else None
-        dxe = _from_rows(_gemm(cols, w2.T, "gemm_out"), N, Pp, Qp) if input_grad else None
+        dxe = _from_rows(cols @ w2.T, N, Pp, Qp) if input_grad else None
     if dxe is None:
         return None, dw, db
     dx = dxe if dxe.shape[2:] == (H, W) else dxe[:, :, :H, :W].copy()
