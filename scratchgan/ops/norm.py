@@ -187,9 +187,16 @@ def _cpu_forward(x, gamma, beta, running_mean, running_var, momentum, eps, train
         if m < 2:
             raise ValueError(f"batchnorm_forward: expected more than 1 value per channel in "
                              f"training mode, got input shape {tuple(x.shape)}")
-        mean = (x3.sum(axis=m_axis).sum(axis=0, dtype=np.float64) / m).astype(dt)
-        xhat = np.subtract(x3, pc(mean))                          # x - mu, then scaled in place
-        var = (_channel_dot(xhat, xhat, cl) / m).astype(dt)
+        if dt.itemsize >= 8:
+            # float64 (gradient checks, reference runs): NumPy's own reductions, so that
+            # the statistics round exactly as the array-module path's
+            mean = x3.mean(axis=axes)
+            xhat = np.subtract(x3, pc(mean))
+            var = (xhat * xhat).mean(axis=axes)
+        else:
+            mean = (x3.sum(axis=m_axis).sum(axis=0, dtype=np.float64) / m).astype(dt)
+            xhat = np.subtract(x3, pc(mean))                      # x - mu, then scaled in place
+            var = (_channel_dot(xhat, xhat, cl) / m).astype(dt)
         if running_mean is not None:
             running_mean[...] = (1 - momentum) * running_mean + momentum * mean
         if running_var is not None:
