@@ -6,6 +6,8 @@ the cache, since their derivatives are functions of it.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..backend import get_array_module, is_gpu_array
 
 __all__ = ["sigmoid", "softplus", "log_sigmoid", "relu_forward", "relu_backward",
@@ -71,6 +73,9 @@ def leaky_relu_forward(x, slope=0.01):
     xp = get_array_module(x)
     mask = x > 0
     if 0.0 <= slope <= 1.0:   # then max(x, slope x) is the select, in two fast passes
+        if type(x) is np.ndarray:
+            y = np.multiply(x, x.dtype.type(slope))      # the second pass writes in place
+            return np.maximum(x, y, out=y), (mask, slope)
         return xp.maximum(x, slope * x), (mask, slope)
     return xp.where(mask, x, slope * x).astype(x.dtype, copy=False), (mask, slope)
 
