@@ -221,21 +221,6 @@ class _DrawBox:
 
 
 # ----------------------------------------------------------------------------- layers
-class TMaxout(torch.nn.Module):
-    """Maxout with scratchgan's layout: weight (units*pieces, in), row u*pieces + j = piece j of
-    unit u; h[n, u] = max_j (x W^T + b)[n, u*pieces + j]."""
-
-    def __init__(self, in_features, units, pieces):
-        super().__init__()
-        self.units, self.pieces = units, pieces
-        self.weight = torch.nn.Parameter(torch.empty(units * pieces, in_features))
-        self.bias = torch.nn.Parameter(torch.empty(units * pieces))
-
-    def forward(self, x):
-        z = F.linear(x, self.weight, self.bias)
-        return z.view(z.shape[0], self.units, self.pieces).max(dim=2).values
-
-
 class TDropout(torch.nn.Module):
     """Inverted dropout whose keep-mask comes from the twin's draw source (u >= p)."""
 
@@ -251,8 +236,8 @@ class TDropout(torch.nn.Module):
 
 
 #: the layers scratchgan.interop builds PyTorch networks from (one definition for both)
-TReshape, TSoftplus, TConcat, TTwoInput = (torch_layers()[1][k] for k in
-                                           ("Reshape", "Softplus", "Concat", "TwoInputNet"))
+TMaxout, TReshape, TSoftplus, TConcat, TTwoInput = (
+    torch_layers()[1][k] for k in ("Maxout", "Reshape", "Softplus", "Concat", "TwoInputNet"))
 
 
 def _children(mod):
