@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from scratchgan import checkpoint as ck
+from scratchgan.cli import main
 
 
 def _state(v):
@@ -90,3 +91,14 @@ def test_failed_copy_of_the_previous_checkpoint_leaves_no_temporary(tmp_path, mo
     monkeypatch.undo()
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt.npz"]
     assert ck.load_checkpoint(path)["step"] == 1
+
+
+def test_cli_reports_a_failed_checkpoint_write_in_one_message(tmp_path, monkeypatch, capsys):
+    """``scratchgan train`` turns a failed checkpoint write into its message (exit 1), not a
+    traceback."""
+    _fail_midway(monkeypatch, errno.ENOSPC)
+    rc = main(["train", "gan", "--dry-run", "--no-progress", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "scratchgan train: error:" in err and os.strerror(errno.ENOSPC) in err
+    assert "Traceback" not in err

@@ -18,6 +18,7 @@ from ..distributed.launch import launch
 from ..rng import manual_seed
 from ..runs import (DRY_RUN, RunFolderError, check_new_run, clear_run, default_run_folder,
                     has_checkpoint, open_resume)
+from ..checkpoint import CheckpointWriteError
 from ..train import NonFiniteLossError, Trainer, TrainingInterrupted
 from .common import (EPILOG, INTERRUPTED, LOOP_KEYS, MODEL_NAMES, RUN_FAILED, FloatErrors,
                      HelpFormatter, check_data_dir, check_device, check_writable_dir, key_value,
@@ -313,6 +314,9 @@ def run(args, parser, registry):
         extra = float_errors.summary()
         print(f"scratchgan train: error: {e}" + (f" (NumPy floating-point errors before it: "
                                                  f"{extra})" if extra else ""), file=sys.stderr)
+        return RUN_FAILED
+    except CheckpointWriteError as e:                  # says what is kept and how to resume
+        print(f"scratchgan train: error: {e}", file=sys.stderr)
         return RUN_FAILED
     except (FileNotFoundError, ValueError) as e:
         if isinstance(e, ValueError) and not str(e).startswith("resume"):
