@@ -29,6 +29,16 @@ __all__ = ["sgd_update", "adam_update", "rmsprop_update", "adagrad_update", "sgd
 
 
 # -- the flat forms ----------------------------------------------------------------------------
+def _decayed_gradient(xp, w, dw, wd, out):
+    """``g' = dw + wd w`` written into ``out`` (``dw`` itself when ``wd`` is 0): the L2 weight
+    decay every rule applies first."""
+    if wd == 0:
+        return dw
+    xp.multiply(w, wd, out=out)
+    out += dw
+    return out
+
+
 def sgd_update_flat(w, dw, state, hyper, scratch, counter=None):
     """Flat SGD: ``state["velocity"]``, two scratch arrays.
 
@@ -42,11 +52,7 @@ def sgd_update_flat(w, dw, state, hyper, scratch, counter=None):
     mom = hyper.get("momentum", 0.0)
     wd = hyper.get("weight_decay", 0.0)
     tmp, gbuf = scratch[0], scratch[1]
-    g = dw
-    if wd != 0:
-        xp.multiply(w, wd, out=gbuf)
-        gbuf += dw
-        g = gbuf
+    g = _decayed_gradient(xp, w, dw, wd, gbuf)
     if mom != 0:
         v = state["velocity"]
         v *= mom
@@ -78,11 +84,7 @@ def adam_update_flat(w, dw, state, hyper, scratch, counter):
     eps = hyper.get("eps", 1e-8)
     wd = hyper.get("weight_decay", 0.0)
     tmp, gbuf = scratch[0], scratch[1]
-    g = dw
-    if wd != 0:
-        xp.multiply(w, wd, out=gbuf)
-        gbuf += dw
-        g = gbuf
+    g = _decayed_gradient(xp, w, dw, wd, gbuf)
     m, v = state["m"], state["v"]
     t = int(counter[0]) + 1
     counter[0] = t
